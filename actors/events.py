@@ -1,0 +1,58 @@
+"""Events that flow from the gateway through the router to the actors.
+
+Named for what happened, in the past tense, frozen: once the gateway has translated a payload, the
+rest of the program trusts it. Only ``bot_entry`` builds these from Discord payloads.
+"""
+
+from __future__ import annotations
+
+from attrs import define, field
+
+
+@define(frozen=True)
+class MessageSent:
+    """A MESSAGE_CREATE in a guild channel or thread."""
+
+    guild_id: int
+    channel_id: int
+    message_id: int
+    author_id: int
+    author_name: str
+    at: float
+    author_bot: bool = False
+    webhook: bool = False
+    system: bool = False
+    parent_channel_id: int | None = None  # the thread's parent, so excluding a channel excludes its threads
+
+
+@define(frozen=True)
+class VoiceStateChanged:
+    """A VOICE_STATE_UPDATE: the user's whole voice situation right after the change."""
+
+    guild_id: int
+    user_id: int
+    channel_id: int | None
+    at: float
+    member_name: str = ""
+    self_mute: bool = False
+    self_deaf: bool = False
+    mute: bool = False
+    deaf: bool = False
+    suppress: bool = False
+    bot: bool = False
+
+
+@define(frozen=True)
+class GuildSnapshot:
+    """A GUILD_CREATE: the guild as it is now, including who is in voice (sent on every (re)connect)."""
+
+    guild_id: int
+    name: str
+    at: float
+    icon_url: str | None = None
+    afk_channel_id: int | None = None
+    voice_channel_ids: frozenset[int] = field(factory=frozenset)
+    voice_states: tuple[VoiceStateChanged, ...] = ()
+
+
+Event = MessageSent | VoiceStateChanged | GuildSnapshot

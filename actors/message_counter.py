@@ -1,0 +1,89 @@
+"""The message-counter actor: the Trio shell around ``MessageTally``.
+
+It receives ``MessageSent`` events, lets the tally decide what counts, and flushes the pending
+increments to SQLite in one transaction every ``flush_seconds`` or every ``flush_max`` events,
+whichever comes first, and when its inbox closes. A kill -9 loses at most the unflushed batch;
+a crash of this actor loses nothing: the pending batch is flushed before the crash propagates,
+and the mailbox redelivers the event that was in hand (the tally dedupes it).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sqlite3
+from collections.abc import Callable
+
+import trio
+from attrs import define
+
+from actors.events import MessageSent
+from actors.message_tally import MessageTally
+from persistence.store import Store
+from supervisor.mailbox import Mailbox
+from supervisor.supervisor import ChildSpec, Restart
+
+log = logging.getLogger(__name__)
+
+Fault = Callable[[MessageSent], None]
+
+
+@define(frozen=True)
+class MessageCounter:
+    store: Store
+    flush_seconds: float = 1.0
+    flush_max: int = 1000
+    excluded_channels: frozenset[int] = frozenset()
+    fault: Fault | None = None  # tests inject crashes here
+
+    def spec(self) -> ChildSpec:
+        return ChildSpec("message_counter", self.run, self.load, Restart.PERMANENT)
+
+    async def load(self) -> MessageTally:
+        recent = await self.store.call(self.store.recent_message_ids_sync)
+        return MessageTally.resume(recent, self.excluded_channels)
+
+    async def run(
+        self, tally: MessageTally, inbox: Mailbox[MessageSent], *, task_status: trio.TaskStatus[None]
+    ) -> None:
+        task_status.started()
+        try:
+            while await self._fill_batch(tally, inbox):
+                await self._flush(tally)
+        except Exception:
+            with trio.CancelScope(shield=True):
+                await self._flush(tally, retry=False)
+            raise
+        await self._flush(tally)
+
+    async def _fill_batch(self, tally: MessageTally, inbox: Mailbox[MessageSent]) -> bool:
+        """Take events until the batch is due; False once the inbox is closed and drained."""
+        deadline = math.inf
+        with trio.move_on_at(math.inf) as scope:
+            while tally.pending < self.flush_max:
+                try:
+                    event = await inbox.receive()
+                except trio.EndOfChannel:
+                    return False
+                if self.fault is not None:
+                    self.fault(event)
+                tally.add(event)
+                if deadline == math.inf and tally.pending:
+                    deadline = scope.deadline = trio.current_time() + self.flush_seconds
+        return True
+
+    async def _flush(self, tally: MessageTally, *, retry: bool = True) -> None:
+        """Write the pending batch in one transaction; on a locked database keep it and retry."""
+        delay = 0.05
+        while tally.pending:
+            batch = tally.take_batch()
+            try:
+                await self.store.apply_messages(batch)
+            except sqlite3.OperationalError as exc:
+                tally.put_back(batch)
+                if not retry:
+                    log.error("message_counter: could not flush %d messages: %s", len(batch.message_ids), exc)
+                    return
+                log.warning("message_counter: database busy (%s); retrying in %.2fs", exc, delay)
+                await trio.sleep(delay)
+                delay = min(delay * 2, 5.0)

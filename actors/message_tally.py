@@ -1,0 +1,93 @@
+"""Message tally: which messages count, and the batch of increments waiting to be flushed.
+
+Pure: events in, a new tally out; no Trio, no SQLite. The shell (``message_counter``) decides when
+to flush. Dedupe is by message id over a bounded window of recent ids, so a gateway replay (RESUME)
+or a redelivered event after a crash never counts twice.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import OrderedDict
+
+from attrs import define, field
+
+from actors.events import MessageSent
+from persistence.store import MessageBatch
+
+DEDUPE_WINDOW = 100_000
+
+
+class Skip(enum.Enum):
+    """Why a message does not count."""
+
+    BOT = "bot author"
+    WEBHOOK = "webhook"
+    SYSTEM = "system message"
+    DUPLICATE = "already counted"
+    EXCLUDED_CHANNEL = "excluded channel"
+
+
+@define
+class MessageTally:
+    """Recent ids (dedupe) plus the increments not yet flushed.
+
+    Mutable on purpose: it sits on the hot path (thousands of events a second), and the shell owns
+    it alone. ``take_batch`` hands the pending increments over and starts a new batch.
+    """
+
+    excluded_channels: frozenset[int] = frozenset()
+    seen: OrderedDict[int, None] = field(factory=OrderedDict)
+    counts: dict[tuple[int, int, int], int] = field(factory=dict)
+    message_ids: list[tuple[int, float]] = field(factory=list)
+    names: dict[tuple[int, int], tuple[str, float]] = field(factory=dict)
+
+    @classmethod
+    def resume(cls, recent_ids: list[int], excluded_channels: frozenset[int] = frozenset()) -> MessageTally:
+        tally = cls(excluded_channels=excluded_channels)
+        for message_id in recent_ids[-DEDUPE_WINDOW:]:
+            tally.seen[message_id] = None
+        return tally
+
+    @property
+    def pending(self) -> int:
+        return len(self.message_ids)
+
+    def classify(self, event: MessageSent) -> Skip | None:
+        if event.author_bot:
+            return Skip.BOT
+        if event.webhook:
+            return Skip.WEBHOOK
+        if event.system:
+            return Skip.SYSTEM
+        if event.channel_id in self.excluded_channels or event.parent_channel_id in self.excluded_channels:
+            return Skip.EXCLUDED_CHANNEL
+        if event.message_id in self.seen:
+            return Skip.DUPLICATE
+        return None
+
+    def add(self, event: MessageSent) -> Skip | None:
+        """Count ``event`` unless it must be skipped; returns the reason it was skipped."""
+        skip = self.classify(event)
+        if skip is not None:
+            return skip
+        self.seen[event.message_id] = None
+        if len(self.seen) > DEDUPE_WINDOW:
+            self.seen.popitem(last=False)
+        key = (event.guild_id, event.author_id, int(event.at))
+        self.counts[key] = self.counts.get(key, 0) + 1
+        self.message_ids.append((event.message_id, event.at))
+        self.names[(event.guild_id, event.author_id)] = (event.author_name, event.at)
+        return None
+
+    def take_batch(self) -> MessageBatch:
+        batch = MessageBatch(counts=self.counts, message_ids=tuple(self.message_ids), names=self.names)
+        self.counts, self.message_ids, self.names = {}, [], {}
+        return batch
+
+    def put_back(self, batch: MessageBatch) -> None:
+        """Return a batch whose flush failed, so the next flush retries it (nothing is dropped)."""
+        for key, n in batch.counts.items():
+            self.counts[key] = self.counts.get(key, 0) + n
+        self.message_ids[:0] = batch.message_ids
+        self.names = {**batch.names, **self.names}

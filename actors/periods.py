@@ -1,0 +1,67 @@
+"""Period math: which 30-day period an instant belongs to, and where periods end.
+
+Pure functions over UTC epoch seconds, so "monthly reset fired early because of local time" cannot
+happen: no time zone is ever consulted. A period is ``[anchor + i*length, anchor + (i+1)*length)``;
+``i`` is the period number that keys every stored total, archive and reset.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from attrs import define, field
+
+DAY = 86_400
+DEFAULT_PERIOD_DAYS = 30
+
+
+def _positive(_instance: object, attribute: object, value: int) -> None:
+    if value <= 0:
+        raise ValueError(f"period length must be positive, got {value}")
+
+
+@define(frozen=True)
+class PeriodSpec:
+    """A guild's period layout: an anchor instant and a length."""
+
+    anchor: float
+    length: int = field(default=DEFAULT_PERIOD_DAYS * DAY, validator=_positive)
+
+    def index_at(self, at: float) -> int:
+        """The period number that contains ``at`` (negative before the anchor)."""
+        return math.floor((at - self.anchor) / self.length)
+
+    def start_of(self, index: int) -> float:
+        return self.anchor + index * self.length
+
+    def end_of(self, index: int) -> float:
+        return self.anchor + (index + 1) * self.length
+
+    def next_boundary(self, at: float) -> float:
+        """The first period boundary strictly after ``at``."""
+        return self.end_of(self.index_at(at))
+
+    def split(self, start: float, end: float) -> list[tuple[int, float, float]]:
+        """Cut ``[start, end)`` at period boundaries: seconds before a reset stay in the old period."""
+        pieces: list[tuple[int, float, float]] = []
+        cursor = start
+        while cursor < end:
+            index = self.index_at(cursor)
+            piece_end = min(end, self.end_of(index))
+            pieces.append((index, cursor, piece_end))
+            cursor = piece_end
+        return pieces
+
+    def finished_between(self, after: float, until: float) -> range:
+        """Period numbers whose end lies in ``(after, until]``: the resets owed for that span."""
+        return range(self.index_at(after), self.index_at(until))
+
+
+def day_floor(at: float) -> float:
+    """Midnight UTC of the day containing ``at``: the default anchor for a newly seen guild."""
+    return float(math.floor(at / DAY) * DAY)
+
+
+def iso_date(at: float) -> str:
+    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%d")

@@ -1,0 +1,151 @@
+"""The gateway adapter: the real disnake client under trio-asyncio, feeding a Trio channel.
+
+disnake parses each gateway frame and calls a parser by event name. We replace the parsers we
+need with translators (``bot_entry.translate``) and wrap every other parser so a malformed payload
+is logged and skipped instead of killing the websocket loop. Events are handed to Trio with a
+synchronous ``send_nowait`` (the fast path, measured in DESIGN.md); only when the channel is full
+does the websocket stop reading until the backlog drains (backpressure, never a drop).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, deque
+from collections.abc import Callable
+from typing import Any
+
+import disnake
+import trio
+import trio_asyncio
+
+from actors.clock import WallClock
+from actors.events import Event
+from bot_entry import translate
+
+log = logging.getLogger(__name__)
+
+Parser = Callable[[Any], None]
+
+
+def intents() -> disnake.Intents:
+    """Only what counting needs: guilds, guild messages (no content) and voice states."""
+    wanted = disnake.Intents.none()
+    wanted.guilds = True
+    wanted.guild_messages = True
+    wanted.voice_states = True
+    return wanted
+
+
+class Gateway:
+    def __init__(self, events: trio.MemorySendChannel[Event], clock: WallClock) -> None:
+        self.events = events
+        self.clock = clock
+        self.ready = trio.Event()
+        self.received: Counter[str] = Counter()
+        self.malformed: Counter[str] = Counter()
+        self._backlog: deque[Event] = deque()
+        self.client = disnake.Client(
+            intents=intents(),
+            gateway_params=disnake.GatewayParams(encoding="json", zlib=False),
+            max_messages=None,
+            chunk_guilds_at_startup=False,
+            member_cache_flags=disnake.MemberCacheFlags.none(),
+        )
+        self.client.event(self.on_ready)
+        self._install_parsers()
+
+    async def on_ready(self) -> None:
+        log.info("gateway: connected as %s", self.client.user)
+        self.ready.set()
+
+    # -- running --------------------------------------------------------------------------------
+
+    async def run(self, token: str, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Connect and pump events until cancelled; then close the client and the event channel."""
+        async with self.events, trio.open_nursery() as nursery:
+            nursery.start_soon(self._run_client, token)
+            await self.ready.wait()
+            task_status.started()
+
+    async def _run_client(self, token: str) -> None:
+        try:
+            await trio_asyncio.aio_as_trio(self.client.start)(token)
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio_asyncio.aio_as_trio(self.client.close)()
+
+    # -- parsers --------------------------------------------------------------------------------
+
+    def _install_parsers(self) -> None:
+        parsers: dict[str, Parser] = self.client._connection.parsers
+        original = dict(parsers)
+        for name, parse in original.items():
+            parsers[name] = self._guarded(name, parse)
+        # disnake's own MESSAGE_CREATE parse is skipped: we keep no message cache.
+        parsers["MESSAGE_CREATE"] = self._guarded("MESSAGE_CREATE", self._message_create)
+        parsers["VOICE_STATE_UPDATE"] = self._guarded(
+            "VOICE_STATE_UPDATE", self._also(self._voice_state_update, original["VOICE_STATE_UPDATE"])
+        )
+        parsers["GUILD_CREATE"] = self._guarded(
+            "GUILD_CREATE", self._also(self._guild_create, original["GUILD_CREATE"])
+        )
+
+    def _guarded(self, name: str, parse: Parser) -> Parser:
+        def guarded(data: Any) -> None:
+            self.received[name] += 1
+            try:
+                parse(data)
+            except Exception as exc:
+                self.malformed[name] += 1
+                log.warning("gateway: skipped a malformed %s payload: %s", name, exc)
+
+        return guarded
+
+    @staticmethod
+    def _also(ours: Parser, theirs: Parser) -> Parser:
+        def both(data: Any) -> None:
+            ours(data)
+            theirs(data)
+
+        return both
+
+    def _message_create(self, data: Any) -> None:
+        event = translate.message_sent(data, self.clock.now())
+        if event is not None:
+            self._push(event)
+
+    def _voice_state_update(self, data: Any) -> None:
+        self._push(translate.voice_state_changed(data, self.clock.now()))
+
+    def _guild_create(self, data: Any) -> None:
+        snapshot = translate.guild_snapshot(data, self.clock.now())
+        if snapshot is not None:
+            self._push(snapshot)
+
+    # -- handing events to Trio -------------------------------------------------------------------
+
+    def _push(self, event: Event) -> None:
+        if not self._backlog:
+            try:
+                self.events.send_nowait(event)
+                return
+            except trio.WouldBlock:
+                pass
+        self._backlog.append(event)
+        self._hold_reads_until_drained()
+
+    def _hold_reads_until_drained(self) -> None:
+        """Make the current websocket drain our backlog before it reads the next frame."""
+        ws = self.client.ws
+        if ws is None or getattr(ws, "_drains_backlog", False):
+            return
+        read_next = ws.poll_event
+
+        async def poll_event() -> None:
+            while self._backlog:
+                await trio_asyncio.trio_as_aio(self.events.send)(self._backlog[0])
+                self._backlog.popleft()
+            await read_next()
+
+        ws.poll_event = poll_event  # type: ignore[method-assign]
+        ws._drains_backlog = True  # type: ignore[attr-defined]

@@ -1,0 +1,88 @@
+"""Seeded scenarios: a guild full of members who chat, and a record of what really happened.
+
+The crowd is the simulation's ground truth: tests compare the bot's database with ``truth``,
+which is computed here from what the simulator actually sent, never from the bot.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import trio
+from attrs import define, field
+
+from discord_sim.server import DiscordSim
+from discord_sim.world import CATEGORY, PUBLIC_THREAD, STAGE, TEXT, VOICE, SimChannel, SimGuild, SimMember
+
+FIRST = ["Ada", "Bo", "Cyd", "Dee", "Eli", "Fen", "Gus", "Hal", "Ivy", "Jo", "Kai", "Lu", "Mo", "Nia"]
+LAST = ["Quartz", "Raven", "Sol", "Thorn", "Umber", "Vale", "Wren", "Yew", "Zephyr"]
+# A few names that try to break a board: markdown, mentions, length, right-to-left override.
+HOSTILE = ["**bold** _it_ `code`", "@everyone", "<@123456789012345678>", "x" * 120, "\u202eevil\u202c"]
+
+
+@define
+class Scenario:
+    """One guild with text, voice, AFK and stage channels, human members, a bot and a webhook."""
+
+    sim: DiscordSim
+    guild: SimGuild
+    humans: list[SimMember]
+    bot: SimMember
+    text_channels: list[SimChannel]
+    voice_channels: list[SimChannel]
+    truth: Counter[int] = field(factory=Counter)  # messages that must count, per user
+
+    def say(self, author: SimMember, channel: SimChannel | None = None, *, webhook: bool = False) -> None:
+        channel = channel or self.text_channels[0]
+        self.sim.send_message(channel, author, f"hi from {author.username}", webhook=webhook)
+        if not author.bot and not webhook:
+            self.truth[author.user_id] += 1
+
+
+def build_scenario(
+    sim: DiscordSim, rng: random.Random, *, members: int = 24, name: str = "Purple Lounge"
+) -> Scenario:
+    world = sim.world
+    owner_id = world.new_id()
+    guild = SimGuild(world.new_id(), name, owner_id, icon="a1b2c3d4e5f6")
+    category = SimChannel(world.new_id(), guild.guild_id, "community", CATEGORY)
+    text = [
+        SimChannel(world.new_id(), guild.guild_id, n, TEXT, category.channel_id) for n in ("general", "memes")
+    ]
+    thread = SimChannel(world.new_id(), guild.guild_id, "long-thread", PUBLIC_THREAD, text[0].channel_id)
+    voice = [
+        SimChannel(world.new_id(), guild.guild_id, n, VOICE, category.channel_id)
+        for n in ("Lounge", "Gaming")
+    ]
+    afk = SimChannel(world.new_id(), guild.guild_id, "AFK", VOICE)
+    stage = SimChannel(world.new_id(), guild.guild_id, "Town Hall", STAGE)
+    for channel in (category, *text, thread, *voice, afk, stage):
+        guild.channels[channel.channel_id] = channel
+    guild.afk_channel_id = afk.channel_id
+    humans = []
+    for i in range(members):
+        display = HOSTILE[i % len(HOSTILE)] if i % 7 == 6 else f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+        member = SimMember(world.new_id() if i else owner_id, f"user{i}", global_name=display)
+        humans.append(member)
+        guild.members[member.user_id] = member
+    bot = SimMember(world.new_id(), "helper-bot", "Helper", bot=True)
+    guild.members[bot.user_id] = bot
+    guild.members[world.bot.user_id] = world.bot
+    world.guilds[guild.guild_id] = guild
+    return Scenario(sim, guild, humans, bot, [*text, thread], [*voice, stage])
+
+
+async def chat(scenario: Scenario, rng: random.Random, *, messages: int, per_second: float = 50.0) -> None:
+    """Members talk (with some bot and webhook noise that must not count), at about ``per_second``."""
+    for _ in range(messages):
+        roll = rng.random()
+        channel = rng.choice(scenario.text_channels)
+        if roll < 0.05:
+            scenario.say(scenario.bot, channel)
+        elif roll < 0.08:
+            scenario.say(rng.choice(scenario.humans), channel, webhook=True)
+        else:
+            weights = [1.0 / (i + 1) for i in range(len(scenario.humans))]  # a few chatterboxes
+            scenario.say(rng.choices(scenario.humans, weights)[0], channel)
+        await trio.sleep(rng.expovariate(per_second))

@@ -1,0 +1,53 @@
+"""The one place that knows the schema: versioned migrations keyed by ``PRAGMA user_version``.
+
+Each migration takes the database from version ``i`` to ``i + 1`` and runs inside the same
+transaction as the version bump, so a crash mid-migration leaves the previous version intact.
+Never edit a released migration; append a new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+
+def _v1_messages(db: sqlite_utils.Database) -> None:
+    """Guild period layout, per-period per-user totals, last-known names, message dedupe window."""
+    db["guilds"].create(
+        {"guild_id": int, "name": str, "icon_url": str, "period_anchor": float, "period_seconds": int},
+        pk="guild_id",
+        not_null=["period_anchor", "period_seconds"],
+    )
+    db["activity"].create(
+        {"guild_id": int, "period": int, "user_id": int, "messages": int, "voice_ms": int},
+        pk=("guild_id", "period", "user_id"),
+        not_null=["messages", "voice_ms"],
+        defaults={"messages": 0, "voice_ms": 0},
+    )
+    db["activity"].create_index(["guild_id", "period", "messages"], index_name="activity_by_messages")
+    db["activity"].create_index(["guild_id", "period", "voice_ms"], index_name="activity_by_voice")
+    db["members"].create(
+        {"guild_id": int, "user_id": int, "name": str, "updated_at": float},
+        pk=("guild_id", "user_id"),
+    )
+    db["seen_messages"].create({"message_id": int, "at": float}, pk="message_id")
+    db["seen_messages"].create_index(["at"], index_name="seen_messages_by_age")
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1_messages,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Bring ``db`` to ``SCHEMA_VERSION``; returns the version it started at."""
+    start = db.execute("PRAGMA user_version").fetchone()[0]
+    if start > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"database schema version {start} is newer than this bot ({SCHEMA_VERSION}); upgrade the bot"
+        )
+    for version in range(start, SCHEMA_VERSION):
+        with db.atomic():
+            MIGRATIONS[version](db)
+            db.execute(f"PRAGMA user_version = {version + 1}")
+    return start

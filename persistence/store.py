@@ -1,0 +1,137 @@
+"""The store: one SQLite file, one connection, one writer.
+
+Why a single connection behind a capacity-1 limiter: SQLite allows one writer at a time anyway, and
+funnelling every read and write through one worker thread keeps Trio from ever blocking on disk
+while making every batch one transaction. Callers on the Trio side ``await`` the async methods;
+the ``_sync`` bodies run in the worker thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+import sqlite_utils
+import trio
+from attrs import define
+
+from actors.periods import DAY, DEFAULT_PERIOD_DAYS, PeriodSpec, day_floor
+from persistence.schema import migrate
+
+T = TypeVar("T")
+
+SEEN_MESSAGE_WINDOW_SECONDS = 3_600.0
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used; the message says why and what to do."""
+
+
+@define(frozen=True)
+class MessageBatch:
+    """Flushed message increments: counts keyed by (guild, user, whole second), plus what dedupes them."""
+
+    counts: dict[tuple[int, int, int], int]
+    message_ids: tuple[tuple[int, float], ...]
+    names: dict[tuple[int, int], tuple[str, float]]
+
+
+class Store:
+    def __init__(self, path: Path, *, default_period_days: int = DEFAULT_PERIOD_DAYS) -> None:
+        self.path = path
+        self._default_period_seconds = default_period_days * DAY
+        self._limiter = trio.CapacityLimiter(1)
+        try:
+            conn = sqlite3.connect(path, timeout=30.0, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            problem = conn.execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"database {path} cannot be opened ({exc}); it is left untouched") from exc
+        if problem != "ok":
+            conn.close()
+            raise StoreError(f"database {path} is corrupt ({problem}); it is left untouched")
+        self.db = sqlite_utils.Database(conn, execute_plugins=False)
+        migrate(self.db)
+        self._specs: dict[int, PeriodSpec] = {
+            row["guild_id"]: PeriodSpec(row["period_anchor"], row["period_seconds"])
+            for row in self.db["guilds"].rows
+        }
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    async def call(self, fn: Callable[..., T], *args: object) -> T:
+        """Run ``fn(*args)`` in the writer thread; the only way Trio code touches SQLite."""
+        return await trio.to_thread.run_sync(partial(fn, *args), limiter=self._limiter)
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    # -- guilds and periods ---------------------------------------------------------------------
+
+    def period_spec_sync(self, guild_id: int, first_seen: float) -> PeriodSpec:
+        """The guild's period layout; a new guild's periods start at midnight UTC of first sight."""
+        spec = self._specs.get(guild_id)
+        if spec is None:
+            spec = PeriodSpec(day_floor(first_seen), self._default_period_seconds)
+            self.db.execute(
+                "INSERT OR IGNORE INTO guilds (guild_id, period_anchor, period_seconds) VALUES (?, ?, ?)",
+                [guild_id, spec.anchor, spec.length],
+            )
+            self._specs[guild_id] = spec
+        return spec
+
+    # -- messages -------------------------------------------------------------------------------
+
+    def apply_messages_sync(self, batch: MessageBatch) -> None:
+        """Add a batch of message counts in one transaction (all or nothing)."""
+        with self.db.atomic():
+            per_period: dict[tuple[int, int, int], int] = {}
+            for (guild_id, user_id, second), n in batch.counts.items():
+                period = self.period_spec_sync(guild_id, second).index_at(second)
+                key = (guild_id, period, user_id)
+                per_period[key] = per_period.get(key, 0) + n
+            self.db.conn.executemany(
+                "INSERT INTO activity (guild_id, period, user_id, messages) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO UPDATE SET messages = messages + excluded.messages",
+                [(*key, n) for key, n in per_period.items()],
+            )
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO seen_messages (message_id, at) VALUES (?, ?)", batch.message_ids
+            )
+            self._remember_names(batch.names.items())
+            if batch.message_ids:
+                newest = max(at for _, at in batch.message_ids)
+                self.db.execute(
+                    "DELETE FROM seen_messages WHERE at < ?", [newest - SEEN_MESSAGE_WINDOW_SECONDS]
+                )
+
+    async def apply_messages(self, batch: MessageBatch) -> None:
+        await self.call(self.apply_messages_sync, batch)
+
+    def recent_message_ids_sync(self) -> list[int]:
+        """Message ids inside the dedupe window, oldest first (a restarted counter reloads them)."""
+        return [row[0] for row in self.db.execute("SELECT message_id FROM seen_messages ORDER BY at")]
+
+    def _remember_names(self, names: Iterable[tuple[tuple[int, int], tuple[str, float]]]) -> None:
+        self.db.conn.executemany(
+            "INSERT INTO members (guild_id, user_id, name, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at "
+            "WHERE excluded.updated_at >= members.updated_at",
+            [(g, u, name, at) for (g, u), (name, at) in names],
+        )
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def message_counts_sync(self, guild_id: int, period: int | None = None) -> dict[int, int]:
+        """Messages per user in one period (``None``: all time)."""
+        if period is None:
+            sql = "SELECT user_id, SUM(messages) FROM activity WHERE guild_id = ? GROUP BY user_id"
+            args: list[int] = [guild_id]
+        else:
+            sql = "SELECT user_id, messages FROM activity WHERE guild_id = ? AND period = ?"
+            args = [guild_id, period]
+        return {user: n for user, n in self.db.execute(sql, args) if n}

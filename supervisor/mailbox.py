@@ -1,0 +1,76 @@
+"""An actor's inbox, owned by the supervisor so it outlives the actor.
+
+Why not a bare memory channel: a crashed actor loses the event it was handling. The mailbox keeps
+the last received event "in flight" until the next ``receive`` and hands it out again after a
+restart (at-least-once); actors are idempotent (dedupe by id, ``counted_until`` marks), which makes
+that exactly-once. An event that crashes the actor twice is a poison pill: it is dropped and logged
+instead of looping the restart budget away.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Generic, TypeVar
+
+import trio
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+class Mailbox(Generic[T]):
+    def __init__(self, name: str, capacity: float = 1_000) -> None:
+        self.name = name
+        self._send, self._receive = trio.open_memory_channel[T](capacity if capacity > 0 else math.inf)
+        self._in_flight: T | None = None
+        self._redelivering: T | None = None
+        self._last_redelivered: T | None = None
+        self.closed = False
+
+    @property
+    def sender(self) -> trio.MemorySendChannel[T]:
+        """The send side; stays valid across restarts of the actor that reads this mailbox."""
+        return self._send
+
+    def depth(self) -> int:
+        return self._receive.statistics().current_buffer_used
+
+    async def receive(self) -> T:
+        """The next event (the in-flight one first after a restart). Raises EndOfChannel at shutdown."""
+        if self._redelivering is not None:
+            return self._take_redelivery()
+        self._in_flight = None
+        self._in_flight = await self._receive.receive()
+        return self._in_flight
+
+    def receive_nowait(self) -> T:
+        """Like ``receive`` but raises ``trio.WouldBlock`` when empty (to drain before a tick)."""
+        if self._redelivering is not None:
+            return self._take_redelivery()
+        self._in_flight = None
+        self._in_flight = self._receive.receive_nowait()
+        return self._in_flight
+
+    def _take_redelivery(self) -> T:
+        item = self._redelivering
+        assert item is not None
+        self._in_flight, self._redelivering = item, None
+        return item
+
+    def crashed(self) -> None:
+        """Called by the supervisor after the reader crashed: schedule the in-flight event again."""
+        item, self._in_flight = self._in_flight, None
+        if item is None:
+            return
+        if self._last_redelivered is item:
+            log.error("%s: dropping an event that crashed the actor twice: %r", self.name, item)
+            self._last_redelivered = None
+            return
+        self._last_redelivered = item
+        self._redelivering = item
+
+    def close(self) -> None:
+        """Stop accepting events; the reader drains what is queued, then sees EndOfChannel."""
+        self._send.close()
+        self.closed = True

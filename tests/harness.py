@@ -1,0 +1,77 @@
+"""Shared test plumbing: a simulator and a real bot wired together over loopback sockets."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import trio
+import trio_asyncio
+
+from actors.clock import WallClock
+from bot_entry.app import BotApp
+from bot_entry.config import Settings, load_settings
+from discord_sim.crowd import Scenario, build_scenario
+from discord_sim.server import DiscordSim
+from discord_sim.world import World
+
+EPOCH = 1_790_000_000.0  # 2026-09-21T14:13:20Z: a fixed "now" for every simulated run
+
+
+def settings_for(db: Path, **env: str) -> Settings:
+    return load_settings({"LEADERBOARD_DB": str(db), **env}, env_file=None)
+
+
+@asynccontextmanager
+async def simulator(clock: WallClock, seed: int = 1, members: int = 20) -> AsyncIterator[Scenario]:
+    """A started loopback Discord with one seeded guild (must run inside a trio-asyncio loop)."""
+    sim = DiscordSim(World(lambda: int(clock.now() * 1000)), token="test-token-not-a-secret")
+    scenario = build_scenario(sim, random.Random(seed), members=members)
+    await trio_asyncio.aio_as_trio(sim.start)()
+    try:
+        yield scenario
+    finally:
+        await trio_asyncio.aio_as_trio(sim.close)()
+
+
+@asynccontextmanager
+async def running_bot(
+    sim: DiscordSim, settings: Settings, clock: WallClock, **kwargs: Any
+) -> AsyncIterator[BotApp]:
+    """A real bot connected to ``sim``; on exit it shuts down cleanly (everything flushed)."""
+    from attrs import evolve
+
+    from bot_entry.config import Secret
+
+    app = BotApp(evolve(settings, token=Secret(sim.token)), clock, api_base=sim.base_url, **kwargs)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(app.run)
+        try:
+            yield app
+        finally:
+            app.stop()
+
+
+async def wait_until(predicate: Callable[[], bool], *, within: float = 120.0, what: str = "it") -> None:
+    """Poll ``predicate`` in virtual time (tests run on MockClock); fail loudly after ``within`` s.
+
+    Polling, not an Event: the predicates read counters inside disnake and the simulator.
+    """
+    deadline = trio.current_time() + within
+    while not predicate():
+        if trio.current_time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await trio.sleep(0.05)
+
+
+def db_message_counts(db: Path, guild_id: int) -> dict[int, int]:
+    """Read counts back with plain sqlite3, as an operator would."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT user_id, SUM(messages) FROM activity WHERE guild_id = ? GROUP BY user_id", [guild_id]
+        )
+        return {user: n for user, n in rows if n}
