@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from discord_sim.world import Json, SimChannel, SimMember, World
+from discord_sim.world import Json, SimChannel, SimGuild, SimMember, World
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +155,32 @@ class DiscordSim:
         self.world.messages.setdefault(channel.channel_id, {})[int(payload["id"])] = payload
         self.dispatch("MESSAGE_CREATE", payload)
         return payload
+
+    def set_voice(
+        self, guild: SimGuild, member: SimMember, channel: SimChannel | None, **flags: bool
+    ) -> Json:
+        """Move ``member`` into ``channel`` (None: leave voice) with the given mute/deaf flags,
+        update the guild's ``voice_states`` (sent in GUILD_CREATE) and dispatch VOICE_STATE_UPDATE."""
+        state: Json = {
+            "guild_id": str(guild.guild_id),
+            "channel_id": str(channel.channel_id) if channel else None,
+            "user_id": str(member.user_id),
+            "member": member.member_payload(),
+            "session_id": f"voice-{member.user_id}",
+            "deaf": flags.get("deaf", False),
+            "mute": flags.get("mute", False),
+            "self_deaf": flags.get("self_deaf", False),
+            "self_mute": flags.get("self_mute", False),
+            "self_video": False,
+            "suppress": flags.get("suppress", False),
+            "request_to_speak_timestamp": None,
+        }
+        if channel is None:
+            guild.voice_states.pop(member.user_id, None)
+        else:
+            guild.voice_states[member.user_id] = {k: v for k, v in state.items() if k != "member"}
+        self.dispatch("VOICE_STATE_UPDATE", state)
+        return state
 
     def send_raw(self, event: str, data: Any) -> None:
         """Dispatch a payload as-is (malformed ones included), for bad-input tests."""
