@@ -105,25 +105,23 @@ class Supervisor:
                 await spec.run(checkpoint, mailbox, task_status=status)  # type: ignore[arg-type]
             except Exception as exc:
                 mailbox.crashed()
-                self.restarts[spec.name] += 1
-                log.error(
-                    "%s: child %s crashed: %r; restarting from its checkpoint",
-                    self.name,
-                    spec.name,
-                    exc,
-                    exc_info=exc,
-                )
-                if not self._budget.spend(trio.current_time()):
-                    raise SupervisorEscalation(
-                        f"{self.name}: more than {self._budget.intensity} restarts in "
-                        f"{self._budget.period:g}s (last: {spec.name}: {exc!r})"
-                    ) from exc
+                log.error("%s: child %s crashed: %r", self.name, spec.name, exc, exc_info=exc)
+                self._restart_or_escalate(spec, repr(exc), exc)
                 continue
             if spec.restart is Restart.TRANSIENT or mailbox.closed:
                 return
-            log.warning(
-                "%s: permanent child %s returned while its inbox is open; restarting", self.name, spec.name
-            )
+            log.warning("%s: permanent child %s returned while its inbox is open", self.name, spec.name)
+            self._restart_or_escalate(spec, "returned early", None)
+            await trio.lowlevel.checkpoint()
+
+    def _restart_or_escalate(self, spec: ChildSpec, why: str, exc: Exception | None) -> None:
+        self.restarts[spec.name] += 1
+        if not self._budget.spend(trio.current_time()):
+            raise SupervisorEscalation(
+                f"{self.name}: more than {self._budget.intensity} restarts in "
+                f"{self._budget.period:g}s (last: {spec.name}: {why})"
+            ) from exc
+        log.info("%s: restarting %s from its checkpoint", self.name, spec.name)
 
 
 @asynccontextmanager

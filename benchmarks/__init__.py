@@ -1,0 +1,1 @@
+"""Benchmarks for ``just bench``: each prints ``BENCH <name> <value> <unit> ratio=... baseline=...``."""

@@ -1,0 +1,39 @@
+# Recipes for the activity-leaderboard bot. Every recipe first makes sure .venv is installed.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+venv := ".venv"
+py := venv / "bin/python"
+
+# List the recipes.
+default:
+    @just --list
+
+# Create .venv and install the project with its dev tools (again only when pyproject.toml changes).
+setup:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    [ -x {{py}} ] || python3 -m venv {{venv}}
+    stamp={{venv}}/.installed
+    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+        {{py}} -m pip install -q --disable-pip-version-check --upgrade pip
+        {{py}} -m pip install -q --disable-pip-version-check -e '.[dev]'
+        touch "$stamp"
+    fi
+
+# Run the bot: against Discord when DISCORD_TOKEN is set, else the local demo against the simulator.
+run *args: setup
+    {{py}} -m bot_entry run {{args}}
+
+# Run the whole test suite.
+test *args: setup
+    {{py}} -m pytest {{args}}
+
+# Lint: ruff check and format check.
+lint: setup
+    {{venv}}/bin/ruff check .
+    {{venv}}/bin/ruff format --check .
+
+# Benchmarks (ratios against baselines measured in the same run).
+bench: setup
+    {{py}} -m benchmarks

@@ -1,0 +1,58 @@
+"""The pure message tally: what counts, dedupe, batching."""
+
+from __future__ import annotations
+
+from actors.events import MessageSent
+from actors.message_tally import MessageTally, Skip
+
+
+def msg(message_id: int, author: int = 10, **kw: object) -> MessageSent:
+    fields: dict[str, object] = {
+        "guild_id": 1,
+        "channel_id": 2,
+        "message_id": message_id,
+        "author_id": author,
+        "author_name": f"user{author}",
+        "at": 1_000.5,
+    }
+    return MessageSent(**(fields | kw))  # type: ignore[arg-type]
+
+
+def test_people_count_bots_webhooks_system_and_excluded_channels_do_not() -> None:
+    tally = MessageTally(excluded_channels=frozenset({99}))
+    assert tally.add(msg(1)) is None
+    assert tally.add(msg(2, author_bot=True)) is Skip.BOT
+    assert tally.add(msg(3, webhook=True)) is Skip.WEBHOOK
+    assert tally.add(msg(4, system=True)) is Skip.SYSTEM
+    assert tally.add(msg(5, channel_id=99)) is Skip.EXCLUDED_CHANNEL
+    assert tally.add(msg(6, channel_id=100, parent_channel_id=99)) is Skip.EXCLUDED_CHANNEL
+    assert tally.take_batch().counts == {(1, 10, 1000): 1}
+
+
+def test_the_same_message_id_counts_once_even_across_batches_and_restarts() -> None:
+    tally = MessageTally()
+    tally.add(msg(1))
+    batch = tally.take_batch()
+    assert tally.add(msg(1)) is Skip.DUPLICATE
+    resumed = MessageTally.resume([mid for mid, _ in batch.message_ids])
+    assert resumed.add(msg(1)) is Skip.DUPLICATE
+    assert resumed.add(msg(2)) is None
+
+
+def test_a_failed_flush_puts_the_batch_back_without_loss() -> None:
+    tally = MessageTally()
+    tally.add(msg(1))
+    batch = tally.take_batch()
+    tally.add(msg(2))
+    tally.put_back(batch)
+    again = tally.take_batch()
+    assert again.counts == {(1, 10, 1000): 2}
+    assert [mid for mid, _ in again.message_ids] == [1, 2]
+    assert tally.pending == 0
+
+
+def test_latest_name_wins() -> None:
+    tally = MessageTally()
+    tally.add(msg(1, author_name="old"))
+    tally.add(msg(2, author_name="new", at=1_001.0))
+    assert tally.take_batch().names == {(1, 10): ("new", 1_001.0)}

@@ -1,0 +1,75 @@
+"""The store: migrations, one-transaction batches, period keys, bad files left untouched."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from actors.periods import DAY
+from persistence.schema import SCHEMA_VERSION
+from persistence.store import MessageBatch, Store, StoreError
+
+T0 = 1_767_225_600.0 + 3_600  # 2026-01-01T01:00Z
+
+
+def batch(counts: dict[tuple[int, int, int], int], ids: tuple[tuple[int, float], ...] = ()) -> MessageBatch:
+    return MessageBatch(counts=counts, message_ids=ids, names={})
+
+
+def test_new_file_is_migrated_to_the_current_version(tmp_path: Path) -> None:
+    store = Store(tmp_path / "lb.db")
+    store.close()
+    with sqlite3.connect(tmp_path / "lb.db") as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_counts_land_in_the_period_of_their_timestamp(tmp_path: Path) -> None:
+    store = Store(tmp_path / "lb.db", default_period_days=30)
+    t_next = int(T0 + 30 * DAY)  # the guild's anchor is midnight of first sight, so this is period 1
+    store.apply_messages_sync(batch({(1, 10, int(T0)): 3, (1, 10, t_next): 2, (1, 11, int(T0)): 1}))
+    assert store.message_counts_sync(1, 0) == {10: 3, 11: 1}
+    assert store.message_counts_sync(1, 1) == {10: 2}
+    assert store.message_counts_sync(1) == {10: 5, 11: 1}
+    store.close()
+
+
+def test_a_batch_that_fails_midway_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(tmp_path / "lb.db")
+    store.apply_messages_sync(batch({(1, 10, int(T0)): 1}, ((500, T0),)))
+
+    def disk_full(names: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store, "_remember_names", disk_full)  # fails after counts and ids were written
+    with pytest.raises(sqlite3.OperationalError):
+        store.apply_messages_sync(batch({(1, 10, int(T0)): 5}, ((501, T0),)))
+    assert store.message_counts_sync(1) == {10: 1}
+    assert store.recent_message_ids_sync() == [500]
+    store.close()
+
+
+def test_dedupe_window_survives_reopening(tmp_path: Path) -> None:
+    store = Store(tmp_path / "lb.db")
+    store.apply_messages_sync(batch({(1, 10, int(T0)): 2}, ((500, T0), (501, T0 + 1))))
+    store.close()
+    assert Store(tmp_path / "lb.db").recent_message_ids_sync() == [500, 501]
+
+
+def test_a_corrupt_file_stops_with_a_clear_error_and_is_not_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "lb.db"
+    junk = b"this is not a database" * 100
+    path.write_bytes(junk)
+    with pytest.raises(StoreError, match="left untouched"):
+        Store(path)
+    assert path.read_bytes() == junk
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "lb.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(RuntimeError, match="newer than this bot"):
+        Store(path)
