@@ -2,85 +2,41 @@
 
 The real disnake client connects to it exactly as it would to Discord (``Route.BASE`` points here
 and ``/gateway/bot`` returns our websocket URL), so tests, the demo and the benchmarks exercise the
-bot's real network code. Driving methods (``send_message``, ``dispatch``...) are synchronous and
-only queue frames, so they can be called from Trio or asyncio code in the same thread.
+bot's real network code. ``DiscordSim`` is the one public face: lifecycle, the driving methods
+that make users act (``send_message``, ``set_voice``, ``interact``...), and handles on the parts
+(``world`` state, ``limits`` rate limits, ``faults`` injection).
+
+Driving methods are synchronous and only queue frames, so they can be called from Trio or
+asyncio code in the same thread. The simulator's time is ``world``'s clock only (delays use
+``asyncio.sleep``, which follows Trio's clock under trio-asyncio).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import logging
-import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
-from discord_sim.world import Json, SimChannel, SimGuild, SimMember, World
-
-log = logging.getLogger(__name__)
-
-HELLO, HEARTBEAT, IDENTIFY, RESUME, RECONNECT, INVALID_SESSION, HEARTBEAT_ACK, DISPATCH = (
-    10,
-    1,
-    2,
-    6,
-    7,
-    9,
-    11,
-    0,
+from discord_sim import interactions
+from discord_sim.faults import Faults
+from discord_sim.gateway import Gateway, GatewaySession
+from discord_sim.ratelimit import RateLimits
+from discord_sim.rest import Rest
+from discord_sim.world import (
+    PUBLIC_THREAD,
+    Json,
+    SimChannel,
+    SimGuild,
+    SimInteraction,
+    SimMember,
+    World,
 )
-INTENT_GUILDS, INTENT_VOICE_STATES, INTENT_GUILD_MESSAGES, INTENT_MESSAGE_CONTENT = (
-    1 << 0,
-    1 << 7,
-    1 << 9,
-    1 << 15,
-)
-EVENT_INTENTS = {
-    "MESSAGE_CREATE": INTENT_GUILD_MESSAGES,
-    "MESSAGE_UPDATE": INTENT_GUILD_MESSAGES,
-    "MESSAGE_DELETE": INTENT_GUILD_MESSAGES,
-    "VOICE_STATE_UPDATE": INTENT_VOICE_STATES,
-    "GUILD_CREATE": INTENT_GUILDS,
-    "GUILD_DELETE": INTENT_GUILDS,
-    "CHANNEL_CREATE": INTENT_GUILDS,
-    "THREAD_CREATE": INTENT_GUILDS,
-}
 
-
-def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    """JSON with Content-Type exactly ``application/json`` (disnake ignores the body otherwise)."""
-    return web.Response(
-        body=json.dumps(payload).encode(),
-        status=status,
-        headers={"Content-Type": "application/json", **(headers or {})},
-    )
-
-
-def error(status: int, message: str, code: int = 0) -> web.Response:
-    return json_response({"message": message, "code": code}, status)
-
-
-class GatewaySession:
-    """One bot connection: sequence numbers, an outbound queue, and history for RESUME."""
-
-    def __init__(self, ws: web.WebSocketResponse) -> None:
-        self.ws = ws
-        self.session_id = secrets.token_hex(16)
-        self.seq = 0
-        self.intents = 0
-        self.identified = False
-        self.outbox: asyncio.Queue[Json | None] = asyncio.Queue()
-        self.history: list[Json] = []
-
-    def push(self, event: str, data: Json) -> None:
-        self.seq += 1
-        frame = {"op": DISPATCH, "t": event, "s": self.seq, "d": data}
-        self.history.append(frame)
-        self.outbox.put_nowait(frame)
+__all__ = ["DiscordSim", "GatewaySession"]
 
 
 class DiscordSim:
@@ -90,55 +46,68 @@ class DiscordSim:
         self.world = world or World(lambda: int(time.time() * 1000))
         self.token = token
         self.heartbeat_ms = heartbeat_ms
-        self.sessions: list[GatewaySession] = []
-        self._detached: dict[str, GatewaySession] = {}
+        self.limits = RateLimits()
+        self.gateway = Gateway(self.world, token, heartbeat_ms, lambda: self.gateway_url)
+        self.faults = Faults(self.gateway)
+        self._rest = Rest(self)
         self._runner: web.AppRunner | None = None
         self.port = 0
-        self.identified = asyncio.Event()
-        self.on_identify: list[Callable[[GatewaySession], None]] = []
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        app = web.Application()
-        app.router.add_get("/gateway", self._gateway)
-        app.router.add_get("/api/v10/gateway/bot", self._gateway_bot)
-        app.router.add_get("/api/v10/gateway", self._gateway_bot)
-        app.router.add_get("/api/v10/users/@me", self._users_me)
-        app.router.add_route("*", "/api/v10/{tail:.*}", self._not_found)
-        self._runner = web.AppRunner(app, access_log=None)
+        app = web.Application(middlewares=[self._rest.middleware])
+        app.router.add_get("/gateway", self.gateway.handle)
+        self._rest.install(app)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def close(self) -> None:
-        for session in self.sessions:
-            session.outbox.put_nowait(None)
+        for connection in list(self.gateway.connections):
             with contextlib.suppress(Exception):
-                await session.ws.close()
+                await asyncio.wait_for(connection.ws.close(code=1001, message=b"Going away"), 1.0)
+            connection.abort()
         if self._runner is not None:
             await self._runner.cleanup()
 
     @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/v10"
+        return f"{self.origin}/api/v10"
 
     @property
     def gateway_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/gateway"
 
-    # -- driving (synchronous: only queues frames) ----------------------------------------------
+    @property
+    def sessions(self) -> list[GatewaySession]:
+        """Identified sessions with a live connection."""
+        return [s for s in self.gateway.sessions.values() if s.connected and s.identified]
+
+    @property
+    def identified(self) -> asyncio.Event:
+        """Set once any client has identified."""
+        return self.gateway.identified
+
+    @property
+    def on_identify(self) -> list[Callable[[GatewaySession], None]]:
+        return self.gateway.on_identify
+
+    # -- driving: messages ----------------------------------------------------------------------
 
     def dispatch(self, event: str, data: Json) -> None:
-        """Send a dispatch event to every identified session whose intents ask for it."""
-        needed = EVENT_INTENTS.get(event, 0)
-        for session in self.sessions:
-            if session.identified and (session.intents & needed) == needed:
-                payload = data
-                if event == "MESSAGE_CREATE" and not session.intents & INTENT_MESSAGE_CONTENT:
-                    payload = {**data, "content": ""}
-                session.push(event, payload)
+        """Send a dispatch event to every session whose intents ask for it."""
+        self.gateway.dispatch(event, data)
+
+    def send_raw(self, event: str, data: Any) -> None:
+        """Dispatch a payload as-is (malformed ones included), for bad-input tests."""
+        self.gateway.send_raw(event, data)
 
     def send_message(
         self,
@@ -148,13 +117,45 @@ class DiscordSim:
         *,
         webhook: bool = False,
         message_type: int = 0,
+        embeds: list[Json] | None = None,
     ) -> Json:
         payload = self.world.message_payload(
-            channel, author, content, webhook=webhook, message_type=message_type
+            channel, author, content, webhook=webhook, message_type=message_type, embeds=embeds
         )
-        self.world.messages.setdefault(channel.channel_id, {})[int(payload["id"])] = payload
+        self.world.store_message(payload)
         self.dispatch("MESSAGE_CREATE", payload)
         return payload
+
+    def edit_message(self, channel: SimChannel, message_id: int, content: str) -> Json:
+        """The author edits a message (MESSAGE_UPDATE with the whole message)."""
+        message = self.world.messages[channel.channel_id][message_id]
+        self.world.apply_edit(message, {"content": content})
+        self.dispatch("MESSAGE_UPDATE", message)
+        return message
+
+    def delete_message(self, channel: SimChannel, message_id: int) -> None:
+        self.world.messages.get(channel.channel_id, {}).pop(message_id, None)
+        self.dispatch(
+            "MESSAGE_DELETE",
+            {"id": str(message_id), "channel_id": str(channel.channel_id), "guild_id": str(channel.guild_id)},
+        )
+
+    def delete_messages(self, channel: SimChannel, message_ids: Iterable[int]) -> None:
+        """A moderator purges messages (one MESSAGE_DELETE_BULK)."""
+        ids = list(message_ids)
+        stored = self.world.messages.get(channel.channel_id, {})
+        for message_id in ids:
+            stored.pop(message_id, None)
+        self.dispatch(
+            "MESSAGE_DELETE_BULK",
+            {
+                "ids": [str(i) for i in ids],
+                "channel_id": str(channel.channel_id),
+                "guild_id": str(channel.guild_id),
+            },
+        )
+
+    # -- driving: voice, members, channels, guilds ----------------------------------------------
 
     def set_voice(
         self, guild: SimGuild, member: SimMember, channel: SimChannel | None, **flags: bool
@@ -182,109 +183,110 @@ class DiscordSim:
         self.dispatch("VOICE_STATE_UPDATE", state)
         return state
 
-    def send_raw(self, event: str, data: Any) -> None:
-        """Dispatch a payload as-is (malformed ones included), for bad-input tests."""
-        for session in self.sessions:
-            if session.identified:
-                session.push(event, data)
-
-    # -- REST -----------------------------------------------------------------------------------
-
-    def _authorised(self, request: web.Request) -> bool:
-        return request.headers.get("Authorization") == f"Bot {self.token}"
-
-    def _record(self, request: web.Request, body: Json | None = None) -> None:
-        self.world.rest_calls.append((request.method, request.path, body))
-
-    async def _gateway_bot(self, request: web.Request) -> web.Response:
-        self._record(request)
-        if not self._authorised(request):
-            return error(401, "401: Unauthorized")
-        limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
-        return json_response({"url": self.gateway_url, "shards": 1, "session_start_limit": limit})
-
-    async def _users_me(self, request: web.Request) -> web.Response:
-        self._record(request)
-        if not self._authorised(request):
-            return error(401, "401: Unauthorized")
-        return json_response(self.world.bot.user_payload())
-
-    async def _not_found(self, request: web.Request) -> web.Response:
-        self._record(request)
-        return error(404, "404: Not Found")
-
-    # -- gateway --------------------------------------------------------------------------------
-
-    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(max_msg_size=0)
-        await ws.prepare(request)
-        session = GatewaySession(ws)
-        writer = asyncio.ensure_future(self._write(session))
-        await ws.send_json({"op": HELLO, "d": {"heartbeat_interval": self.heartbeat_ms}})
-        try:
-            async for msg in ws:
-                if msg.type is not WSMsgType.TEXT:
-                    break
-                session = await self._receive(session, json.loads(msg.data))
-        finally:
-            session.outbox.put_nowait(None)
-            await writer
-            if session in self.sessions:
-                self.sessions.remove(session)
-                self._detached[session.session_id] = session
-        return ws
-
-    async def _write(self, session: GatewaySession) -> None:
-        while (frame := await session.outbox.get()) is not None:
-            if session.ws.closed:
-                return
-            await session.ws.send_str(json.dumps(frame))
-
-    async def _receive(self, session: GatewaySession, frame: Json) -> GatewaySession:
-        op = frame.get("op")
-        if op == HEARTBEAT:
-            session.outbox.put_nowait({"op": HEARTBEAT_ACK, "d": None})
-        elif op == IDENTIFY:
-            if frame["d"].get("token") != self.token:
-                await session.ws.close(code=4004, message=b"Authentication failed.")
-                return session
-            session.intents = int(frame["d"].get("intents", 0))
-            self._identify(session)
-        elif op == RESUME:
-            return self._resume(session, frame["d"])
-        return session
-
-    def _identify(self, session: GatewaySession) -> None:
-        session.identified = True
-        self.sessions.append(session)
-        ready = {
-            "v": 10,
-            "user": self.world.bot.user_payload() | {"verified": True, "mfa_enabled": False, "flags": 0},
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.world.guilds],
-            "session_id": session.session_id,
-            "resume_gateway_url": self.gateway_url,
-            "application": {"id": str(self.world.application_id), "flags": 0},
-            "private_channels": [],
-            "relationships": [],
+    def add_member(self, guild: SimGuild, member: SimMember) -> Json:
+        guild.members[member.user_id] = member
+        payload = member.member_payload() | {
+            "guild_id": str(guild.guild_id),
+            "joined_at": self.world.iso_now(),
         }
-        session.push("READY", ready)
-        if session.intents & INTENT_GUILDS:
-            for guild in self.world.guilds.values():
-                session.push("GUILD_CREATE", guild.create_payload())
-        self.identified.set()
-        for callback in self.on_identify:
-            callback(session)
+        self.dispatch("GUILD_MEMBER_ADD", payload)
+        return payload
 
-    def _resume(self, session: GatewaySession, data: Json) -> GatewaySession:
-        old = self._detached.pop(data.get("session_id", ""), None)
-        if old is None or data.get("token") != self.token:
-            session.outbox.put_nowait({"op": INVALID_SESSION, "d": False})
-            return session
-        old.ws, old.outbox = session.ws, session.outbox
-        old.identified = True
-        self.sessions.append(old)
-        for frame in old.history:
-            if frame["s"] > int(data.get("seq") or 0):
-                old.outbox.put_nowait(frame)
-        old.push("RESUMED", {})
-        return old
+    def update_member(self, guild: SimGuild, member: SimMember, **changes: Any) -> Json:
+        """Change ``nick``, ``global_name``, ``username`` or ``roles``; GUILD_MEMBER_UPDATE."""
+        for key, value in changes.items():
+            setattr(member, key, value)
+        payload = member.member_payload() | {"guild_id": str(guild.guild_id)}
+        self.dispatch("GUILD_MEMBER_UPDATE", payload)
+        return payload
+
+    def remove_member(self, guild: SimGuild, member: SimMember) -> Json:
+        """The member leaves (or is kicked): out of voice first, then GUILD_MEMBER_REMOVE."""
+        if member.user_id in guild.voice_states:
+            self.set_voice(guild, member, None)
+        guild.members.pop(member.user_id, None)
+        payload = {"guild_id": str(guild.guild_id), "user": member.user_payload()}
+        self.dispatch("GUILD_MEMBER_REMOVE", payload)
+        return payload
+
+    def create_thread(
+        self, parent: SimChannel, name: str, *, owner: SimMember | None = None, type: int = PUBLIC_THREAD
+    ) -> SimChannel:
+        guild = self.world.guilds[parent.guild_id]
+        thread = SimChannel(self.world.new_id(), guild.guild_id, name, type, parent.channel_id)
+        guild.channels[thread.channel_id] = thread
+        payload = thread.payload() | {"newly_created": True}
+        if owner is not None:
+            payload["owner_id"] = str(owner.user_id)
+        self.dispatch("THREAD_CREATE", payload)
+        return thread
+
+    def create_channel(
+        self, guild: SimGuild, name: str, type: int = 0, parent_id: int | None = None
+    ) -> SimChannel:
+        channel = SimChannel(self.world.new_id(), guild.guild_id, name, type, parent_id)
+        guild.channels[channel.channel_id] = channel
+        self.dispatch("CHANNEL_CREATE", channel.payload())
+        return channel
+
+    def join_guild(self, guild: SimGuild) -> None:
+        """The bot is added to ``guild``, or the guild comes back after an outage: GUILD_CREATE."""
+        joined = guild.guild_id not in self.gateway.outages
+        self.gateway.outages.discard(guild.guild_id)
+        self.world.guilds[guild.guild_id] = guild
+        guild.members.setdefault(self.world.bot.user_id, self.world.bot)
+        self.gateway.dispatch_guild_create(guild, joined=joined)
+
+    def leave_guild(self, guild: SimGuild, *, unavailable: bool = False) -> None:
+        """The bot is removed from ``guild`` (GUILD_DELETE), or the guild has an outage
+        (``unavailable``: it stays in the world and ``join_guild`` brings it back)."""
+        payload: Json = {"id": str(guild.guild_id)}
+        if unavailable:
+            payload["unavailable"] = True
+            self.gateway.outages.add(guild.guild_id)
+        else:
+            self.world.guilds.pop(guild.guild_id, None)
+        self.dispatch("GUILD_DELETE", payload)
+
+    # -- driving: interactions ------------------------------------------------------------------
+
+    def interact(
+        self,
+        guild: SimGuild,
+        member: SimMember,
+        channel: SimChannel,
+        name: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        permissions: str | int | None = None,
+    ) -> SimInteraction:
+        """``member`` runs the slash command ``/name`` (``"group sub"`` for subcommands).
+
+        ``options`` maps option names to values (members and channels may be given as objects);
+        ``permissions`` is the member's permission integer (default: @everyone's). Raises
+        ``LookupError`` if the bot has not registered the command, ``PermissionError`` if its
+        ``default_member_permissions`` hide it from this member. Watch the answer on the
+        returned ``SimInteraction`` (also ``world.interactions[id]``).
+        """
+        interaction = interactions.command_interaction(
+            self.world, guild, member, channel, name, options, permissions=permissions
+        )
+        self.dispatch("INTERACTION_CREATE", interaction.payload)
+        return interaction
+
+    def click(
+        self,
+        guild: SimGuild,
+        member: SimMember,
+        message: Json,
+        custom_id: str,
+        *,
+        values: list[str] | None = None,
+        permissions: str | int | None = None,
+    ) -> SimInteraction:
+        """``member`` clicks the button (or picks ``values`` in the select menu) ``custom_id``."""
+        interaction = interactions.component_interaction(
+            self.world, guild, member, message, custom_id, values=values, permissions=permissions
+        )
+        self.dispatch("INTERACTION_CREATE", interaction.payload)
+        return interaction
