@@ -37,3 +37,7 @@ lint: setup
 # Benchmarks (ratios against baselines measured in the same run).
 bench: setup
     {{py}} -m benchmarks
+
+# Replay the voice simulation for one seed (or several: just sim 1,2,3).
+sim seed: setup
+    VOICE_SIM_SEEDS={{seed}} {{py}} -m pytest -q tests/supervisor/test_voice_simulation.py -k oracle

@@ -50,7 +50,7 @@ class MessageCounter:
         try:
             while await self._fill_batch(tally, inbox):
                 await self._flush(tally)
-        except Exception:
+        except BaseException:  # a crash or a cancellation: keep what was counted, then go
             with trio.CancelScope(shield=True):
                 await self._flush(tally, retry=False)
             raise
@@ -58,8 +58,7 @@ class MessageCounter:
 
     async def _fill_batch(self, tally: MessageTally, inbox: Mailbox[MessageSent]) -> bool:
         """Take events until the batch is due; False once the inbox is closed and drained."""
-        deadline = math.inf
-        with trio.move_on_at(math.inf) as scope:
+        with trio.move_on_at(math.inf) as batch_due:
             while tally.pending < self.flush_max:
                 try:
                     event = await inbox.receive()
@@ -68,8 +67,8 @@ class MessageCounter:
                 if self.fault is not None:
                     self.fault(event)
                 tally.add(event)
-                if deadline == math.inf and tally.pending:
-                    deadline = scope.deadline = trio.current_time() + self.flush_seconds
+                if tally.pending and batch_due.deadline == math.inf:
+                    batch_due.deadline = trio.current_time() + self.flush_seconds
         return True
 
     async def _flush(self, tally: MessageTally, *, retry: bool = True) -> None:

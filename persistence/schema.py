@@ -35,7 +35,16 @@ def _v1_messages(db: sqlite_utils.Database) -> None:
     db["seen_messages"].create_index(["at"], index_name="seen_messages_by_age")
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1_messages,)
+def _v2_voice_sessions(db: sqlite_utils.Database) -> None:
+    """Open voice sessions: each one's machine state, so its seconds and its mark commit together."""
+    db["voice_sessions"].create(
+        {"guild_id": int, "user_id": int, "session_no": int, "state": str, "counted_until": float},
+        pk=("guild_id", "user_id"),
+        not_null=["session_no", "state", "counted_until"],
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1_messages, _v2_voice_sessions)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -31,6 +31,19 @@ class StoreError(RuntimeError):
 
 
 @define(frozen=True)
+class VoiceBatch:
+    """Flushed voice accounting: counted intervals, and each touched session's latest checkpoint.
+
+    ``checkpoints`` maps (guild, user, session number) -> (state JSON, counted_until), or None when
+    the session ended. Intervals and marks commit in one transaction, which is what makes a replayed
+    checkpoint unable to count twice.
+    """
+
+    intervals: tuple[tuple[int, int, float, float], ...]
+    checkpoints: dict[tuple[int, int, int], tuple[str, float] | None]
+
+
+@define(frozen=True)
 class MessageBatch:
     """Flushed message increments: counts keyed by (guild, user, whole second), plus what dedupes them."""
 
@@ -108,6 +121,57 @@ class Store:
                 self.db.execute(
                     "DELETE FROM seen_messages WHERE at < ?", [newest - SEEN_MESSAGE_WINDOW_SECONDS]
                 )
+
+    # -- voice --------------------------------------------------------------------------------
+
+    def apply_voice_sync(self, batch: VoiceBatch) -> None:
+        """Add counted intervals (split at period boundaries) and move session marks, atomically."""
+        with self.db.atomic():
+            per_period: dict[tuple[int, int, int], int] = {}
+            for guild_id, user_id, start, end in batch.intervals:
+                for period, piece_start, piece_end in self.period_spec_sync(guild_id, start).split(
+                    start, end
+                ):
+                    key = (guild_id, period, user_id)
+                    per_period[key] = per_period.get(key, 0) + round((piece_end - piece_start) * 1000)
+            self.db.conn.executemany(
+                "INSERT INTO activity (guild_id, period, user_id, voice_ms) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO UPDATE SET voice_ms = voice_ms + excluded.voice_ms",
+                [(*key, ms) for key, ms in per_period.items()],
+            )
+            for (guild_id, user_id, session_no), row in batch.checkpoints.items():
+                if row is None:
+                    self.db.execute(
+                        "DELETE FROM voice_sessions WHERE guild_id = ? AND user_id = ? AND session_no = ?",
+                        [guild_id, user_id, session_no],
+                    )
+                    continue
+                state, counted_until = row
+                self.db.execute(
+                    "INSERT INTO voice_sessions (guild_id, user_id, session_no, state, counted_until) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET session_no = excluded.session_no, "
+                    "state = excluded.state, counted_until = excluded.counted_until "
+                    "WHERE excluded.session_no >= voice_sessions.session_no",
+                    [guild_id, user_id, session_no, state, counted_until],
+                )
+
+    async def apply_voice(self, batch: VoiceBatch) -> None:
+        await self.call(self.apply_voice_sync, batch)
+
+    def end_open_voice_sessions_sync(self) -> int:
+        """At process start: sessions left open by a crash end at their last mark (downtime never counts)."""
+        with self.db.atomic():
+            return self.db.execute("DELETE FROM voice_sessions").rowcount
+
+    def voice_seconds_sync(self, guild_id: int, period: int | None = None) -> dict[int, float]:
+        """Voice seconds per user in one period (``None``: all time)."""
+        if period is None:
+            sql = "SELECT user_id, SUM(voice_ms) FROM activity WHERE guild_id = ? GROUP BY user_id"
+            args: list[int] = [guild_id]
+        else:
+            sql = "SELECT user_id, voice_ms FROM activity WHERE guild_id = ? AND period = ?"
+            args = [guild_id, period]
+        return {user: ms / 1000 for user, ms in self.db.execute(sql, args) if ms}
 
     async def apply_messages(self, batch: MessageBatch) -> None:
         await self.call(self.apply_messages_sync, batch)

@@ -1,26 +1,51 @@
 """The router: one task that reads gateway events and hands each to the actor that owns it.
 
-It holds no counts and does no I/O; sending to a full mailbox waits (backpressure), it never drops.
-When the gateway's channel closes, the router closes every mailbox so actors flush and stop.
+Messages go to the message counter. Voice changes update the guild's voice picture
+(``GuildVoice``) and become ``PresenceChanged`` events for every user they affect; the router
+spawns a voice-session actor when a user enters voice and ends it when they leave. A
+``GuildSnapshot`` (every GUILD_CREATE, so also after a reconnect) reconciles that picture: users
+no longer in voice end at their last checkpoint, users found in voice start fresh sessions.
+
+It holds no counts and does no I/O; sending to a full mailbox waits (backpressure), it never
+drops. When the gateway's channel closes, the router closes every mailbox so actors flush and stop.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+from collections.abc import Callable
 
 import trio
-from attrs import define
+from attrs import define, field
 
 from actors.events import Event, GuildSnapshot, MessageSent, VoiceStateChanged
+from actors.voice_machine import Presence
+from actors.voice_session import PresenceChanged
 from supervisor.mailbox import Mailbox
+from supervisor.supervisor import ChildSpec, Supervisor
+from supervisor.voice_presence import GuildVoice
 
 log = logging.getLogger(__name__)
+
+SESSION_INBOX = 64
+AT_LAST_MARK = 0.0  # a leave stamped before any mark ends the session at its last checkpoint
+
+VoiceSpawner = Callable[[tuple[int, int, int]], ChildSpec]
 
 
 @define
 class Router:
     messages: Mailbox[MessageSent]
+    voice_supervisor: Supervisor
+    spawn_voice: VoiceSpawner
+    excluded_channels: frozenset[int] = frozenset()
+    guilds: dict[int, GuildVoice] = field(factory=dict)
+    sessions: dict[tuple[int, int], Mailbox[PresenceChanged]] = field(factory=dict)
     routed: int = 0
+    unknown_guild_events: int = 0
+    _seq: itertools.count[int] = field(factory=itertools.count)
+    _session_numbers: itertools.count[int] = field(factory=lambda: itertools.count(1))
 
     async def run(self, events: trio.MemoryReceiveChannel[Event]) -> None:
         try:
@@ -29,14 +54,54 @@ class Router:
                     await self.route(event)
         finally:
             self.messages.close()
+            for mailbox in self.sessions.values():
+                mailbox.close()
+            self.sessions.clear()
 
     async def route(self, event: Event) -> None:
         match event:
-            case MessageSent():
+            case GuildSnapshot():
+                await self._snapshot(event)
+            case MessageSent() if event.guild_id in self.guilds:
                 await self.messages.sender.send(event)
-            case VoiceStateChanged() | GuildSnapshot():
-                pass  # voice sessions arrive with the voice issue
+            case VoiceStateChanged() if event.guild_id in self.guilds:
+                for user_id, presence in self.guilds[event.guild_id].apply(event):
+                    await self._deliver(event.guild_id, user_id, presence, event.at)
+            case MessageSent() | VoiceStateChanged():
+                self.unknown_guild_events += 1
+                log.warning("router: skipped %s for unknown guild %s", type(event).__name__, event.guild_id)
+                return
             case _:
                 log.warning("router: no route for %r", event)
                 return
         self.routed += 1
+
+    def presence(self, guild_id: int, user_id: int) -> Presence | None:
+        guild = self.guilds.get(guild_id)
+        return guild.presence_of(user_id) if guild else None
+
+    async def _snapshot(self, snapshot: GuildSnapshot) -> None:
+        guild = self.guilds.setdefault(
+            snapshot.guild_id, GuildVoice(snapshot.guild_id, excluded=self.excluded_channels)
+        )
+        for user_id, presence in guild.reconcile(snapshot):
+            at = snapshot.at if presence.channel_id is not None else AT_LAST_MARK
+            await self._deliver(snapshot.guild_id, user_id, presence, at)
+
+    async def _deliver(self, guild_id: int, user_id: int, presence: Presence, at: float) -> None:
+        change = PresenceChanged(presence, at, next(self._seq))
+        mailbox = self.sessions.get((guild_id, user_id))
+        if presence.channel_id is None:
+            if mailbox is not None:
+                await mailbox.sender.send(change)
+                mailbox.close()
+                del self.sessions[(guild_id, user_id)]
+            return
+        if mailbox is None:
+            key = (guild_id, user_id, next(self._session_numbers))
+            mailbox = Mailbox[PresenceChanged](f"voice:{guild_id}:{user_id}", capacity=SESSION_INBOX)
+            mailbox.sender.send_nowait(change)
+            self.sessions[(guild_id, user_id)] = mailbox
+            self.voice_supervisor.start_child_soon(self.spawn_voice(key), mailbox)
+            return
+        await mailbox.sender.send(change)

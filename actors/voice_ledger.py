@@ -1,0 +1,118 @@
+"""The voice ledger: where voice-session actors hand their counted intervals and checkpoints.
+
+Why a ledger instead of one transaction per session: thousands of users in voice would mean
+thousands of tiny transactions; the ledger keeps each session's latest state in memory and writes
+every session's new seconds together with its new ``counted_until`` mark in ONE transaction per
+flush. A crashed voice actor restarts from ``latest`` here (it is in memory, so nothing is lost);
+a killed process loses at most the unflushed interval, and never counts anything twice, because
+seconds and marks always commit together.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+
+import cattrs
+import trio
+from attrs import define, field
+
+from actors.voice_machine import Interval, VoiceSession
+from persistence.store import Store, VoiceBatch
+from supervisor.mailbox import Mailbox
+from supervisor.supervisor import ChildSpec, Restart
+
+log = logging.getLogger(__name__)
+
+SessionKey = tuple[int, int, int]  # guild, user, session number
+_converter = cattrs.Converter()
+
+
+def dump_session(state: VoiceSession) -> str:
+    return json.dumps(_converter.unstructure(state), separators=(",", ":"))
+
+
+def load_session(text: str) -> VoiceSession:
+    return _converter.structure(json.loads(text), VoiceSession)
+
+
+@define
+class VoiceLedger:
+    """In-memory latest state per session, plus what is waiting to be written."""
+
+    store: Store
+    flush_seconds: float = 1.0
+    latest: dict[SessionKey, VoiceSession] = field(factory=dict)
+    _intervals: list[tuple[int, int, float, float]] = field(factory=list)
+    _checkpoints: dict[SessionKey, VoiceSession | None] = field(factory=dict)
+    last_flush_at: float | None = None  # trio time of the last successful flush (health)
+
+    # -- called synchronously by voice-session actors -------------------------------------------
+
+    def record(self, key: SessionKey, state: VoiceSession, interval: Interval | None) -> None:
+        """Remember ``state`` as the session's checkpoint and ``interval`` as counted."""
+        self.latest[key] = state
+        self._checkpoints[key] = state
+        if interval is not None:
+            self._intervals.append((key[0], key[1], interval.start, interval.end))
+
+    def ended(self, key: SessionKey, state: VoiceSession, interval: Interval | None) -> None:
+        """The session is over: count its last interval and drop its checkpoint."""
+        self.record(key, state, interval)
+        self.latest.pop(key, None)
+        self._checkpoints[key] = None
+
+    @property
+    def pending(self) -> int:
+        return len(self._intervals) + len(self._checkpoints)
+
+    # -- the actor ------------------------------------------------------------------------------
+
+    def spec(self) -> ChildSpec:
+        return ChildSpec("voice_ledger", self.run, self.load, Restart.PERMANENT)
+
+    async def load(self) -> None:
+        return None  # the ledger's state is this object: it survives a crash of the flush loop
+
+    async def run(self, _: None, inbox: Mailbox[None], *, task_status: trio.TaskStatus[None]) -> None:
+        """Flush every ``flush_seconds`` until the inbox closes, then flush a last time."""
+        task_status.started()
+        try:
+            while True:
+                with trio.move_on_after(self.flush_seconds):
+                    try:
+                        await inbox.receive()  # nothing is sent; closing the inbox means shut down
+                    except trio.EndOfChannel:
+                        break
+                await self.flush()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self.flush()
+
+    async def flush(self) -> None:
+        """Write everything pending in one transaction; on failure keep it all for the next try."""
+        delay = 0.05
+        while self.pending:
+            intervals, checkpoints = self._intervals, self._checkpoints
+            self._intervals, self._checkpoints = [], {}
+            batch = VoiceBatch(
+                intervals=tuple(intervals),
+                checkpoints={
+                    key: None if state is None else (dump_session(state), state.counted_until)
+                    for key, state in checkpoints.items()
+                },
+            )
+            try:
+                await self.store.apply_voice(batch)
+            except Exception as exc:
+                # Put everything back in front of what arrived meanwhile.
+                self._intervals = intervals + self._intervals
+                self._checkpoints = {**checkpoints, **self._checkpoints}
+                if not isinstance(exc, sqlite3.OperationalError):
+                    raise
+                log.warning("voice_ledger: database busy (%s); retrying in %.2fs", exc, delay)
+                await trio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self.last_flush_at = trio.current_time()

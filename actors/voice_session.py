@@ -1,0 +1,106 @@
+"""The voice-session actor: one Trio task per (guild, user) in voice, around ``voice_machine``.
+
+It applies each ``PresenceChanged`` the router sends, and while counting it checkpoints every
+``checkpoint_seconds``: the machine's new interval and state go to the ledger together. It ends
+when the user leaves (or at shutdown), closing the session at that moment. After a crash the
+supervisor restarts it from the ledger's latest state and the mailbox hands back the event that
+was in hand; the machine ignores anything already applied (sequence numbers), so nothing counts
+twice and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import trio
+from attrs import define
+
+from actors import voice_machine as vm
+from actors.clock import WallClock
+from actors.voice_ledger import SessionKey, VoiceLedger
+from supervisor.mailbox import Mailbox
+from supervisor.supervisor import ChildSpec, Restart
+
+
+@define(frozen=True)
+class PresenceChanged:
+    """Router -> voice actor: the user's whole presence as of ``at``, numbered by the router."""
+
+    presence: vm.Presence
+    at: float
+    seq: int
+
+
+VoiceFault = Callable[[SessionKey, PresenceChanged], None]
+
+
+@define(frozen=True)
+class VoiceSessionActor:
+    key: SessionKey
+    ledger: VoiceLedger
+    clock: WallClock
+    policy: vm.VoicePolicy
+    checkpoint_seconds: float
+    fault: VoiceFault | None = None  # tests inject crashes here
+
+    def spec(self) -> ChildSpec:
+        guild_id, user_id, session_no = self.key
+        return ChildSpec(f"voice:{guild_id}:{user_id}:{session_no}", self.run, self.load, Restart.TRANSIENT)
+
+    async def load(self) -> vm.VoiceSession | None:
+        """None for a new session (its first event starts it); the last checkpoint after a crash."""
+        return self.ledger.latest.get(self.key)
+
+    async def run(
+        self,
+        state: vm.VoiceSession | None,
+        inbox: Mailbox[PresenceChanged],
+        *,
+        task_status: trio.TaskStatus[None],
+    ) -> None:
+        task_status.started()
+        while True:
+            due = math.inf
+            if state is not None and state.phase is vm.Phase.COUNTING:
+                due = self.clock.trio_deadline(state.counted_until + self.checkpoint_seconds)
+            with trio.move_on_at(due):
+                try:
+                    change = await inbox.receive()
+                except trio.EndOfChannel:
+                    self._end(state, self.clock.now())
+                    return
+                state = self._apply(state, change)
+                if state.phase is vm.Phase.AWAY:
+                    return
+                continue
+            # Checkpoint tick: apply what is already queued first, so no event is settled late.
+            while True:
+                try:
+                    change = inbox.receive_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+                state = self._apply(state, change)
+                if state.phase is vm.Phase.AWAY:
+                    return
+            assert state is not None
+            state, interval = vm.advance(state, self.clock.now())
+            self.ledger.record(self.key, state, interval)
+
+    def _apply(self, state: vm.VoiceSession | None, change: PresenceChanged) -> vm.VoiceSession:
+        if self.fault is not None:
+            self.fault(self.key, change)
+        if state is None:
+            state = vm.start(change.presence, change.at, change.seq, self.policy)
+            interval = None
+        else:
+            state, interval = vm.observe(state, change.presence, change.at, change.seq, self.policy)
+        if state.phase is vm.Phase.AWAY:
+            self.ledger.ended(self.key, state, interval)
+        else:
+            self.ledger.record(self.key, state, interval)
+        return state
+
+    def _end(self, state: vm.VoiceSession | None, at: float) -> None:
+        if state is not None and state.phase is not vm.Phase.AWAY:
+            self.ledger.ended(self.key, *vm.close(state, at))
