@@ -97,7 +97,7 @@ def expected(script: Script, period: PeriodSpec, excluded: frozenset[int]) -> di
         else:
             where[change.user_id] = change
         for uid in {change.user_id, *where} - bots:
-            situation = _situation(where.get(uid), humans_in, excluded)
+            situation = _situation(where.get(uid), humans_in, excluded, script.snapshot.afk_channel_id)
             line = timelines[uid]
             if not line or line[-1][1] != situation:
                 line.append((change.at, situation))
@@ -116,7 +116,7 @@ def _until(line: list[tuple[float, dict]], t: float) -> float:
 
 
 def _situation(
-    me: VoiceStateChanged | None, humans_in: Counter[int | None], excluded: frozenset[int]
+    me: VoiceStateChanged | None, humans_in: Counter[int | None], excluded: frozenset[int], afk: int | None
 ) -> dict:
     if me is None:
         return {"channel_id": None}
@@ -127,7 +127,7 @@ def _situation(
         "mute": me.mute,
         "deaf": me.deaf,
         "suppress": me.suppress,
-        "afk": me.channel_id == AFK,
+        "afk": me.channel_id == afk,
         "excluded": me.channel_id in excluded,
         "has_company": humans_in[me.channel_id] > 1,  # someone besides me
     }
