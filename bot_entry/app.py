@@ -44,7 +44,7 @@ class BotApp:
         async with trio.open_nursery() as nursery:
             await nursery.start(self.pipeline.run, receive)
             self.gateway = Gateway(send, self.clock)
-            with self._gateway_scope:
+            with send, self._gateway_scope:  # closing ``send`` ends the pipeline, even if stopped early
                 async with trio.open_nursery() as gateway_nursery:
                     await gateway_nursery.start(self.gateway.run, self.settings.token.reveal())
                     task_status.started()
