@@ -52,6 +52,7 @@ class GuildSnapshot:
     icon_url: str | None = None
     afk_channel_id: int | None = None
     voice_channel_ids: frozenset[int] = field(factory=frozenset)
+    text_channel_ids: frozenset[int] = field(factory=frozenset)  # text, news, forum: where boards can go
     voice_states: tuple[VoiceStateChanged, ...] = ()
 
 

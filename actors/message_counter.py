@@ -35,6 +35,7 @@ class MessageCounter:
     flush_max: int = 1000
     excluded_channels: frozenset[int] = frozenset()
     fault: Fault | None = None  # tests inject crashes here
+    on_flushed: Callable[[set[int]], None] | None = None  # told which guilds' totals changed
 
     def spec(self) -> ChildSpec:
         return ChildSpec("message_counter", self.run, self.load, Restart.PERMANENT)
@@ -78,6 +79,8 @@ class MessageCounter:
             batch = tally.take_batch()
             try:
                 await self.store.apply_messages(batch)
+                if self.on_flushed is not None:
+                    self.on_flushed({guild_id for guild_id, _, _ in batch.counts})
             except sqlite3.OperationalError as exc:
                 tally.put_back(batch)
                 if not retry:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections.abc import Callable
 
 import cattrs
 import trio
@@ -47,6 +48,7 @@ class VoiceLedger:
     _intervals: list[tuple[int, int, float, float]] = field(factory=list)
     _checkpoints: dict[SessionKey, VoiceSession | None] = field(factory=dict)
     last_flush_at: float | None = None  # trio time of the last successful flush (health)
+    on_flushed: Callable[[set[int]], None] | None = None  # told which guilds' totals changed
 
     # -- called synchronously by voice-session actors -------------------------------------------
 
@@ -116,3 +118,5 @@ class VoiceLedger:
                 delay = min(delay * 2, 5.0)
                 continue
             self.last_flush_at = trio.current_time()
+            if self.on_flushed is not None and intervals:
+                self.on_flushed({guild_id for guild_id, _, _, _ in intervals})

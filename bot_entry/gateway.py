@@ -17,6 +17,7 @@ from typing import Any
 import disnake
 import trio
 import trio_asyncio
+from disnake.ext import commands
 
 from actors.clock import WallClock
 from actors.events import Event
@@ -44,7 +45,8 @@ class Gateway:
         self.received: Counter[str] = Counter()
         self.malformed: Counter[str] = Counter()
         self._backlog: deque[Event] = deque()
-        self.client = disnake.Client(
+        # An InteractionBot: a Client that also registers and dispatches slash commands.
+        self.client = commands.InteractionBot(
             intents=intents(),
             gateway_params=disnake.GatewayParams(encoding="json", zlib=False),
             max_messages=None,

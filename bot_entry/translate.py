@@ -17,6 +17,7 @@ from actors.events import GuildSnapshot, MessageSent, VoiceStateChanged
 # thread starters, command invocations...) is a system message and does not count.
 TALK_TYPES = frozenset({0, 19})
 VOICE_CHANNEL_TYPES = frozenset({2, 13})
+TEXT_CHANNEL_TYPES = frozenset({0, 5, 15})  # text, announcement, forum
 CDN = "https://cdn.discordapp.com"
 
 
@@ -111,6 +112,10 @@ def voice_state_changed(data: Any, at: float, guild_id: int | None = None) -> Vo
     )
 
 
+def _channel_ids(channels: list[Any], types: frozenset[int]) -> frozenset[int]:
+    return frozenset(_id(c, "id") for c in channels if isinstance(c, dict) and c.get("type") in types)
+
+
 def guild_snapshot(data: Any, at: float) -> GuildSnapshot | None:
     """GUILD_CREATE -> GuildSnapshot; None for an unavailable guild (outage: nothing to learn)."""
     data = _dict(data, "GUILD_CREATE")
@@ -136,8 +141,7 @@ def guild_snapshot(data: Any, at: float) -> GuildSnapshot | None:
         at=at,
         icon_url=f"{CDN}/icons/{guild_id}/{icon}.png" if icon else None,
         afk_channel_id=_optional_id(data, "afk_channel_id"),
-        voice_channel_ids=frozenset(
-            _id(c, "id") for c in channels if isinstance(c, dict) and c.get("type") in VOICE_CHANNEL_TYPES
-        ),
+        voice_channel_ids=_channel_ids(channels, VOICE_CHANNEL_TYPES),
+        text_channel_ids=_channel_ids(channels, TEXT_CHANNEL_TYPES),
         voice_states=tuple(evolve(s, bot=s.bot or s.user_id in bots) for s in voice_states),
     )

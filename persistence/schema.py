@@ -44,7 +44,50 @@ def _v2_voice_sessions(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_v1_messages, _v2_voice_sessions)
+def _v3_boards(db: sqlite_utils.Database) -> None:
+    """Posted boards (one message per guild and kind, edited in place) and per-guild settings."""
+    db["boards"].create(
+        {
+            "guild_id": int,
+            "kind": str,  # "messages" | "voice"
+            "channel_id": int,
+            "message_id": int,
+            "content_hash": str,  # of the last embed sent, so unchanged boards are not edited
+            "posted_at": float,  # when this message was created (edits to old messages are limited)
+            "edited_at": float,
+        },
+        pk=("guild_id", "kind"),
+    )
+    db["guild_config"].create({"guild_id": int, "config": str, "updated_at": float}, pk="guild_id")
+    db["audit"].create(
+        {"id": int, "guild_id": int, "user_id": int, "action": str, "detail": str, "at": float}, pk="id"
+    )
+    db["audit"].create_index(["guild_id", "at"], index_name="audit_by_guild")
+
+
+def _v4_period_archive(db: sqlite_utils.Database) -> None:
+    """One row per finished period: written once, in the same transaction as the reset it records."""
+    db["period_archive"].create(
+        {
+            "guild_id": int,
+            "period": int,
+            "started_at": float,
+            "ended_at": float,
+            "archived_at": float,
+            "top_messages": str,  # JSON [[user_id, messages], ...] top 10
+            "top_voice": str,  # JSON [[user_id, voice_ms], ...] top 10
+            "users": int,  # members with any activity in the period
+        },
+        pk=("guild_id", "period"),
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
+    _v1_messages,
+    _v2_voice_sessions,
+    _v3_boards,
+    _v4_period_archive,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -9,13 +9,14 @@ seconds to the ledger; the ledger and the message counter flush; then the store 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import trio
 from attrs import define
 
 from actors.clock import WallClock
-from actors.events import Event, MessageSent
+from actors.events import Event, GuildSnapshot, MessageSent
 from actors.message_counter import Fault, MessageCounter
 from actors.voice_ledger import SessionKey, VoiceLedger
 from actors.voice_machine import VoicePolicy
@@ -52,6 +53,18 @@ class Pipeline:
         self.router: Router | None = None
         self.supervisor: Supervisor | None = None
         self.voice_supervisor: Supervisor | None = None
+        # Whoever needs to know when totals change (the leaderboard publisher) or which guilds
+        # exist subscribes here before ``run``.
+        self.totals_changed: list[Callable[[set[int]], None]] = []
+        self.guild_seen: list[Callable[[GuildSnapshot], None]] = []
+
+    def _notify_totals(self, guild_ids: set[int]) -> None:
+        for listener in self.totals_changed:
+            listener(guild_ids)
+
+    def _notify_guild(self, snapshot: GuildSnapshot) -> None:
+        for listener in self.guild_seen:
+            listener(snapshot)
 
     async def run(
         self,
@@ -83,8 +96,11 @@ class Pipeline:
             flush_max=settings.message_flush_max,
             excluded_channels=settings.excluded_channel_ids,
             fault=self.faults.message,
+            on_flushed=self._notify_totals,
         )
-        self.ledger = ledger = VoiceLedger(store, flush_seconds=settings.message_flush)
+        self.ledger = ledger = VoiceLedger(
+            store, flush_seconds=settings.message_flush, on_flushed=self._notify_totals
+        )
         policy = VoicePolicy()
 
         def spawn_voice(key: SessionKey) -> ChildSpec:
@@ -102,7 +118,13 @@ class Pipeline:
             try:
                 async with open_supervisor("voice", intensity=intensity, period=period) as voice:
                     self.voice_supervisor = voice
-                    self.router = Router(messages, voice, spawn_voice, settings.excluded_channel_ids)
+                    self.router = Router(
+                        messages,
+                        voice,
+                        spawn_voice,
+                        settings.excluded_channel_ids,
+                        on_guild=self._notify_guild,
+                    )
                     task_status.started()
                     await self.router.run(events)
                     log.info("events closed: flushing actors")

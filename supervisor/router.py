@@ -40,6 +40,7 @@ class Router:
     voice_supervisor: Supervisor
     spawn_voice: VoiceSpawner
     excluded_channels: frozenset[int] = frozenset()
+    on_guild: Callable[[GuildSnapshot], None] | None = None  # e.g. the publisher learns names, icons
     guilds: dict[int, GuildVoice] = field(factory=dict)
     sessions: dict[tuple[int, int], Mailbox[PresenceChanged]] = field(factory=dict)
     routed: int = 0
@@ -81,6 +82,8 @@ class Router:
         return guild.presence_of(user_id) if guild else None
 
     async def _snapshot(self, snapshot: GuildSnapshot) -> None:
+        if self.on_guild is not None:
+            self.on_guild(snapshot)
         guild = self.guilds.setdefault(
             snapshot.guild_id, GuildVoice(snapshot.guild_id, excluded=self.excluded_channels)
         )
