@@ -56,4 +56,12 @@ class GuildSnapshot:
     voice_states: tuple[VoiceStateChanged, ...] = ()
 
 
-Event = MessageSent | VoiceStateChanged | GuildSnapshot
+@define(frozen=True)
+class GuildConfigChanged:
+    """An admin changed the guild's settings (already stored); actors re-read what concerns them."""
+
+    guild_id: int
+    at: float
+
+
+Event = MessageSent | VoiceStateChanged | GuildSnapshot | GuildConfigChanged

@@ -15,9 +15,10 @@ import sqlite3
 from collections.abc import Callable
 
 import trio
-from attrs import define
+from attrs import define, field
 
 from actors.events import MessageSent
+from actors.guild_config import GuildConfig, GuildConfigs
 from actors.message_tally import MessageTally
 from persistence.store import Store
 from supervisor.mailbox import Mailbox
@@ -33,7 +34,7 @@ class MessageCounter:
     store: Store
     flush_seconds: float = 1.0
     flush_max: int = 1000
-    excluded_channels: frozenset[int] = frozenset()
+    configs: GuildConfigs = field(factory=lambda: GuildConfigs(GuildConfig()))
     fault: Fault | None = None  # tests inject crashes here
     on_flushed: Callable[[set[int]], None] | None = None  # told which guilds' totals changed
 
@@ -42,7 +43,7 @@ class MessageCounter:
 
     async def load(self) -> MessageTally:
         recent = await self.store.call(self.store.recent_message_ids_sync)
-        return MessageTally.resume(recent, self.excluded_channels)
+        return MessageTally.resume(recent, self.configs)
 
     async def run(
         self, tally: MessageTally, inbox: Mailbox[MessageSent], *, task_status: trio.TaskStatus[None]

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from attrs import define, field
 
 from actors.events import MessageSent
+from actors.guild_config import GuildConfig, GuildConfigs
 from persistence.store import MessageBatch
 
 DEDUPE_WINDOW = 100_000
@@ -26,6 +27,7 @@ class Skip(enum.Enum):
     SYSTEM = "system message"
     DUPLICATE = "already counted"
     EXCLUDED_CHANNEL = "excluded channel"
+    COOLDOWN = "within the member's cooldown"
 
 
 @define
@@ -36,15 +38,16 @@ class MessageTally:
     it alone. ``take_batch`` hands the pending increments over and starts a new batch.
     """
 
-    excluded_channels: frozenset[int] = frozenset()
+    configs: GuildConfigs = field(factory=lambda: GuildConfigs(GuildConfig()))
     seen: OrderedDict[int, None] = field(factory=OrderedDict)
+    last_counted: dict[tuple[int, int], float] = field(factory=dict)  # for the optional cooldown
     counts: dict[tuple[int, int, int], int] = field(factory=dict)
     message_ids: list[tuple[int, float]] = field(factory=list)
     names: dict[tuple[int, int], tuple[str, float]] = field(factory=dict)
 
     @classmethod
-    def resume(cls, recent_ids: list[int], excluded_channels: frozenset[int] = frozenset()) -> MessageTally:
-        tally = cls(excluded_channels=excluded_channels)
+    def resume(cls, recent_ids: list[int], configs: GuildConfigs | None = None) -> MessageTally:
+        tally = cls(configs=configs or GuildConfigs(GuildConfig()))
         for message_id in recent_ids[-DEDUPE_WINDOW:]:
             tally.seen[message_id] = None
         return tally
@@ -60,10 +63,15 @@ class MessageTally:
             return Skip.WEBHOOK
         if event.system:
             return Skip.SYSTEM
-        if event.channel_id in self.excluded_channels or event.parent_channel_id in self.excluded_channels:
+        config = self.configs.get(event.guild_id)
+        excluded = config.excluded_channels
+        if event.channel_id in excluded or event.parent_channel_id in excluded:
             return Skip.EXCLUDED_CHANNEL
         if event.message_id in self.seen:
             return Skip.DUPLICATE
+        last = self.last_counted.get((event.guild_id, event.author_id))
+        if config.message_cooldown and last is not None and event.at - last < config.message_cooldown:
+            return Skip.COOLDOWN
         return None
 
     def add(self, event: MessageSent) -> Skip | None:
@@ -72,6 +80,8 @@ class MessageTally:
         if skip is not None:
             return skip
         self.seen[event.message_id] = None
+        if self.configs.get(event.guild_id).message_cooldown:
+            self.last_counted[(event.guild_id, event.author_id)] = event.at
         if len(self.seen) > DEDUPE_WINDOW:
             self.seen.popitem(last=False)
         key = (event.guild_id, event.author_id, int(event.at))

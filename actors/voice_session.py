@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable
 
 import trio
-from attrs import define
+from attrs import define, field
 
 from actors import voice_machine as vm
 from actors.clock import WallClock
@@ -30,6 +30,7 @@ class PresenceChanged:
     presence: vm.Presence
     at: float
     seq: int
+    policy: vm.VoicePolicy = field(factory=vm.VoicePolicy)  # the guild's policy now (admins may change it)
 
 
 VoiceFault = Callable[[SessionKey, PresenceChanged], None]
@@ -40,7 +41,6 @@ class VoiceSessionActor:
     key: SessionKey
     ledger: VoiceLedger
     clock: WallClock
-    policy: vm.VoicePolicy
     checkpoint_seconds: float
     fault: VoiceFault | None = None  # tests inject crashes here
 
@@ -91,10 +91,10 @@ class VoiceSessionActor:
         if self.fault is not None:
             self.fault(self.key, change)
         if state is None:
-            state = vm.start(change.presence, change.at, change.seq, self.policy)
+            state = vm.start(change.presence, change.at, change.seq, change.policy)
             interval = None
         else:
-            state, interval = vm.observe(state, change.presence, change.at, change.seq, self.policy)
+            state, interval = vm.observe(state, change.presence, change.at, change.seq, change.policy)
         if state.phase is vm.Phase.AWAY:
             self.ledger.ended(self.key, state, interval)
         else:

@@ -8,6 +8,7 @@ the ``_sync`` bodies run in the worker thread.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -186,6 +187,30 @@ class Store:
             "ON CONFLICT DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at "
             "WHERE excluded.updated_at >= members.updated_at",
             [(g, u, name, at) for (g, u), (name, at) in names],
+        )
+
+    # -- guild settings and audit -----------------------------------------------------------------
+
+    def guild_configs_sync(self) -> dict[int, dict[str, object]]:
+        """Every guild's stored settings (JSON objects; ``actors.guild_config`` gives them meaning)."""
+        return {g: json.loads(c) for g, c in self.db.execute("SELECT guild_id, config FROM guild_config")}
+
+    def save_guild_config_sync(
+        self, guild_id: int, config: dict[str, object], at: float, by_user: int, action: str, detail: str
+    ) -> None:
+        """Store a guild's settings and record who changed what, in one transaction."""
+        with self.db.atomic():
+            self.db.execute(
+                "INSERT INTO guild_config (guild_id, config, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
+                [guild_id, json.dumps(config, sort_keys=True), at],
+            )
+            self.audit_sync(guild_id, by_user, action, detail, at)
+
+    def audit_sync(self, guild_id: int, by_user: int, action: str, detail: str, at: float) -> None:
+        self.db.execute(
+            "INSERT INTO audit (guild_id, user_id, action, detail, at) VALUES (?, ?, ?, ?, ?)",
+            [guild_id, by_user, action, detail, at],
         )
 
     # -- reads ----------------------------------------------------------------------------------

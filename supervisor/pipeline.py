@@ -17,9 +17,9 @@ from attrs import define
 
 from actors.clock import WallClock
 from actors.events import Event, GuildSnapshot, MessageSent
+from actors.guild_config import GuildConfig, GuildConfigs, config_from_json
 from actors.message_counter import Fault, MessageCounter
 from actors.voice_ledger import SessionKey, VoiceLedger
-from actors.voice_machine import VoicePolicy
 from actors.voice_session import VoiceFault, VoiceSessionActor
 from persistence.store import Store
 from supervisor.mailbox import Mailbox
@@ -43,6 +43,19 @@ class Faults:
 NO_FAULTS = Faults()
 
 
+def defaults_from(settings: Settings) -> GuildConfig:
+    """The operator's settings as every guild's starting config."""
+    return GuildConfig(
+        message_board_channel_id=settings.message_board_channel_id,
+        voice_board_channel_id=settings.voice_board_channel_id,
+        arrow=settings.arrow_emoji,
+        colour=settings.colour,
+        update_interval=settings.leaderboard_interval,
+        period_days=settings.period_days,
+        excluded_channels=settings.excluded_channel_ids,
+    )
+
+
 class Pipeline:
     def __init__(self, settings: Settings, clock: WallClock, faults: Faults = NO_FAULTS) -> None:
         self.settings = settings
@@ -55,6 +68,7 @@ class Pipeline:
         self.voice_supervisor: Supervisor | None = None
         # Whoever needs to know when totals change (the leaderboard publisher) or which guilds
         # exist subscribes here before ``run``.
+        self.configs = GuildConfigs(defaults_from(settings))
         self.totals_changed: list[Callable[[set[int]], None]] = []
         self.guild_seen: list[Callable[[GuildSnapshot], None]] = []
 
@@ -78,6 +92,8 @@ class Pipeline:
             lambda: Store(settings.db_path, default_period_days=settings.period_days)
         )
         try:
+            for guild_id, raw in (await store.call(store.guild_configs_sync)).items():
+                self.configs.set(guild_id, config_from_json(raw, self.configs.defaults))
             ended = await store.call(store.end_open_voice_sessions_sync)
             if ended:
                 log.info("ended %d voice sessions left open by the last run at their last checkpoint", ended)
@@ -94,18 +110,17 @@ class Pipeline:
             store,
             flush_seconds=settings.message_flush,
             flush_max=settings.message_flush_max,
-            excluded_channels=settings.excluded_channel_ids,
+            configs=self.configs,
             fault=self.faults.message,
             on_flushed=self._notify_totals,
         )
         self.ledger = ledger = VoiceLedger(
             store, flush_seconds=settings.message_flush, on_flushed=self._notify_totals
         )
-        policy = VoicePolicy()
 
         def spawn_voice(key: SessionKey) -> ChildSpec:
             return VoiceSessionActor(
-                key, ledger, self.clock, policy, settings.voice_checkpoint, self.faults.voice
+                key, ledger, self.clock, settings.voice_checkpoint, self.faults.voice
             ).spec()
 
         intensity, period = settings.supervisor_intensity, settings.supervisor_period
@@ -119,11 +134,7 @@ class Pipeline:
                 async with open_supervisor("voice", intensity=intensity, period=period) as voice:
                     self.voice_supervisor = voice
                     self.router = Router(
-                        messages,
-                        voice,
-                        spawn_voice,
-                        settings.excluded_channel_ids,
-                        on_guild=self._notify_guild,
+                        messages, voice, spawn_voice, self.configs, on_guild=self._notify_guild
                     )
                     task_status.started()
                     await self.router.run(events)

@@ -19,7 +19,8 @@ from collections.abc import Callable
 import trio
 from attrs import define, field
 
-from actors.events import Event, GuildSnapshot, MessageSent, VoiceStateChanged
+from actors.events import Event, GuildConfigChanged, GuildSnapshot, MessageSent, VoiceStateChanged
+from actors.guild_config import GuildConfig, GuildConfigs
 from actors.voice_machine import Presence
 from actors.voice_session import PresenceChanged
 from supervisor.mailbox import Mailbox
@@ -39,7 +40,7 @@ class Router:
     messages: Mailbox[MessageSent]
     voice_supervisor: Supervisor
     spawn_voice: VoiceSpawner
-    excluded_channels: frozenset[int] = frozenset()
+    configs: GuildConfigs = field(factory=lambda: GuildConfigs(GuildConfig()))
     on_guild: Callable[[GuildSnapshot], None] | None = None  # e.g. the publisher learns names, icons
     guilds: dict[int, GuildVoice] = field(factory=dict)
     sessions: dict[tuple[int, int], Mailbox[PresenceChanged]] = field(factory=dict)
@@ -68,7 +69,9 @@ class Router:
             case VoiceStateChanged() if event.guild_id in self.guilds:
                 for user_id, presence in self.guilds[event.guild_id].apply(event):
                     await self._deliver(event.guild_id, user_id, presence, event.at)
-            case MessageSent() | VoiceStateChanged():
+            case GuildConfigChanged() if event.guild_id in self.guilds:
+                await self._config_changed(event.guild_id, event.at)
+            case MessageSent() | VoiceStateChanged() | GuildConfigChanged():
                 self.unknown_guild_events += 1
                 log.warning("router: skipped %s for unknown guild %s", type(event).__name__, event.guild_id)
                 return
@@ -84,15 +87,23 @@ class Router:
     async def _snapshot(self, snapshot: GuildSnapshot) -> None:
         if self.on_guild is not None:
             self.on_guild(snapshot)
-        guild = self.guilds.setdefault(
-            snapshot.guild_id, GuildVoice(snapshot.guild_id, excluded=self.excluded_channels)
-        )
+        guild = self.guilds.setdefault(snapshot.guild_id, GuildVoice(snapshot.guild_id))
+        guild.excluded = self.configs.get(snapshot.guild_id).excluded_channels
         for user_id, presence in guild.reconcile(snapshot):
             at = snapshot.at if presence.channel_id is not None else AT_LAST_MARK
             await self._deliver(snapshot.guild_id, user_id, presence, at)
 
+    async def _config_changed(self, guild_id: int, at: float) -> None:
+        """Excluded channels or voice policy changed: every session re-evaluates from ``at``."""
+        guild = self.guilds[guild_id]
+        guild.excluded = self.configs.get(guild_id).excluded_channels
+        guild.told.clear()
+        for user_id, presence in guild.reconcile_in_place():
+            await self._deliver(guild_id, user_id, presence, at)
+
     async def _deliver(self, guild_id: int, user_id: int, presence: Presence, at: float) -> None:
-        change = PresenceChanged(presence, at, next(self._seq))
+        policy = self.configs.get(guild_id).voice_policy
+        change = PresenceChanged(presence, at, next(self._seq), policy)
         mailbox = self.sessions.get((guild_id, user_id))
         if presence.channel_id is None:
             if mailbox is not None:

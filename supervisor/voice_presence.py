@@ -61,6 +61,10 @@ class GuildVoice:
         self.states = {s.user_id: s for s in snapshot.voice_states if s.channel_id is not None and not s.bot}
         return self._changed(dict.fromkeys([*previous, *self.states]))
 
+    def reconcile_in_place(self) -> list[tuple[int, Presence]]:
+        """Everyone's presence again (after ``told`` was cleared because the rules changed)."""
+        return self._changed(dict.fromkeys(self.states))
+
     def _changed(self, users: dict[int, None]) -> list[tuple[int, Presence]]:
         out = []
         for user_id in users:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from actors.events import MessageSent
+from actors.guild_config import GuildConfig, GuildConfigs
 from actors.message_tally import MessageTally, Skip
 
 
@@ -19,7 +20,7 @@ def msg(message_id: int, author: int = 10, **kw: object) -> MessageSent:
 
 
 def test_people_count_bots_webhooks_system_and_excluded_channels_do_not() -> None:
-    tally = MessageTally(excluded_channels=frozenset({99}))
+    tally = MessageTally(configs=GuildConfigs(GuildConfig(excluded_channels=frozenset({99}))))
     assert tally.add(msg(1)) is None
     assert tally.add(msg(2, author_bot=True)) is Skip.BOT
     assert tally.add(msg(3, webhook=True)) is Skip.WEBHOOK
@@ -56,3 +57,15 @@ def test_latest_name_wins() -> None:
     tally.add(msg(1, author_name="old"))
     tally.add(msg(2, author_name="new", at=1_001.0))
     assert tally.take_batch().names == {(1, 10): ("new", 1_001.0)}
+
+
+def test_cooldown_counts_one_message_per_window_per_member() -> None:
+    configs = GuildConfigs(GuildConfig())
+    configs.update(1, message_cooldown=10.0)
+    tally = MessageTally(configs=configs)
+    assert tally.add(msg(1, at=100.0)) is None
+    assert tally.add(msg(2, at=105.0)) is Skip.COOLDOWN
+    assert tally.add(msg(3, author=11, at=105.0)) is None  # another member is not held back
+    assert tally.add(msg(4, at=110.0)) is None
+    assert tally.add(msg(5, guild_id=2, at=110.5)) is None  # cooldown is per guild config
+    assert sum(tally.take_batch().counts.values()) == 4

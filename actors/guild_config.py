@@ -1,0 +1,73 @@
+"""Per-guild settings: what the server's admins chose, over the operator's defaults.
+
+One frozen value per guild. The environment (``bot_entry.config.Settings``) gives the defaults;
+``/lbconfig set`` stores a guild's own choices in the database (``guild_config``), and every actor
+reads the current value from ``GuildConfigs`` when it needs it, so a change takes effect without a
+restart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cattrs
+from attrs import define, evolve, field, fields_dict
+
+from actors.voice_machine import VoicePolicy
+
+
+@define(frozen=True)
+class GuildConfig:
+    message_board_channel_id: int | None = None
+    voice_board_channel_id: int | None = None
+    arrow: str = "<a:purp_arrow:1403295268505522187>"
+    colour: int = 0x571173
+    update_interval: float = 60.0
+    period_days: int = 30
+    period_anchor: float | None = None  # None: midnight UTC of the day the guild was first seen
+    count_deafened: bool = False
+    count_muted: bool = True
+    count_alone: bool = False
+    excluded_channels: frozenset[int] = field(factory=frozenset)
+    excluded_roles: frozenset[int] = field(factory=frozenset)
+    message_cooldown: float = 0.0  # seconds between counted messages per member; 0 = off
+    hide_departed: bool = False  # hide members who left from the boards
+
+    @property
+    def voice_policy(self) -> VoicePolicy:
+        return VoicePolicy(self.count_deafened, self.count_muted, self.count_alone)
+
+
+_converter = cattrs.Converter()
+
+
+def config_to_json(config: GuildConfig) -> dict[str, Any]:
+    raw: dict[str, Any] = _converter.unstructure(config)
+    for key in ("excluded_channels", "excluded_roles"):
+        raw[key] = sorted(raw[key])
+    return raw
+
+
+def config_from_json(raw: dict[str, Any], defaults: GuildConfig) -> GuildConfig:
+    """A stored config over ``defaults``: unknown keys are ignored, missing keys take the default."""
+    known = {k: v for k, v in raw.items() if k in fields_dict(GuildConfig)}
+    return _converter.structure({**config_to_json(defaults), **known}, GuildConfig)
+
+
+@define
+class GuildConfigs:
+    """The current config of every guild; actors read it, admin commands replace entries."""
+
+    defaults: GuildConfig
+    by_guild: dict[int, GuildConfig] = field(factory=dict)
+
+    def get(self, guild_id: int) -> GuildConfig:
+        return self.by_guild.get(guild_id, self.defaults)
+
+    def set(self, guild_id: int, config: GuildConfig) -> None:
+        self.by_guild[guild_id] = config
+
+    def update(self, guild_id: int, **changes: Any) -> GuildConfig:
+        config = evolve(self.get(guild_id), **changes)
+        self.by_guild[guild_id] = config
+        return config
