@@ -27,16 +27,21 @@ class PeriodSpec:
 
     anchor: float
     length: int = field(default=DEFAULT_PERIOD_DAYS * DAY, validator=_positive)
+    base: int = 0  # the number of the period that starts at ``anchor`` (an admin reset moves both)
 
     def index_at(self, at: float) -> int:
-        """The period number that contains ``at`` (negative before the anchor)."""
-        return math.floor((at - self.anchor) / self.length)
+        """The period number that contains ``at``."""
+        return self.base + math.floor((at - self.anchor) / self.length)
 
     def start_of(self, index: int) -> float:
-        return self.anchor + index * self.length
+        return self.anchor + (index - self.base) * self.length
 
     def end_of(self, index: int) -> float:
-        return self.anchor + (index + 1) * self.length
+        return self.start_of(index + 1)
+
+    def restarted_at(self, at: float) -> PeriodSpec:
+        """The layout after an early reset at ``at``: the current period ends now, the next starts."""
+        return PeriodSpec(at, self.length, self.index_at(at) + 1)
 
     def next_boundary(self, at: float) -> float:
         """The first period boundary strictly after ``at``."""

@@ -82,11 +82,17 @@ def _v4_period_archive(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v5_period_base(db: sqlite_utils.Database) -> None:
+    """An admin reset starts a new period early: the period number at the anchor moves with it."""
+    db["guilds"].add_column("period_base", int, not_null_default=0)
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v1_messages,
     _v2_voice_sessions,
     _v3_boards,
     _v4_period_archive,
+    _v5_period_base,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

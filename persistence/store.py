@@ -25,6 +25,7 @@ from persistence.schema import migrate
 T = TypeVar("T")
 
 SEEN_MESSAGE_WINDOW_SECONDS = 3_600.0
+Fault = Callable[[str], None]  # tests: called between the statements of a reset transaction
 
 
 class StoreError(RuntimeError):
@@ -54,8 +55,11 @@ class MessageBatch:
 
 
 class Store:
-    def __init__(self, path: Path, *, default_period_days: int = DEFAULT_PERIOD_DAYS) -> None:
+    def __init__(
+        self, path: Path, *, default_period_days: int = DEFAULT_PERIOD_DAYS, inline: bool = False
+    ) -> None:
         self.path = path
+        self.inline = inline
         self._default_period_seconds = default_period_days * DAY
         self._limiter = trio.CapacityLimiter(1)
         try:
@@ -71,14 +75,22 @@ class Store:
         self.db = sqlite_utils.Database(conn, execute_plugins=False)
         migrate(self.db)
         self._specs: dict[int, PeriodSpec] = {
-            row["guild_id"]: PeriodSpec(row["period_anchor"], row["period_seconds"])
+            row["guild_id"]: PeriodSpec(row["period_anchor"], row["period_seconds"], row["period_base"])
             for row in self.db["guilds"].rows
         }
 
     # -- plumbing -------------------------------------------------------------------------------
 
     async def call(self, fn: Callable[..., T], *args: object) -> T:
-        """Run ``fn(*args)`` in the writer thread; the only way Trio code touches SQLite."""
+        """Run ``fn(*args)`` in the writer thread; the only way Trio code touches SQLite.
+
+        ``inline`` stores (deterministic simulations on MockClock only) run ``fn`` on the Trio
+        thread instead: with a worker thread, virtual time would run on during every write, and a
+        simulated month could pass inside one transaction.
+        """
+        if self.inline:
+            await trio.lowlevel.checkpoint()
+            return fn(*args)
         return await trio.to_thread.run_sync(partial(fn, *args), limiter=self._limiter)
 
     def close(self) -> None:
@@ -97,6 +109,99 @@ class Store:
             )
             self._specs[guild_id] = spec
         return spec
+
+    def known_guilds_sync(self) -> dict[int, PeriodSpec]:
+        return dict(self._specs)
+
+    # -- periods and resets -----------------------------------------------------------------------
+
+    def last_archived_sync(self, guild_id: int) -> int | None:
+        row = self.db.execute(
+            "SELECT MAX(period) FROM period_archive WHERE guild_id = ?", [guild_id]
+        ).fetchone()
+        return row[0]
+
+    def archive_period_sync(
+        self, guild_id: int, period: int, ended_at: float, archived_at: float, fault: Fault | None = None
+    ) -> bool:
+        """Archive a finished period in ONE transaction; False if it was archived already.
+
+        The archive row's primary key (guild, period) is what makes a reset happen exactly once,
+        whatever crashes or restarts come between. Totals are never deleted: they stay in
+        ``activity`` under their period number, and all-time totals sum over periods.
+        """
+        step = fault or (lambda _name: None)
+        with self.db.atomic():
+            step("begin")
+            if self.db.execute(
+                "SELECT 1 FROM period_archive WHERE guild_id = ? AND period = ?", [guild_id, period]
+            ).fetchone():
+                return False
+            step("checked")
+            tops = {col: self._top_sync(guild_id, period, col) for col in ("messages", "voice_ms")}
+            step("ranked")
+            (users,) = self.db.execute(
+                "SELECT COUNT(*) FROM activity WHERE guild_id = ? AND period = ? "
+                "AND (messages > 0 OR voice_ms > 0)",
+                [guild_id, period],
+            ).fetchone()
+            spec = self._specs[guild_id]
+            self.db.execute(
+                "INSERT INTO period_archive (guild_id, period, started_at, ended_at, archived_at, "
+                "top_messages, top_voice, users) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    guild_id,
+                    period,
+                    spec.start_of(period)
+                    if period >= spec.base
+                    else self._archived_end(guild_id, period - 1),
+                    ended_at,
+                    archived_at,
+                    json.dumps(tops["messages"]),
+                    json.dumps(tops["voice_ms"]),
+                    users,
+                ],
+            )
+            step("archived")
+        return True
+
+    def reset_early_sync(self, guild_id: int, at: float, by_user: int, fault: Fault | None = None) -> int:
+        """An admin reset: end the current period at ``at``, archive it and start the next, atomically."""
+        spec = self.period_spec_sync(guild_id, at)
+        period = spec.index_at(at)
+        new = spec.restarted_at(at)
+        with self.db.atomic():
+            self.db.execute(
+                "UPDATE guilds SET period_anchor = ?, period_base = ? WHERE guild_id = ?",
+                [new.anchor, new.base, guild_id],
+            )
+            self.archive_period_sync(guild_id, period, at, at, fault)
+            self.audit_sync(guild_id, by_user, "reset", f"period {period} ended early", at)
+        self._specs[guild_id] = new  # only once the transaction has committed
+        return period
+
+    def _top_sync(self, guild_id: int, period: int, column: str, limit: int = 10) -> list[list[int]]:
+        assert column in ("messages", "voice_ms")
+        rows = self.db.execute(
+            f"SELECT user_id, {column} FROM activity WHERE guild_id = ? AND period = ? AND {column} > 0 "
+            f"ORDER BY {column} DESC, user_id LIMIT ?",
+            [guild_id, period, limit],
+        )
+        return [[user_id, value] for user_id, value in rows]
+
+    def archive_sync(self, guild_id: int, period: int) -> dict[str, object] | None:
+        row = self.db.execute(
+            "SELECT period, started_at, ended_at, archived_at, top_messages, top_voice, users "
+            "FROM period_archive WHERE guild_id = ? AND period = ?",
+            [guild_id, period],
+        ).fetchone()
+        if row is None:
+            return None
+        keys = ("period", "started_at", "ended_at", "archived_at", "top_messages", "top_voice", "users")
+        archive = dict(zip(keys, row, strict=True))
+        archive["top_messages"] = json.loads(row[4])
+        archive["top_voice"] = json.loads(row[5])
+        return archive
 
     # -- messages -------------------------------------------------------------------------------
 
@@ -188,6 +293,13 @@ class Store:
             "WHERE excluded.updated_at >= members.updated_at",
             [(g, u, name, at) for (g, u), (name, at) in names],
         )
+
+    # -- boards -----------------------------------------------------------------------------------
+
+    def remember_names_sync(self, names: Iterable[tuple[tuple[int, int], tuple[str, float]]]) -> None:
+        """Names learned outside message batches (the publisher's member fetches); newest wins."""
+        with self.db.atomic():
+            self._remember_names(names)
 
     # -- guild settings and audit -----------------------------------------------------------------
 

@@ -3,24 +3,29 @@
 Fed from one Trio channel of events, so the same pipeline runs under the real gateway, in
 in-process simulations and in benchmarks. Shutdown runs in data-flow order so nothing is lost:
 the event channel closes; the router closes every mailbox; voice sessions end and hand their last
-seconds to the ledger; the ledger and the message counter flush; then the store closes.
+seconds to the ledger; the ledger and the message counter flush; the leaderboard publisher posts
+that last state; then the store closes.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
-from attrs import define
+from attrs import define, evolve
 
 from actors.clock import WallClock
 from actors.events import Event, GuildSnapshot, MessageSent
 from actors.guild_config import GuildConfig, GuildConfigs, config_from_json
+from actors.leaderboard_publisher import LeaderboardPublisher, Poster
 from actors.message_counter import Fault, MessageCounter
+from actors.reset_clock import ResetClock
 from actors.voice_ledger import SessionKey, VoiceLedger
 from actors.voice_session import VoiceFault, VoiceSessionActor
+from persistence.store import Fault as ResetFault
 from persistence.store import Store
 from supervisor.mailbox import Mailbox
 from supervisor.router import Router
@@ -38,6 +43,7 @@ class Faults:
 
     message: Fault | None = None
     voice: VoiceFault | None = None
+    reset: ResetFault | None = None
 
 
 NO_FAULTS = Faults()
@@ -56,9 +62,23 @@ def defaults_from(settings: Settings) -> GuildConfig:
     )
 
 
+def _signals_return(spec: ChildSpec, returned: trio.Event) -> ChildSpec:
+    """``spec`` that sets ``returned`` once it has shut down cleanly (inbox closed, state flushed)."""
+
+    async def run(checkpoint: Any, inbox: Mailbox[Any], *, task_status: trio.TaskStatus[None]) -> None:
+        await spec.run(checkpoint, inbox, task_status=task_status)
+        if inbox.closed:
+            returned.set()
+
+    return evolve(spec, run=run)
+
+
 class Pipeline:
-    def __init__(self, settings: Settings, clock: WallClock, faults: Faults = NO_FAULTS) -> None:
+    def __init__(
+        self, settings: Settings, clock: WallClock, faults: Faults = NO_FAULTS, *, inline_db: bool = False
+    ) -> None:
         self.settings = settings
+        self.inline_db = inline_db  # deterministic simulations only: see ``Store.call``
         self.clock = clock
         self.faults = faults
         self.store: Store | None = None
@@ -66,6 +86,10 @@ class Pipeline:
         self.router: Router | None = None
         self.supervisor: Supervisor | None = None
         self.voice_supervisor: Supervisor | None = None
+        self.reset_clock: ResetClock | None = None
+        # The publisher's way to Discord (``BotApp`` sets it); None: no boards (simulations, benchmarks).
+        self.poster: Poster | None = None
+        self.publisher: LeaderboardPublisher | None = None
         # Whoever needs to know when totals change (the leaderboard publisher) or which guilds
         # exist subscribes here before ``run``.
         self.configs = GuildConfigs(defaults_from(settings))
@@ -89,7 +113,7 @@ class Pipeline:
         """Run until ``events`` is closed and drained, then shut down cleanly."""
         settings = self.settings
         self.store = store = await trio.to_thread.run_sync(
-            lambda: Store(settings.db_path, default_period_days=settings.period_days)
+            lambda: Store(settings.db_path, default_period_days=settings.period_days, inline=self.inline_db)
         )
         try:
             for guild_id, raw in (await store.call(store.guild_configs_sync)).items():
@@ -118,6 +142,21 @@ class Pipeline:
             store, flush_seconds=settings.message_flush, on_flushed=self._notify_totals
         )
 
+        grace = settings.voice_checkpoint + 2 * settings.message_flush + 1.0  # the old period's last writes
+        self.reset_clock = ResetClock(
+            store, self.clock, grace, after_reset=self._notify_totals, fault=self.faults.reset
+        )
+        publisher: LeaderboardPublisher | None = None
+        if self.poster is not None:
+            # Boards show the old period until its last writes land, as the reset clock waits for them.
+            publisher = LeaderboardPublisher(
+                store, self.poster, self.configs, self.clock, settle_seconds=grace
+            )
+            self.publisher = publisher
+            self.totals_changed.append(publisher.totals_changed)
+            self.guild_seen.append(publisher.guild_seen)
+        counter_flushed, ledger_flushed = trio.Event(), trio.Event()
+
         def spawn_voice(key: SessionKey) -> ChildSpec:
             return VoiceSessionActor(
                 key, ledger, self.clock, settings.voice_checkpoint, self.faults.voice
@@ -127,9 +166,14 @@ class Pipeline:
         async with open_supervisor("root", intensity=intensity, period=period) as root:
             self.supervisor = root
             messages = Mailbox[MessageSent]("message_counter")
-            await root.start_child(counter.spec(), messages)
+            await root.start_child(_signals_return(counter.spec(), counter_flushed), messages)
             ledger_inbox = Mailbox[None]("voice_ledger")
-            await root.start_child(ledger.spec(), ledger_inbox)
+            await root.start_child(_signals_return(ledger.spec(), ledger_flushed), ledger_inbox)
+            reset_inbox = Mailbox[int]("reset_clock", capacity=math.inf)
+            self.guild_seen.append(lambda snapshot: reset_inbox.sender.send_nowait(snapshot.guild_id))
+            await root.start_child(self.reset_clock.spec(), reset_inbox)
+            if publisher is not None:
+                await root.start_child(publisher.spec(), publisher.inbox)
             try:
                 async with open_supervisor("voice", intensity=intensity, period=period) as voice:
                     self.voice_supervisor = voice
@@ -141,3 +185,10 @@ class Pipeline:
                     log.info("events closed: flushing actors")
             finally:
                 ledger_inbox.close()  # voice sessions have ended: the ledger flushes last
+                reset_inbox.close()
+                if publisher is not None:
+                    try:  # the boards' last state goes out after the counter and the ledger flushed
+                        await counter_flushed.wait()
+                        await ledger_flushed.wait()
+                    finally:
+                        publisher.inbox.close()

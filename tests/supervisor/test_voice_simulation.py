@@ -49,7 +49,7 @@ async def run_script(script: Script, db: Path, faults: Faults, checkpoint_second
         SUPERVISOR_INTENSITY="1000000",
         MESSAGE_FLUSH_SECONDS="30",  # how often the ledger writes changes nothing in the totals
     )
-    pipeline = Pipeline(settings, clock, faults)
+    pipeline = Pipeline(settings, clock, faults, inline_db=True)
     send, receive = trio.open_memory_channel[Event](1_000)
     async with trio.open_nursery() as nursery:
         await nursery.start(pipeline.run, receive)

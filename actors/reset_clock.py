@@ -1,0 +1,113 @@
+"""The reset clock: every guild's period ends exactly once, archived, even across downtime.
+
+Periods are pure arithmetic over each guild's anchor (``actors.periods``), so "resetting" deletes
+nothing: totals stay in ``activity`` under their period number, the boards simply show the
+current period, and the archive row for a finished period (top 10 of both boards and how many
+members took part) is written once in one transaction keyed by (guild, period).
+
+The actor wakes a little after each boundary (``grace_seconds``: long enough for the last voice
+checkpoint and message batch of the old period to land), and at start it catches up on every
+boundary missed while the bot was down, oldest first. Before archiving, the boards are posted in
+their final state (``before_reset``). An admin's early reset goes through ``reset_now``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable
+
+import trio
+from attrs import define, field
+
+from actors.clock import WallClock
+from persistence.store import Fault, Store
+from supervisor.mailbox import Mailbox
+from supervisor.supervisor import ChildSpec, Restart
+
+log = logging.getLogger(__name__)
+
+FinalBoards = Callable[[int, int], Awaitable[None]]  # (guild, period) -> boards posted in final state
+
+
+@define
+class ResetClock:
+    store: Store
+    clock: WallClock
+    grace_seconds: float = 10.0
+    before_reset: FinalBoards | None = None
+    after_reset: Callable[[set[int]], None] | None = None  # e.g. the publisher: boards start fresh
+    fault: Fault | None = None  # tests: fail between the statements of a reset
+    resets: int = 0
+    _lock: trio.Lock = field(factory=trio.Lock)
+
+    def spec(self) -> ChildSpec:
+        return ChildSpec("reset_clock", self.run, self.load, Restart.PERMANENT)
+
+    async def load(self) -> None:
+        return None  # the archive table is the checkpoint: ``catch_up`` reads it
+
+    async def run(self, _: None, inbox: Mailbox[int], *, task_status: trio.TaskStatus[None]) -> None:
+        """Archive what is due, sleep until the next boundary (plus grace), repeat.
+
+        The inbox carries guild ids as they are seen, so a new guild's periods start being kept.
+        """
+        task_status.started()
+        while True:
+            await self.catch_up()
+            with trio.move_on_at(self.clock.trio_deadline(await self._next_due())):
+                try:
+                    guild_id = await inbox.receive()
+                except trio.EndOfChannel:
+                    return
+                await self.store.call(self.store.period_spec_sync, guild_id, self.clock.now())
+
+    async def catch_up(self) -> list[tuple[int, int]]:
+        """Archive every finished, unarchived period of every guild, oldest first."""
+        done: list[tuple[int, int]] = []
+        async with self._lock:
+            specs = await self.store.call(self.store.known_guilds_sync)
+            for guild_id, spec in specs.items():
+                last = await self.store.call(self.store.last_archived_sync, guild_id)
+                first = spec.base if last is None else last + 1
+                current = spec.index_at(self.clock.now() - self.grace_seconds)
+                for period in range(first, current):
+                    if await self._archive(guild_id, period, spec.end_of(period)):
+                        done.append((guild_id, period))
+        return done
+
+    async def reset_now(self, guild_id: int, by_user: int) -> int:
+        """An admin's early reset: boards posted final, period archived, the next one starts now."""
+        await self.catch_up()
+        async with self._lock:
+            now = self.clock.now()
+            spec = await self.store.call(self.store.period_spec_sync, guild_id, now)
+            period = spec.index_at(now)
+            if self.before_reset is not None:
+                await self.before_reset(guild_id, period)
+            period = await self.store.call(self.store.reset_early_sync, guild_id, now, by_user, self.fault)
+            self.resets += 1
+            log.info("reset_clock: guild %s period %s reset early by %s", guild_id, period, by_user)
+        if self.after_reset is not None:
+            self.after_reset({guild_id})
+        return period
+
+    async def _archive(self, guild_id: int, period: int, ended_at: float) -> bool:
+        if self.before_reset is not None:
+            await self.before_reset(guild_id, period)
+        archived = await self.store.call(
+            self.store.archive_period_sync, guild_id, period, ended_at, self.clock.now(), self.fault
+        )
+        if archived:
+            self.resets += 1
+            log.info("reset_clock: guild %s period %s archived", guild_id, period)
+            if self.after_reset is not None:
+                self.after_reset({guild_id})
+        return archived
+
+    async def _next_due(self) -> float:
+        specs = await self.store.call(self.store.known_guilds_sync)
+        settled = self.clock.now() - self.grace_seconds  # boundaries up to here are archived already
+        return min(
+            (spec.next_boundary(settled) + self.grace_seconds for spec in specs.values()), default=math.inf
+        )
