@@ -23,7 +23,7 @@ from actors.clock import WallClock
 from actors.periods import PeriodSpec
 from bot_entry.app import BotApp
 from bot_entry.config import Secret, Settings
-from discord_sim.crowd import Scenario, build_scenario, chat
+from discord_sim.crowd import Scenario, build_scenario, chat, wander
 from discord_sim.server import DiscordSim
 from discord_sim.world import World
 
@@ -58,8 +58,15 @@ async def run_demo(settings: Settings) -> None:
 
 
 async def _crowd(scenario: Scenario, rng: random.Random) -> None:
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_drift, scenario, random.Random(rng.random()))
+        while True:
+            await chat(scenario, rng, messages=50, per_second=20.0)
+
+
+async def _drift(scenario: Scenario, rng: random.Random) -> None:
     while True:
-        await chat(scenario, rng, messages=50, per_second=20.0)
+        await wander(scenario, rng, moves=20, per_second=2.0)
 
 
 async def _show(app: BotApp, scenario: Scenario, console: Console, clock: WallClock) -> None:
@@ -80,7 +87,7 @@ def _print_table(
             return
         period = PeriodSpec(anchor, length).index_at(clock.now())
         rows = conn.execute(
-            "SELECT a.user_id, COALESCE(m.name, '?'), a.messages FROM activity a "
+            "SELECT a.user_id, COALESCE(m.name, '?'), a.messages, a.voice_ms FROM activity a "
             "LEFT JOIN members m ON m.guild_id = a.guild_id AND m.user_id = a.user_id "
             "WHERE a.guild_id = ? AND a.period = ? ORDER BY a.messages DESC LIMIT 10",
             [guild.guild_id, period],
@@ -91,6 +98,9 @@ def _print_table(
     table.add_column("member")
     table.add_column("counted", justify="right")
     table.add_column("sent (simulator's truth)", justify="right")
-    for rank, (user_id, name, messages) in enumerate(rows, 1):
-        table.add_row(str(rank), name[:40], str(messages), str(scenario.truth[user_id]))
+    table.add_column("voice", justify="right")
+    for rank, (user_id, name, messages, voice_ms) in enumerate(rows, 1):
+        table.add_row(
+            str(rank), name[:40], str(messages), str(scenario.truth[user_id]), f"{voice_ms / 1000:.0f}s"
+        )
     console.print(table)

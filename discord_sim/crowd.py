@@ -86,3 +86,26 @@ async def chat(scenario: Scenario, rng: random.Random, *, messages: int, per_sec
             weights = [1.0 / (i + 1) for i in range(len(scenario.humans))]  # a few chatterboxes
             scenario.say(rng.choices(scenario.humans, weights)[0], channel)
         await trio.sleep(rng.expovariate(per_second))
+
+
+async def wander(scenario: Scenario, rng: random.Random, *, moves: int, per_second: float = 1.0) -> None:
+    """Members drift through voice: join, move, mute, deafen, go AFK, leave (seeded)."""
+    guild, sim = scenario.guild, scenario.sim
+    afk = guild.channels[guild.afk_channel_id] if guild.afk_channel_id else None
+    rooms = [*scenario.voice_channels, *([afk] if afk else [])]
+    for _ in range(moves):
+        member = rng.choice(scenario.humans)
+        state = guild.voice_states.get(member.user_id)
+        roll = rng.random()
+        if state is None:
+            sim.set_voice(guild, member, rng.choice(scenario.voice_channels))
+        elif roll < 0.2:
+            sim.set_voice(guild, member, None)
+        elif roll < 0.5:
+            sim.set_voice(guild, member, rng.choice(rooms))
+        else:
+            channel = guild.channels[int(state["channel_id"])]
+            flag = rng.choice(["self_mute", "self_deaf"])
+            flags = {k: bool(state.get(k)) for k in ("self_mute", "self_deaf")} | {flag: not state.get(flag)}
+            sim.set_voice(guild, member, channel, **flags)
+        await trio.sleep(rng.expovariate(per_second))
