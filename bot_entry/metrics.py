@@ -1,0 +1,177 @@
+"""Prometheus metrics for the bot, in a registry of its own.
+
+Two kinds, by cost. Hot-path counts (gateway events by type, events routed, actor restarts, queue
+depths) are plain ints the components already keep (``Gateway.received``, ``Router.routed``,
+``Supervisor.restarts``, ``Mailbox.depth()``); nothing is added to the per-event path. They are
+read only when Prometheus scrapes, through ``LiveCounts``, which the app implements. Low-rate
+measurements (checkpoint and SQLite write latency, board edits, 429s) use prometheus-client's own
+instruments, each a few microseconds per call.
+
+Why a registry of our own rather than the global one: several bots (tests, the demo) can live in
+one process, and each must report only its own numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
+
+PREFIX = "leaderboard"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+# disnake waits out most 429s itself and only logs them; this is the line it logs (disnake 2.12).
+DISNAKE_HTTP_LOGGER = "disnake.http"
+DISNAKE_429_PREFIX = "We are being rate limited."
+
+# Checkpoints and SQLite writes are milliseconds when healthy, seconds when the disk or a lock hurts.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class LiveCounts(Protocol):
+    """Counts the running bot already keeps, read at scrape time (the app implements this)."""
+
+    def events_received(self) -> Mapping[str, int]:
+        """Gateway dispatches received, by type (``MESSAGE_CREATE``...), since start."""
+        ...
+
+    def events_routed(self) -> int:
+        """Events the router handed to an actor, since start."""
+        ...
+
+    def actor_restarts(self) -> Mapping[str, int]:
+        """Restarts per actor (child) name, since start."""
+        ...
+
+    def queue_depths(self) -> Mapping[str, int]:
+        """Events waiting per queue (the gateway channel and each actor's mailbox), now."""
+        ...
+
+
+class _LiveCollector(Collector):
+    """Turns ``LiveCounts`` into metric families when scraped; yields empty families until watched."""
+
+    def __init__(self) -> None:
+        self.source: LiveCounts | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        received = CounterMetricFamily(
+            f"{PREFIX}_events_received", "Gateway events received, by dispatch type.", labels=["type"]
+        )
+        routed = CounterMetricFamily(f"{PREFIX}_events_routed", "Events the router handed to an actor.")
+        restarts = CounterMetricFamily(
+            f"{PREFIX}_actor_restarts", "Actor restarts by the supervisor, by actor.", labels=["actor"]
+        )
+        depth = GaugeMetricFamily(
+            f"{PREFIX}_queue_depth", "Events waiting in a queue, by queue.", labels=["queue"]
+        )
+        source = self.source
+        if source is not None:
+            for kind, n in sorted(source.events_received().items()):
+                received.add_metric([kind], n)
+            routed.add_metric([], source.events_routed())
+            for actor, n in sorted(source.actor_restarts().items()):
+                restarts.add_metric([actor], n)
+            for queue, n in sorted(source.queue_depths().items()):
+                depth.add_metric([queue], n)
+        yield from (received, routed, restarts, depth)
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())  # families are built per scrape; nothing to pre-register
+
+
+class Metrics:
+    """Every metric the bot exports; one instance per running bot.
+
+    Hot paths call nothing here. Actors call ``checkpoint_done`` after a checkpoint commits, the
+    store times its writes with ``sqlite_write_seconds.time()``, the board publisher calls
+    ``board_edited`` and ``rate_limited``, and the backup task calls ``backup_done``.
+    """
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._live = _LiveCollector()
+        self.registry.register(self._live)
+        self.checkpoint_seconds = Histogram(
+            f"{PREFIX}_checkpoint_seconds",
+            "Time to write one checkpoint or batch (from start of write to commit), by actor.",
+            ["actor"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.sqlite_write_seconds = Histogram(
+            f"{PREFIX}_sqlite_write_seconds",
+            "Time a write transaction spends in the store's writer thread.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.board_edits = Counter(
+            f"{PREFIX}_board_edits",
+            "Leaderboard messages edited or posted, by board.",
+            ["board"],
+            registry=self.registry,
+        )
+        self.rate_limits = Counter(
+            f"{PREFIX}_discord_rate_limited",
+            "HTTP 429 responses from Discord, by what was being done.",
+            ["action"],
+            registry=self.registry,
+        )
+        self.last_backup = Gauge(
+            f"{PREFIX}_last_backup_timestamp_seconds",
+            "When the last scheduled backup was taken (Unix time); alert when it gets old.",
+            registry=self.registry,
+        )
+        self.last_checkpoint_at: float | None = None  # wall-clock epoch seconds; read by /healthz
+
+    def watch(self, source: LiveCounts) -> None:
+        """Export ``source``'s counts from now on (call once the app has built its parts)."""
+        self._live.source = source
+
+    def checkpoint_done(self, actor: str, seconds: float, at: float) -> None:
+        """An actor committed a checkpoint that took ``seconds``, finishing at ``at`` (epoch)."""
+        self.checkpoint_seconds.labels(actor).observe(seconds)
+        if self.last_checkpoint_at is None or at > self.last_checkpoint_at:
+            self.last_checkpoint_at = at
+
+    def backup_done(self, path: object, at: float) -> None:
+        """A scheduled backup was written (the ``on_backup`` hook of ``run_backups``)."""
+        self.last_backup.set(at)
+
+    def board_edited(self, board: str) -> None:
+        self.board_edits.labels(board).inc()
+
+    def rate_limited(self, action: str) -> None:
+        self.rate_limits.labels(action).inc()
+
+    @contextmanager
+    def counting_disnake_429s(self) -> Iterator[None]:
+        """Count the 429s disnake retries by itself (action ``retried_by_disnake``) while inside.
+
+        disnake sleeps through a 429 and retries without telling the caller; its only trace is a
+        warning on the ``disnake.http`` logger. A filter there counts those records (and lets
+        them through), so /metrics shows rate limiting the board poster never sees.
+        """
+        counter = self.rate_limits.labels("retried_by_disnake")
+
+        def count(record: logging.LogRecord) -> bool:
+            if isinstance(record.msg, str) and record.msg.startswith(DISNAKE_429_PREFIX):
+                counter.inc()
+            return True
+
+        logger = logging.getLogger(DISNAKE_HTTP_LOGGER)
+        logger.addFilter(count)
+        try:
+            yield
+        finally:
+            logger.removeFilter(count)
+
+    def exposition(self) -> bytes:
+        """The Prometheus text format of everything above (what ``/metrics`` serves)."""
+        return generate_latest(self.registry)

@@ -1,0 +1,87 @@
+"""The operator's commands: doctor, backup, restore, and a damaged database at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot_entry.__main__ import main
+from persistence.backup import list_backups
+from persistence.store import Store
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clean environment (no .env, no token, no ops port) with the database in tmp_path."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("DISCORD_TOKEN", "BACKUP_DIR", "LOG_FORMAT", "OPS_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LEADERBOARD_DB", str(tmp_path / "bot.db"))
+    monkeypatch.setenv("OPS_PORT", "0")
+    monkeypatch.setenv("DEMO_SECONDS", "5")
+    return tmp_path / "bot.db"
+
+
+def test_backup_then_restore_from_the_command_line(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    Store(env).close()
+    assert main(["backup"]) == 0
+    (backup,) = list_backups(env, env.parent / "backups")
+    assert capsys.readouterr().out == f"backup written: {backup}\n"
+    assert main(["restore", str(backup)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"restored {env} from {backup}; the replaced database is kept as {env}.replaced-")
+    assert main(["restore", str(env.parent / "nope.db")]) == 1
+    assert capsys.readouterr().err == f"restore failed: no backup file at {env.parent / 'nope.db'}\n"
+
+
+def test_restore_of_a_running_database_needs_force(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    Store(env).close()
+    assert main(["backup"]) == 0
+    (backup,) = list_backups(env, env.parent / "backups")
+    running = Store(env)
+    try:
+        assert main(["restore", str(backup)]) == 1
+        assert "pass --force" in capsys.readouterr().err
+        assert main(["restore", "--force", str(backup)]) == 0
+    finally:
+        running.close()
+
+
+def test_doctor_exit_code_follows_the_report(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    Store(env).close()
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("doctor:\n  ok    config") and out.endswith("all 6 checks passed\n")
+    env.write_bytes(b"garbage" * 1000)
+    assert main(["doctor"]) == 1
+    assert "FAIL  database" in capsys.readouterr().out
+
+
+def test_a_bad_ops_setting_is_one_line(
+    env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OPS_PORT", "99999")
+    assert main(["doctor"]) == 2
+    assert (
+        capsys.readouterr().err == "config error: OPS_PORT: '99999' is not a TCP port 1-65535, or 0 for off\n"
+    )
+
+
+def test_a_damaged_database_stops_start_up_and_names_the_backup(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Store(env).close()
+    assert main(["backup"]) == 0
+    (backup,) = list_backups(env, env.parent / "backups")
+    damaged = b"garbage" * 1000
+    env.write_bytes(damaged)
+    capsys.readouterr()
+    assert main(["run"]) == 3
+    err = capsys.readouterr().err
+    assert (
+        f"database error: database {env} cannot be opened (file is not a database); it is left untouched"
+        in err
+    )
+    assert err.endswith(f"newest backup: {backup}; restore it with: python -m bot_entry restore {backup}\n")
+    assert env.read_bytes() == damaged
