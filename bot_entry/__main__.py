@@ -1,7 +1,11 @@
-"""Command line: ``python -m bot_entry [run]``.
+"""Command line: ``python -m bot_entry [run | doctor | backup | restore FILE [--force]]``.
 
-With ``DISCORD_TOKEN`` set, ``run`` connects to Discord; without it, it runs the local demo against
-the loopback simulator. A bad setting stops start-up with one line naming it (exit code 2).
+``run`` (the default): with ``DISCORD_TOKEN`` set, connect to Discord; without it, run the local
+demo against the loopback simulator. ``doctor`` checks settings, database, disk, backups and the
+token, and prints a report (exit 1 when a check fails). ``backup`` writes a consistent copy of the
+database now. ``restore FILE`` checks a backup and puts it in place of the database (stop the bot
+first; the replaced file is kept). A bad setting stops any command with one line naming it
+(exit code 2); a database problem exits 3 and names the backup to restore from.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import argparse
 import logging
 import signal
 import sys
+from pathlib import Path
 
 import trio
 import trio_asyncio
@@ -17,6 +22,7 @@ import trio_asyncio
 from actors.clock import WallClock
 from bot_entry.app import BotApp
 from bot_entry.config import ConfigError, Settings, load_settings
+from bot_entry.logs import configure_logging
 from persistence.store import StoreError
 
 log = logging.getLogger("bot_entry")
@@ -24,14 +30,15 @@ log = logging.getLogger("bot_entry")
 
 async def run_bot(settings: Settings) -> None:
     """The production path: connect to Discord and run until SIGINT/SIGTERM, then shut down cleanly."""
-    app = BotApp(settings, WallClock.real())
-    async with trio.open_nursery() as nursery:
-        await nursery.start(app.run)
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    app = BotApp(settings, WallClock.real(), api_base=settings.api_base or None)
+    # Signals are caught before the bot starts, so a SIGTERM during start-up is a clean stop too.
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(app.run)
             async for signum in signals:
                 log.info("received %s: shutting down", signal.Signals(signum).name)
                 break
-        app.stop()
+            app.stop()
 
 
 async def _main(settings: Settings) -> None:
@@ -44,22 +51,86 @@ async def _main(settings: Settings) -> None:
             await run_bot(settings)
 
 
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot_entry", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("run", help="run the bot (the demo when no DISCORD_TOKEN is set); the default")
+    commands.add_parser("doctor", help="check settings, database, disk, backups and token; print a report")
+    commands.add_parser("backup", help="write a consistent backup of the database now")
+    restore = commands.add_parser("restore", help="check a backup and put it in place of the database")
+    restore.add_argument("file", type=Path, help="the backup file (see BACKUP_DIR)")
+    restore.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the database even while another process has it open (a running bot keeps "
+        "writing to the replaced file: restart it at once)",
+    )
+    return parser
+
+
+def _backup_hint(settings: Settings) -> str:
+    from persistence.backup import default_backup_dir, latest_backup
+
+    backup_dir = settings.backup_dir or default_backup_dir(settings.db_path)
+    newest = latest_backup(settings.db_path, backup_dir)
+    if newest is None:
+        return f"no backup found in {backup_dir}"
+    return f"newest backup: {newest}; restore it with: python -m bot_entry restore {newest}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot_entry", description=__doc__)
-    parser.add_argument("command", nargs="?", default="run", choices=["run"])
-    parser.parse_args(argv)
+    args = _parser().parse_args(argv)
+    command = args.command or "run"
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format, secrets=[settings.token.reveal()])
+
+    if command == "doctor":
+        from bot_entry.doctor import doctor_main
+
+        return doctor_main(settings)
+    if command in ("backup", "restore"):
+        from persistence.backup import BackupError, backup_now, default_backup_dir, restore
+
+        backup_dir = settings.backup_dir or default_backup_dir(settings.db_path)
+        try:
+            if command == "backup":
+                print(
+                    f"backup written: {backup_now(settings.db_path, backup_dir, keep=settings.backup_keep)}"
+                )
+            else:
+                aside = restore(args.file, settings.db_path, force=args.force)
+                kept = f"; the replaced database is kept as {aside}" if aside else ""
+                print(f"restored {settings.db_path} from {args.file}{kept}")
+        except BackupError as exc:
+            print(f"{command} failed: {exc}", file=sys.stderr)
+            return 1
+        return 0
     try:
         trio.run(_main, settings)
-    except StoreError as exc:
-        print(f"database error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        error = _store_error(exc)
+        if error is None:
+            raise
+        print(f"database error: {error}\n{_backup_hint(settings)}", file=sys.stderr)
         return 3
     return 0
+
+
+def _store_error(exc: BaseException) -> StoreError | None:
+    """The StoreError in ``exc``, which Trio's nurseries may have wrapped in exception groups."""
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            if (found := _store_error(inner)) is not None:
+                return found
+    return None
 
 
 if __name__ == "__main__":

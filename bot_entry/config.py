@@ -104,6 +104,12 @@ def _emoji(raw: str) -> str:
     return raw
 
 
+def _api_base(raw: str) -> str:
+    if raw and not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?/api/v\d+", raw):
+        raise ValueError(raw)
+    return raw
+
+
 def _log_level(raw: str) -> str:
     level = raw.upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -111,10 +117,39 @@ def _log_level(raw: str) -> str:
     return level
 
 
+def _log_format(raw: str) -> str:
+    value = raw.lower()
+    if value not in {"auto", "json", "console"}:
+        raise ValueError(raw)
+    return value
+
+
+def _host(raw: str) -> str:
+    if not raw or any(c.isspace() for c in raw):
+        raise ValueError(raw)
+    return raw
+
+
+def _port(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 65535:
+        raise ValueError(raw)
+    return value
+
+
+def _optional_path(raw: str) -> Path | None:
+    return Path(raw).expanduser() if raw else None
+
+
 @environ.config(prefix="", frozen=True)
 class Settings:
     token: Secret = environ.var(
         "", name="DISCORD_TOKEN", converter=lambda v: v if isinstance(v, Secret) else Secret(v)
+    )
+    api_base: str = environ.var(
+        "",
+        name="DISCORD_API_BASE",
+        converter=_setting("DISCORD_API_BASE", _api_base, "an http(s) URL ending in /api/v10"),
     )
     db_path: Path = environ.var("leaderboard.db", name="LEADERBOARD_DB", converter=Path)
     guild_id: int | None = environ.var(
@@ -188,6 +223,35 @@ class Settings:
     demo_seed: int = environ.var(1, name="DEMO_SEED", converter=_setting("DEMO_SEED", int, "a whole number"))
     log_level: str = environ.var(
         "INFO", name="LOG_LEVEL", converter=_setting("LOG_LEVEL", _log_level, "DEBUG, INFO, WARNING or ERROR")
+    )
+    log_format: str = environ.var(
+        "auto",
+        name="LOG_FORMAT",
+        converter=_setting("LOG_FORMAT", _log_format, "auto, json or console"),
+    )
+    ops_host: str = environ.var(
+        "127.0.0.1", name="OPS_HOST", converter=_setting("OPS_HOST", _host, "a host name or IP address")
+    )
+    ops_port: int = environ.var(
+        8787, name="OPS_PORT", converter=_setting("OPS_PORT", _port, "a TCP port 1-65535, or 0 for off")
+    )
+    health_max_checkpoint_age: float = environ.var(
+        30.0,
+        name="HEALTH_MAX_CHECKPOINT_AGE_SECONDS",
+        converter=_setting(
+            "HEALTH_MAX_CHECKPOINT_AGE_SECONDS", _positive_float, "a positive number of seconds"
+        ),
+    )
+    backup_dir: Path | None = environ.var(
+        None, name="BACKUP_DIR", converter=_setting("BACKUP_DIR", _optional_path, "a directory path")
+    )
+    backup_interval_hours: float = environ.var(
+        6.0,
+        name="BACKUP_INTERVAL_HOURS",
+        converter=_setting("BACKUP_INTERVAL_HOURS", _non_negative_float, "a number of hours (0: off)"),
+    )
+    backup_keep: int = environ.var(
+        28, name="BACKUP_KEEP", converter=_setting("BACKUP_KEEP", _positive_int, "a positive whole number")
     )
 
     @property

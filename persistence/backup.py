@@ -15,22 +15,23 @@ Restore never destroys anything: it verifies the backup first, refuses while ano
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
-import structlog
 import trio
 
 from actors.clock import WallClock
 from persistence.schema import SCHEMA_VERSION
 
-log = structlog.stdlib.get_logger(__name__)
+log = logging.getLogger(__name__)
 
 _STAMP = "%Y%m%dT%H%M%SZ"
 _STAMP_RE = r"\d{8}T\d{6}Z(?:-\d+)?"
@@ -162,11 +163,14 @@ def backup_now(db_path: Path, backup_dir: Path, *, keep: int, now: float | None 
         _remove_with_sidecars(partial)
     removed = prune(db_path, backup_dir, keep=keep)
     log.info(
-        "backup written",
-        path=str(final),
-        bytes=final.stat().st_size,
-        seconds=round(time.perf_counter() - started, 3),
-        removed=[p.name for p in removed],
+        "backup written: %s",
+        final,
+        extra={
+            "path": str(final),
+            "bytes": final.stat().st_size,
+            "seconds": round(time.perf_counter() - started, 3),
+            "removed": [p.name for p in removed],
+        },
     )
     return final
 
@@ -212,7 +216,12 @@ async def run_backups(
                 partial(backup_now, store_path, backup_dir, keep=keep, now=now)
             )
         except (BackupError, OSError) as exc:
-            log.error("scheduled backup failed; will try again", error=str(exc), every_seconds=every_seconds)
+            log.error(
+                "scheduled backup failed; will try again in %gs: %s",
+                every_seconds,
+                exc,
+                extra={"error": str(exc)},
+            )
         else:
             if on_backup is not None:
                 on_backup(path, now)
@@ -252,14 +261,21 @@ _LOCK_OFFSET, _LOCK_LENGTH = 0x40000000, 512
 
 
 def _lock_bytes_held(db_path: Path) -> bool:
-    """Does another process hold any of SQLite's locks on ``db_path``? (POSIX systems.)"""
+    """Does another process hold any of SQLite's locks on ``db_path``? (Linux; elsewhere: no idea.)
+
+    F_GETLK only asks; it takes no lock. Linux's ``struct flock`` starts with l_type, l_whence,
+    then two 64-bit offsets, which native struct alignment lays out as the C compiler does.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
     import fcntl
     import struct
 
+    layout = "hhqqi"
     with open(db_path, "rb") as fh:
-        query = struct.pack("hhllhh", fcntl.F_WRLCK, os.SEEK_SET, _LOCK_OFFSET, _LOCK_LENGTH, 0, 0)
-        answer = fcntl.fcntl(fh.fileno(), fcntl.F_GETLK, query)
-    return struct.unpack("hhllhh", answer)[0] != fcntl.F_UNLCK
+        query = struct.pack(layout, fcntl.F_WRLCK, os.SEEK_SET, _LOCK_OFFSET, _LOCK_LENGTH, 0)
+        answer = fcntl.fcntl(fh.fileno(), fcntl.F_GETLK, query + bytes(16))
+    return struct.unpack_from(layout, answer)[0] != fcntl.F_UNLCK
 
 
 def restore(backup: Path, db_path: Path, *, force: bool = False, now: float | None = None) -> Path | None:
@@ -294,7 +310,13 @@ def restore(backup: Path, db_path: Path, *, force: bool = False, now: float | No
         raise BackupError(f"restore from {backup} failed: {exc}; {db_path} was not changed") from exc
     finally:
         _remove_with_sidecars(incoming)
-    log.info("database restored", backup=str(backup), db=str(db_path), replaced=str(aside) if aside else None)
+    log.info(
+        "database %s restored from %s (replaced file kept as %s)",
+        db_path,
+        backup,
+        aside,
+        extra={"backup": str(backup), "db": str(db_path), "replaced": str(aside) if aside else None},
+    )
     return aside
 
 
