@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
+import structlog
 import trio
 from attrs import define, field
 
@@ -82,6 +83,7 @@ class Supervisor:
         self._nursery = nursery
         self._budget = RestartBudget(intensity, period)
         self.restarts: Counter[str] = Counter()
+        self.alive: dict[str, bool] = {}  # child name -> running now (health checks read this)
 
     async def start_child(self, spec: ChildSpec, mailbox: Mailbox[Any]) -> None:
         """Start ``spec`` and return once it has loaded its checkpoint and is ready for events."""
@@ -99,16 +101,20 @@ class Supervisor:
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         status = _StartedOnce(task_status)
+        structlog.contextvars.bind_contextvars(actor=spec.name)  # every log line names its actor
         while True:
             try:
                 checkpoint = await spec.load_checkpoint()
+                self.alive[spec.name] = True
                 await spec.run(checkpoint, mailbox, task_status=status)  # type: ignore[arg-type]
             except Exception as exc:
+                self.alive[spec.name] = False
                 mailbox.crashed()
                 log.error("%s: child %s crashed: %r", self.name, spec.name, exc, exc_info=exc)
                 self._restart_or_escalate(spec, repr(exc), exc)
                 continue
             if spec.restart is Restart.TRANSIENT or mailbox.closed:
+                self.alive.pop(spec.name, None)
                 return
             log.warning("%s: permanent child %s returned while its inbox is open", self.name, spec.name)
             self._restart_or_escalate(spec, "returned early", None)
