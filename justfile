@@ -34,6 +34,10 @@ lint: setup
     {{venv}}/bin/ruff check .
     {{venv}}/bin/ruff format --check .
 
+# Check config, database integrity and schema, disk space, backups and the token; prints a report.
+doctor: setup
+    {{py}} -m bot_entry doctor
+
 # Benchmarks (ratios against baselines measured in the same run).
 bench: setup
     {{py}} -m benchmarks
