@@ -153,6 +153,7 @@ class Pipeline:
                 store, self.poster, self.configs, self.clock, settle_seconds=grace
             )
             self.publisher = publisher
+            self.reset_clock.before_reset = publisher.publish_final  # the last look before a reset
             self.totals_changed.append(publisher.totals_changed)
             self.guild_seen.append(publisher.guild_seen)
         counter_flushed, ledger_flushed = trio.Event(), trio.Event()

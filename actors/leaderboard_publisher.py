@@ -1,0 +1,359 @@
+"""The leaderboard publisher: the Trio shell around ``actors.board_schedule``.
+
+It keeps two boards per guild (messages, voice) up to date in the channels the guild configured.
+The counter and the voice ledger tell it which guilds' totals changed (``totals_changed``), the
+router hands it every ``GuildSnapshot`` (name, icon, text channels; ``guild_seen``); both only mark
+and nudge, so 5,000 changes a second cost a set insertion each. The run loop wakes on a nudge or
+when a board is next due, asks each board what it needs, renders (SQLite top 10 + names +
+``render_board``), calls Discord through the poster, and hands the answer back to the board.
+
+Checkpoint: the ``boards`` rows. A (re)started publisher loads them and confirms each message
+exists before editing it, so a restart never posts a duplicate and keeps each board's interval.
+What it learned from the gateway (snapshots, dirty guilds, fetched names) lives on this object,
+like the voice ledger's state, so it survives a crash of the loop.
+
+Names: the last-known name stored in ``members``; else the member fetched over REST (cached, and
+remembered in ``members``); else "Unknown member" (the renderer's word for a blank name). Never a
+raw id. With ``hide_departed`` each ranked member is confirmed over REST (cached for an hour) and
+those who left are skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+import trio
+from attrs import define, field
+
+from actors.board_render import BoardEntry, BoardKind, BoardStyle, BoardView, render_board
+from actors.board_schedule import (
+    Action,
+    Board,
+    Check,
+    Delete,
+    Edit,
+    Failed,
+    MemberFound,
+    MemberGone,
+    MemberOutcome,
+    Need,
+    Outcome,
+    Post,
+    RateLimited,
+    board_channels,
+    content_hash,
+)
+from actors.clock import WallClock
+from actors.events import GuildSnapshot
+from actors.guild_config import GuildConfigs
+from persistence import boards as board_rows
+from persistence import queries
+from persistence.store import Store
+from supervisor.mailbox import Mailbox
+from supervisor.supervisor import ChildSpec, Restart
+
+log = logging.getLogger(__name__)
+
+TOP = 10
+MAX_STEPS = 4  # calls per board per round: e.g. edit -> 404 -> post, then delete an old message
+MEMBER_TTL = 3600.0  # seconds a fetched member (name, or gone) is trusted
+HIDDEN_SCAN_LIMIT = 100  # ranked members looked at to fill a top 10 when departed ones are hidden
+CONFIG_RECHECK = 30.0  # seconds: config changes (channel, interval) are picked up at least this often
+FINAL_WAIT = 30.0  # seconds the reset clock waits for the final boards
+SHUTDOWN_WAIT = 10.0  # seconds the last state may take to go out at shutdown
+
+Boards = dict[tuple[int, BoardKind], Board]
+
+
+class Poster(Protocol):
+    """What the publisher needs from Discord (``bot_entry.board_poster.BoardPoster``)."""
+
+    async def post(self, channel_id: int, embed: dict[str, Any]) -> Outcome: ...
+    async def edit(self, channel_id: int, message_id: int, embed: dict[str, Any]) -> Outcome: ...
+    async def check(self, channel_id: int, message_id: int) -> Outcome: ...
+    async def delete(self, channel_id: int, message_id: int) -> Outcome: ...
+    async def fetch_member(self, guild_id: int, user_id: int) -> MemberOutcome: ...
+
+
+@define(frozen=True)
+class Nudge:
+    """Something was marked; look at the boards again."""
+
+
+@define(frozen=True, eq=False)
+class PublishFinal:
+    """The reset clock asks for the final boards of a finished period, now."""
+
+    guild_id: int
+    period: int
+    deadline: float  # epoch seconds; after it the request is stale (the reset went ahead)
+    done: trio.Event = field(factory=trio.Event)
+
+
+Request = Nudge | PublishFinal
+
+
+@define(frozen=True)
+class Content:
+    embed: dict[str, Any]
+    hash: str
+
+
+@define(frozen=True)
+class Member:
+    name: str | None
+    present: bool
+    checked_at: float
+
+
+@define
+class LeaderboardPublisher:
+    store: Store
+    poster: Poster
+    configs: GuildConfigs
+    clock: WallClock
+    settle_seconds: float = 0.0  # after a boundary, the old period is shown until its last writes land
+    inbox: Mailbox[Request] = field(factory=lambda: Mailbox[Request]("leaderboard_publisher"))
+    guilds: dict[int, GuildSnapshot] = field(factory=dict)
+    writes: int = 0  # successful posts and edits (health, tests)
+    _dirty: set[int] = field(factory=set)
+    _seen: set[int] = field(factory=set)  # guilds whose snapshot arrived since the last round
+    _nudged: bool = False
+    _members: dict[tuple[int, int], Member] = field(factory=dict)
+    _channel_problems: dict[int, tuple[str, ...]] = field(factory=dict)
+
+    # -- listeners (synchronous: called by the counter, the ledger and the router) ----------------
+
+    def totals_changed(self, guild_ids: Iterable[int]) -> None:
+        self._dirty.update(guild_ids)
+        self._nudge()
+
+    def guild_seen(self, snapshot: GuildSnapshot) -> None:
+        self.guilds[snapshot.guild_id] = snapshot
+        self._seen.add(snapshot.guild_id)
+        self._dirty.add(snapshot.guild_id)  # name, icon or channels may have changed
+        self._nudge()
+
+    def _nudge(self) -> None:
+        if self._nudged:
+            return
+        try:
+            self.inbox.sender.send_nowait(Nudge())
+            self._nudged = True
+        except (trio.WouldBlock, trio.ClosedResourceError):
+            pass  # a full inbox wakes the loop anyway; a closed one has had its last round
+
+    # -- for the reset clock ----------------------------------------------------------------------
+
+    async def publish_final(self, guild_id: int, period: int) -> None:
+        """Post both boards of ``guild_id`` in their final state for ``period``, now (no interval).
+
+        Returns when they are written, or after ``FINAL_WAIT`` seconds at most (the reset goes on).
+        """
+        request = PublishFinal(guild_id, period, self.clock.now() + FINAL_WAIT)
+        try:
+            self.inbox.sender.send_nowait(request)
+        except (trio.WouldBlock, trio.ClosedResourceError):
+            log.warning(
+                "publisher: final boards of guild %s period %s not posted (busy or stopping)",
+                guild_id,
+                period,
+            )
+            return
+        with trio.move_on_at(self.clock.trio_deadline(request.deadline)):
+            await request.done.wait()
+
+    # -- the actor --------------------------------------------------------------------------------
+
+    def spec(self) -> ChildSpec:
+        return ChildSpec("leaderboard_publisher", self.run, self.load, Restart.PERMANENT)
+
+    async def load(self) -> Boards:
+        rows = await self.store.call(board_rows.load_boards_sync, self.store)
+        self._dirty.update(self.guilds)  # after a crash, look at every known guild again
+        return {(row.guild_id, row.kind): Board.from_row(row) for row in rows}
+
+    async def run(
+        self, boards: Boards, inbox: Mailbox[Request], *, task_status: trio.TaskStatus[None]
+    ) -> None:
+        task_status.started()
+        while True:
+            await self._round(boards)
+            request: Request | None = None
+            with trio.move_on_at(self.clock.trio_deadline(self._next_wake(boards))):
+                try:
+                    request = await inbox.receive()
+                except trio.EndOfChannel:
+                    break
+            if isinstance(request, Nudge):
+                self._nudged = False
+            elif isinstance(request, PublishFinal):
+                try:
+                    await self._publish_final(boards, request)
+                finally:
+                    request.done.set()
+        # Shutdown: the counter and the ledger have flushed; their last totals go out now.
+        with trio.move_on_after(SHUTDOWN_WAIT):
+            await self._round(boards, urgent=True)
+
+    def _next_wake(self, boards: Boards) -> float:
+        now = self.clock.now()
+        due = [d for board in boards.values() if (d := board.next_due()) is not None]
+        return max(now, min([*due, now + CONFIG_RECHECK]))
+
+    async def _round(self, boards: Boards, *, urgent: bool = False) -> None:
+        self._absorb(boards)
+        for key in sorted(boards, key=lambda k: (k[0], k[1].value)):
+            await self._drive(key, boards[key], urgent=urgent)
+
+    def _absorb(self, boards: Boards) -> None:
+        """Hand what the listeners marked to the boards, with each guild's current config."""
+        dirty, self._dirty = self._dirty, set()
+        seen, self._seen = self._seen, set()
+        for guild_id, snapshot in self.guilds.items():
+            config = self.configs.get(guild_id)
+            configured = {
+                BoardKind.MESSAGES: config.message_board_channel_id,
+                BoardKind.VOICE: config.voice_board_channel_id,
+            }
+            channels, problems = board_channels(configured, snapshot.text_channel_ids)
+            if problems and problems != self._channel_problems.get(guild_id):
+                log.warning(
+                    "guild %s (%s): %s; no board is posted there (activity is still counted)",
+                    guild_id,
+                    snapshot.name,
+                    "; ".join(problems),
+                )
+            self._channel_problems[guild_id] = problems
+            for kind, channel_id in channels.items():
+                board = boards.get((guild_id, kind))
+                if board is None:
+                    if channel_id is None:
+                        continue
+                    board = boards[(guild_id, kind)] = Board(guild_id, kind)
+                board.configure(channel_id, config.update_interval)
+                if guild_id in seen:
+                    board.unblock()
+                if guild_id in dirty:
+                    board.mark_dirty()
+
+    async def _drive(
+        self, key: tuple[int, BoardKind], board: Board, *, urgent: bool = False, period: int | None = None
+    ) -> None:
+        """Make the calls this board needs now (a few at most: e.g. edit -> 404 -> post)."""
+        for _ in range(MAX_STEPS):
+            now = self.clock.now()
+            need = board.needs(now, urgent=urgent)
+            if need is None:
+                return
+            content = await self._render(key, now, period) if need is Need.CONTENT else None
+            action = board.action(need, content.hash if content else None)
+            if action is None:
+                return  # rendered the same as what is on Discord
+            outcome = await self._perform(action, content)
+            now = self.clock.now()
+            report = board.handle(action, outcome, now)
+            if report.warning:
+                log.warning("%s", report.warning)
+            if isinstance(outcome, RateLimited | Failed):
+                log.info(
+                    "guild %s: %s board: %s answered %r; next try in %.0fs",
+                    key[0],
+                    key[1].value,
+                    type(action).__name__.lower(),
+                    outcome,
+                    board.retry_at - now,
+                )
+            if report.save and (row := board.row()) is not None:
+                self.writes += 1
+                await self.store.call(board_rows.save_board_sync, self.store, row)
+
+    async def _perform(self, action: Action, content: Content | None) -> Outcome:
+        match action:
+            case Check(channel_id, message_id):
+                return await self.poster.check(channel_id, message_id)
+            case Delete(channel_id, message_id):
+                return await self.poster.delete(channel_id, message_id)
+            case Post(channel_id):
+                assert content is not None
+                return await self.poster.post(channel_id, content.embed)
+            case Edit(channel_id, message_id):
+                assert content is not None
+                return await self.poster.edit(channel_id, message_id, content.embed)
+        raise AssertionError(f"unknown action {action!r}")
+
+    async def _publish_final(self, boards: Boards, request: PublishFinal) -> None:
+        if self.clock.now() > request.deadline:
+            log.warning("publisher: final boards of guild %s came too late; skipped", request.guild_id)
+            return
+        for kind in BoardKind:
+            board = boards.get((request.guild_id, kind))
+            if board is None or not board.enabled:
+                continue
+            board.mark_dirty()
+            await self._drive((request.guild_id, kind), board, urgent=True, period=request.period)
+            board.mark_dirty()  # after the reset the board starts fresh (once its interval allows)
+
+    # -- rendering --------------------------------------------------------------------------------
+
+    async def _render(self, key: tuple[int, BoardKind], now: float, period: int | None) -> Content:
+        guild_id, kind = key
+        snapshot = self.guilds[guild_id]
+        config = self.configs.get(guild_id)
+        spec = await self.store.call(self.store.period_spec_sync, guild_id, now)
+        if period is None:
+            period = spec.index_at(now - self.settle_seconds)
+        entries = await self._entries(guild_id, kind, period, hide_departed=config.hide_departed, now=now)
+        view = BoardView(
+            kind=kind,
+            entries=tuple(entries),
+            guild_name=snapshot.name,
+            guild_icon_url=snapshot.icon_url,
+            updated_at=now,
+            next_reset_at=spec.end_of(period),
+            style=BoardStyle(colour=config.colour, arrow=config.arrow),
+            limit=TOP,
+        )
+        return Content(render_board(view), content_hash(view))
+
+    async def _entries(
+        self, guild_id: int, kind: BoardKind, period: int, *, hide_departed: bool, now: float
+    ) -> list[BoardEntry]:
+        entries: list[BoardEntry] = []
+        offset = 0
+        page_size = 2 * TOP if hide_departed else TOP
+        while len(entries) < TOP and offset < HIDDEN_SCAN_LIMIT:
+            page = await self.store.call(queries.top, self.store, guild_id, period, kind, page_size, offset)
+            offset += len(page)
+            for standing in page:
+                name = standing.name
+                if name is None or hide_departed:
+                    member = await self._member(guild_id, standing.user_id, now)
+                    if hide_departed and not member.present:
+                        continue
+                    name = name or member.name
+                value = standing.value // 1000 if kind is BoardKind.VOICE else standing.value  # voice: ms
+                entries.append(BoardEntry(standing.user_id, name or "", value))  # "": "Unknown member"
+                if len(entries) == TOP:
+                    break
+            if len(page) < page_size or not hide_departed:
+                break
+        return entries
+
+    async def _member(self, guild_id: int, user_id: int, now: float) -> Member:
+        """The member as Discord knows them now (cached); unknown answers are not cached."""
+        cached = self._members.get((guild_id, user_id))
+        if cached is not None and now - cached.checked_at < MEMBER_TTL:
+            return cached
+        match await self.poster.fetch_member(guild_id, user_id):
+            case MemberFound(name):
+                member = Member(name, True, now)
+                await self.store.call(self.store.remember_names_sync, [((guild_id, user_id), (name, now))])
+            case MemberGone():
+                member = Member(None, False, now)
+            case _:
+                return cached or Member(None, True, now)  # not known to have left: keep them listed
+        self._members[(guild_id, user_id)] = member
+        return member

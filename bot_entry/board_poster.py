@@ -1,0 +1,167 @@
+"""The board poster: the only place that calls Discord for leaderboards.
+
+Posts, edits, reads and deletes a board message, and fetches a member's name, through the
+disnake client's REST layer (``client.http``: raw JSON in and out, no disnake models to build),
+and turns every answer into one of the schedule's small outcome types (``actors.board_schedule``),
+so the publisher never imports disnake and every Discord error has exactly one meaning.
+
+disnake already waits out 429s (up to five tries) and retries 500/502/504; what still reaches us
+is reported as ``RateLimited`` / ``Failed`` and the schedule backs off for at least an interval.
+Each call has a deadline, so a Discord that never answers cannot hold the publisher.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import disnake
+import trio
+import trio_asyncio
+from attrs import define
+
+from actors.board_schedule import (
+    Done,
+    Failed,
+    MemberFound,
+    MemberGone,
+    MemberOutcome,
+    MessageMissing,
+    NoAccess,
+    OldMessageQuota,
+    Outcome,
+    Posted,
+    RateLimited,
+)
+from bot_entry.translate import display_name
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_CHANNEL = 10003
+UNKNOWN_GUILD = 10004
+UNKNOWN_MEMBER = 10007
+UNKNOWN_MESSAGE = 10008
+OLD_MESSAGE_EDITS = 30046
+MISSING_ACCESS = 50001
+NON_TEXT_CHANNEL = 50008
+MISSING_PERMISSIONS = 50013
+NO_ACCESS = {
+    UNKNOWN_CHANNEL: "unknown channel",
+    UNKNOWN_GUILD: "unknown server",
+    MISSING_ACCESS: "missing access",
+    NON_TEXT_CHANNEL: "not a text channel",
+    MISSING_PERMISSIONS: "missing permissions",
+}
+DEFAULT_RETRY_AFTER = 5.0
+CALL_TIMEOUT = 60.0  # seconds; generous, as disnake may sleep through several 429s in one call
+
+
+def outcome_of_error(status: int, code: int, text: str, retry_after: float | None = None) -> Outcome:
+    """One Discord error answer as the schedule understands it (pure, so it is tested on its own)."""
+    if status == 429:
+        return RateLimited(retry_after if retry_after is not None else DEFAULT_RETRY_AFTER)
+    if code == OLD_MESSAGE_EDITS:
+        return OldMessageQuota()
+    if code == UNKNOWN_MESSAGE:
+        return MessageMissing()
+    if code in NO_ACCESS:
+        return NoAccess(code, NO_ACCESS[code])
+    if status == 403:
+        return NoAccess(code, "forbidden")
+    return Failed(f"HTTP {status}, code {code}: {text[:200]}")
+
+
+def _retry_after(exc: disnake.HTTPException) -> float | None:
+    try:
+        return float(exc.response.headers.get("Retry-After"))  # type: ignore[arg-type]
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+@define(frozen=True)
+class _Refused:
+    """Discord answered with an error (``status`` 0: no answer at all)."""
+
+    status: int
+    code: int
+    text: str
+    retry_after: float | None = None
+
+    def outcome(self) -> Outcome:
+        if self.status == 0:
+            return Failed(self.text)
+        return outcome_of_error(self.status, self.code, self.text, self.retry_after)
+
+
+class BoardPoster:
+    def __init__(self, client: disnake.Client, *, timeout: float = CALL_TIMEOUT) -> None:
+        self.client = client
+        self.timeout = timeout
+        self.calls: Counter[str] = Counter()  # logical calls by kind (disnake's own retries not counted)
+        self._reopened = False
+
+    # -- boards -----------------------------------------------------------------------------------
+
+    async def post(self, channel_id: int, embed: dict[str, Any]) -> Outcome:
+        result = await self._call("post", self.client.http.send_message, channel_id, None, embed=embed)
+        return result.outcome() if isinstance(result, _Refused) else Posted(int(result["id"]))
+
+    async def edit(self, channel_id: int, message_id: int, embed: dict[str, Any]) -> Outcome:
+        result = await self._call(
+            "edit", self.client.http.edit_message, channel_id, message_id, embeds=[embed]
+        )
+        return result.outcome() if isinstance(result, _Refused) else Done()
+
+    async def check(self, channel_id: int, message_id: int) -> Outcome:
+        result = await self._call("check", self.client.http.get_message, channel_id, message_id)
+        return result.outcome() if isinstance(result, _Refused) else Done()
+
+    async def delete(self, channel_id: int, message_id: int) -> Outcome:
+        result = await self._call("delete", self.client.http.delete_message, channel_id, message_id)
+        return result.outcome() if isinstance(result, _Refused) else Done()
+
+    # -- names ------------------------------------------------------------------------------------
+
+    async def fetch_member(self, guild_id: int, user_id: int) -> MemberOutcome:
+        result = await self._call("member", self.client.http.get_member, guild_id, user_id)
+        if not isinstance(result, _Refused):
+            user = result.get("user")
+            return MemberFound(display_name(user if isinstance(user, dict) else {}, result))
+        if result.code == UNKNOWN_MEMBER:
+            return MemberGone()
+        outcome = result.outcome()
+        return outcome if isinstance(outcome, RateLimited) else Failed(f"member {user_id}: {outcome!r}")
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the HTTP session this poster reopened after the gateway closed the client."""
+        if self._reopened:
+            self._reopened = False
+            await trio_asyncio.aio_as_trio(self.client.http.close)()
+
+    async def _call(self, what: str, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` on the asyncio side: its JSON answer, or ``_Refused``."""
+        self.calls[what] += 1
+
+        async def in_asyncio() -> Any:
+            if self.client.is_closed():
+                # The gateway closes the client (and its HTTP session) before the pipeline's last
+                # flush; the final boards still go out, on a fresh session that ``aclose`` closes.
+                self.client.http.recreate()
+                self._reopened = True
+            return await fn(*args, **kwargs)
+
+        try:
+            with trio.fail_after(self.timeout):
+                return await trio_asyncio.aio_as_trio(in_asyncio)()
+        except disnake.HTTPException as exc:
+            return _Refused(exc.status, exc.code, exc.text, _retry_after(exc))
+        except trio.TooSlowError:
+            return _Refused(0, 0, f"{what}: no answer within {self.timeout:g}s")
+        except (OSError, aiohttp.ClientError, RuntimeError) as exc:
+            # RuntimeError: aiohttp's "Session is closed" and disnake's unreachable-code guard.
+            return _Refused(0, 0, f"{what}: {exc!r}")
