@@ -198,3 +198,19 @@ async def test_the_host_time_zone_changes_nothing(
             store.close()
     assert archives[0] == archives[1] == archives[2]
     assert '"period": 2' in archives[0][2]
+
+
+async def test_boards_are_posted_final_before_each_reset(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    store, spec = seeded_store(tmp_path / "final.db")
+    posted: list[tuple[int, int, int | None]] = []
+
+    async def final_boards(guild_id: int, period: int) -> None:
+        posted.append((guild_id, period, store.last_archived_sync(guild_id)))  # what was archived then
+
+    resets = ResetClock(store, WallClock.starting_at(spec.start_of(2) + DAY), grace_seconds=10)
+    resets.before_reset = final_boards
+    await resets.catch_up()
+    assert posted == [(GUILD, 0, None), (GUILD, 1, 0)]  # each board went out before its archive
+    store.close()

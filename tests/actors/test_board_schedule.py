@@ -1,0 +1,348 @@
+"""The board schedule without Trio: when a board is written, and what each Discord answer does."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import deque
+
+import pytest
+from attrs import evolve
+
+from actors.board_render import BoardEntry, BoardKind, BoardView
+from actors.board_schedule import (
+    Board,
+    BoardRow,
+    Check,
+    Delete,
+    Done,
+    Edit,
+    Failed,
+    MessageMissing,
+    Need,
+    NoAccess,
+    OldMessageQuota,
+    Phase,
+    Post,
+    Posted,
+    RateLimited,
+    board_channels,
+    content_hash,
+)
+
+INTERVAL = 60.0
+GUILD, CHANNEL, OTHER_CHANNEL = 1, 10, 20
+
+
+class FakeDiscord:
+    """Answers each call from a script, else with success; records (time, action, answer)."""
+
+    def __init__(self, *answers: object) -> None:
+        self.script = deque(answers)
+        self.calls: list[tuple[float, object, object]] = []
+        self._ids = iter(range(1000, 10**9))
+
+    def __call__(self, action: object, now: float) -> object:
+        if self.script:
+            answer = self.script.popleft()
+        else:
+            answer = Posted(next(self._ids)) if isinstance(action, Post) else Done()
+        self.calls.append((now, action, answer))
+        return answer
+
+    def of(self, kind: type) -> list[tuple[float, object, object]]:
+        return [call for call in self.calls if isinstance(call[1], kind)]
+
+
+def step(
+    board: Board, discord: FakeDiscord, now: float, content: str = "v1", *, urgent: bool = False
+) -> list:
+    """One round of the publisher's loop for one board, with ``content`` as the rendered hash."""
+    reports = []
+    for _ in range(4):
+        need = board.needs(now, urgent=urgent)
+        if need is None:
+            break
+        action = board.action(need, content if need is Need.CONTENT else None)
+        if action is None:
+            break
+        reports.append(board.handle(action, discord(action, now), now))
+    return reports
+
+
+def live_board(discord: FakeDiscord, now: float = 0.0) -> Board:
+    board = Board(GUILD, BoardKind.MESSAGES)
+    board.configure(CHANNEL, INTERVAL)
+    step(board, discord, now, "v0")
+    assert board.phase is Phase.LIVE
+    return board
+
+
+def writes(discord: FakeDiscord) -> list[float]:
+    """Times of successful writes (what members see change)."""
+    return [
+        t
+        for t, action, answer in discord.calls
+        if isinstance(answer, Posted) or (isinstance(action, Edit) and answer == Done())
+    ]
+
+
+# --- the interval ------------------------------------------------------------------------------------
+
+
+def test_an_hour_of_5000_changes_per_second_edits_at_most_once_per_interval() -> None:
+    """5,000 changes a second for a simulated hour, polled every 10 ms (50 changes between polls, each
+    changing the content): one post, then one edit per interval, never two within an interval."""
+    discord = FakeDiscord()
+    board = Board(GUILD, BoardKind.MESSAGES)
+    board.configure(CHANNEL, INTERVAL)
+    changes = 0
+    for tick in range(360_000):
+        now = tick / 100
+        changes += 50
+        board.mark_dirty()
+        step(board, discord, now, content=f"v{changes}")
+    assert changes == 5_000 * 3600
+    times = writes(discord)
+    intervals = 3600 / INTERVAL
+    assert intervals - 1 <= len(times) <= intervals  # converges, and never more than one per interval
+    assert all(b - a >= INTERVAL for a, b in itertools.pairwise(times))
+    assert len(discord.of(Post)) == 1 and len(discord.of(Edit)) == len(times) - 1
+
+
+def test_marks_between_writes_collapse_into_one_edit() -> None:
+    discord = FakeDiscord()
+    board = live_board(discord)
+    for _ in range(10_000):
+        board.mark_dirty()
+    assert board.needs(30.0) is None  # inside the interval: nothing
+    assert board.next_due() == INTERVAL
+    step(board, discord, INTERVAL, "v1")
+    step(board, discord, INTERVAL + 1, "v1")
+    assert len(discord.of(Edit)) == 1
+
+
+def test_unchanged_content_is_not_edited() -> None:
+    discord = FakeDiscord()
+    board = live_board(discord)
+    board.mark_dirty()
+    assert board.needs(INTERVAL) is Need.CONTENT
+    assert board.action(Need.CONTENT, "v0") is None  # same hash as on Discord
+    assert not board.dirty and board.next_due() is None
+    assert discord.of(Edit) == []
+
+
+def test_a_change_during_the_call_keeps_the_board_dirty() -> None:
+    board = live_board(FakeDiscord())
+    board.mark_dirty()
+    action = board.action(board.needs(INTERVAL), "v1")  # type: ignore[arg-type]
+    board.mark_dirty()  # totals changed while the edit was in flight
+    board.handle(action, Done(), INTERVAL)  # type: ignore[arg-type]
+    assert board.dirty and board.next_due() == 2 * INTERVAL
+
+
+def test_urgent_writes_ignore_the_interval_but_not_unchanged_content() -> None:
+    discord = FakeDiscord()
+    board = live_board(discord)
+    board.mark_dirty()
+    assert board.needs(5.0) is None
+    step(board, discord, 5.0, "final", urgent=True)
+    assert [a.content_hash for _, a, _ in discord.of(Edit)] == ["final"]
+    board.mark_dirty()
+    step(board, discord, 6.0, "final", urgent=True)
+    assert len(discord.of(Edit)) == 1
+
+
+# --- Discord's answers ------------------------------------------------------------------------------
+
+
+def test_429_waits_retry_after_and_never_less_than_the_interval() -> None:
+    discord = FakeDiscord()
+    board = live_board(discord)
+    discord.script.extend([RateLimited(2.0), RateLimited(500.0)])
+    board.mark_dirty()
+    step(board, discord, 60.0, "v1")  # 429, Retry-After 2 s: wait the interval anyway
+    assert board.dirty and board.needs(62.0) is None and board.next_due() == 120.0
+    step(board, discord, 120.0, "v1")  # 429, Retry-After 500 s: wait that
+    assert board.needs(120.0 + 2 * INTERVAL) is None and board.next_due() == 620.0
+    step(board, discord, 620.0, "v1")
+    assert [t for t, _, _ in discord.of(Edit)] == [60.0, 120.0, 620.0]
+    assert board.content_hash == "v1" and not board.dirty and board.failures == 0
+
+
+def test_repeated_failures_back_off_doubling_up_to_16_intervals() -> None:
+    discord = FakeDiscord()
+    board = live_board(discord)
+    discord.script.extend([Failed("502")] * 8)
+    board.mark_dirty()
+    now = INTERVAL
+    gaps = []
+    for _ in range(8):
+        step(board, discord, now, "v1")
+        due = board.next_due()
+        assert due is not None
+        gaps.append((due - now) / INTERVAL)
+        now = due
+    assert gaps == [1, 2, 4, 8, 16, 16, 16, 16]
+
+
+def test_a_storm_of_random_answers_never_calls_faster_than_the_interval() -> None:
+    """An hour of random answers (429 with any Retry-After, 5xx, 404, 30046): write attempts are an
+    interval apart, except the post that follows an edit refused with 404 or 30046."""
+    rng = random.Random(6)
+    answers = [
+        RateLimited(rng.choice([0.5, 3.0, 90.0])),
+        Failed("502"),
+        MessageMissing(),
+        OldMessageQuota(),
+        None,
+        None,
+        None,
+    ]
+    discord = FakeDiscord()
+    board = live_board(discord)
+    for tick in range(36_000):
+        now = tick / 10
+        board.mark_dirty()
+        pick = rng.choice(answers)
+        if pick is not None:
+            discord.script.append(pick)
+        step(board, discord, now, f"v{tick}")
+        discord.script.clear()
+    attempts = [(t, a, answer) for t, a, answer in discord.calls if isinstance(a, Post | Edit)]
+    assert len(attempts) > 20
+    for (t0, _, answer0), (t1, a1, _) in itertools.pairwise(attempts):
+        follows_refusal = isinstance(a1, Post) and isinstance(answer0, MessageMissing | OldMessageQuota)
+        assert t1 - t0 >= INTERVAL or (follows_refusal and t1 == t0), (t0, t1, answer0)
+    times = writes(discord)
+    assert all(b - a >= INTERVAL for a, b in itertools.pairwise(times))
+
+
+def test_30046_posts_a_fresh_message_then_deletes_the_old_one() -> None:
+    discord = FakeDiscord()
+    board = live_board(discord)
+    old = board.message_id
+    board.mark_dirty()
+    discord.script.append(OldMessageQuota())
+    reports = step(board, discord, INTERVAL, "v1")
+    kinds = [type(a) for _, a, _ in discord.calls[1:]]
+    assert kinds == [Edit, Post, Delete]  # fresh message first, so the board never disappears
+    assert discord.calls[-1][1] == Delete(CHANNEL, old)  # type: ignore[arg-type]
+    assert board.message_id not in (None, old) and board.stale == [] and board.content_hash == "v1"
+    assert [r.save for r in reports] == [False, True, False]
+    row = board.row()
+    assert row is not None and row.message_id == board.message_id and row.posted_at == INTERVAL
+
+
+def test_a_failed_delete_of_the_old_message_is_retried_later() -> None:
+    discord = FakeDiscord()
+    board = live_board(discord)
+    old = board.message_id
+    board.mark_dirty()
+    discord.script.extend([OldMessageQuota(), Posted(555), RateLimited(1.0)])
+    step(board, discord, INTERVAL, "v1")
+    assert board.stale == [(CHANNEL, old)] and board.next_due() == 2 * INTERVAL
+    step(board, discord, 2 * INTERVAL, "v1")
+    assert board.stale == [] and discord.calls[-1][1] == Delete(CHANNEL, old)  # type: ignore[arg-type]
+
+
+def test_404_on_edit_posts_a_new_board() -> None:
+    discord = FakeDiscord()
+    board = live_board(discord)
+    board.mark_dirty()
+    discord.script.append(MessageMissing())
+    step(board, discord, INTERVAL, "v1")
+    assert [type(a) for _, a, _ in discord.calls] == [Post, Edit, Post]
+    assert board.phase is Phase.LIVE and board.message_id == discord.calls[-1][2].message_id  # type: ignore[attr-defined]
+
+
+def test_restart_checks_the_stored_message_and_edits_it_without_reposting() -> None:
+    row = BoardRow(GUILD, BoardKind.VOICE, CHANNEL, 77, "v0", posted_at=0.0, edited_at=100.0)
+    discord = FakeDiscord()
+    board = Board.from_row(row)
+    board.configure(CHANNEL, INTERVAL)
+    step(board, discord, 130.0, "v0")  # the stored message exists
+    assert [a for _, a, _ in discord.calls] == [Check(CHANNEL, 77)] and board.phase is Phase.LIVE
+    assert board.next_due() == 160.0  # the interval counts from the last write before the restart
+    step(board, discord, 160.0, "v0")  # rendered the same as before the restart: nothing to write
+    assert len(discord.calls) == 1 and not board.dirty
+    board.mark_dirty()
+    step(board, discord, 161.0, "v1")
+    assert discord.calls[-1][1] == Edit(CHANNEL, 77, "v1")
+    assert discord.of(Post) == []
+
+
+def test_restart_after_the_board_was_deleted_reposts_once_its_interval_allows() -> None:
+    row = BoardRow(GUILD, BoardKind.MESSAGES, CHANNEL, 77, "v0", posted_at=0.0, edited_at=100.0)
+    discord = FakeDiscord(MessageMissing())
+    board = Board.from_row(row)
+    board.configure(CHANNEL, INTERVAL)
+    step(board, discord, 130.0)
+    assert board.phase is Phase.UNPOSTED and discord.of(Post) == []
+    step(board, discord, 160.0)
+    assert len(discord.of(Post)) == 1 and board.phase is Phase.LIVE
+
+
+def test_a_stored_board_of_an_unseen_guild_stays_quiet() -> None:
+    board = Board.from_row(BoardRow(GUILD, BoardKind.MESSAGES, CHANNEL, 77, "v0", 0.0, 0.0))
+    assert board.needs(1e9) is None and board.next_due() is None
+
+
+@pytest.mark.parametrize("code", [10003, 50001, 50013])
+def test_missing_channel_or_permission_warns_once_and_stops_until_config_or_snapshot(code: int) -> None:
+    discord = FakeDiscord(NoAccess(code, "missing"))
+    board = Board(GUILD, BoardKind.MESSAGES)
+    board.configure(CHANNEL, INTERVAL)
+    reports = step(board, discord, 0.0)
+    assert board.phase is Phase.BLOCKED
+    assert [r.warning is not None for r in reports] == [True]
+    assert f"channel {CHANNEL}" in reports[0].warning and str(code) in reports[0].warning
+    for t in range(0, 86_400, 60):
+        board.mark_dirty()
+        board.configure(CHANNEL, INTERVAL)  # the same config, read again every round
+        assert step(board, discord, float(t)) == []
+    assert board.next_due() is None and len(discord.calls) == 1
+    board.unblock()  # the guild was seen again
+    step(board, discord, 86_400.0)
+    assert board.phase is Phase.LIVE and len(discord.calls) == 2
+
+
+def test_a_new_channel_unblocks_and_moves_the_board() -> None:
+    discord = FakeDiscord()
+    board = live_board(discord)
+    old = board.message_id
+    board.configure(OTHER_CHANNEL, INTERVAL)
+    assert board.needs(1.0) is None  # a move is a write too: once the interval allows
+    step(board, discord, INTERVAL)
+    assert [a for _, a, _ in discord.calls[1:]] == [Post(OTHER_CHANNEL, "v1"), Delete(CHANNEL, old)]  # type: ignore[list-item]
+    assert board.channel_id == OTHER_CHANNEL
+
+
+def test_an_unconfigured_board_is_left_alone() -> None:
+    discord = FakeDiscord()
+    board = live_board(discord)
+    board.configure(None, INTERVAL)
+    board.mark_dirty()
+    assert board.needs(1e9) is None and board.next_due() is None
+    board.configure(CHANNEL, INTERVAL)  # back: the same message is edited again
+    step(board, discord, INTERVAL, "v1")
+    assert discord.calls[-1][1] == Edit(CHANNEL, board.message_id, "v1")  # type: ignore[arg-type]
+
+
+# --- pure helpers -----------------------------------------------------------------------------------
+
+
+def test_board_channels_only_accepts_the_guilds_text_channels() -> None:
+    channels, problems = board_channels(
+        {BoardKind.MESSAGES: CHANNEL, BoardKind.VOICE: 999}, frozenset({CHANNEL})
+    )
+    assert channels == {BoardKind.MESSAGES: CHANNEL, BoardKind.VOICE: None}
+    assert problems == ("voice board channel 999 is not a text channel of this server",)
+    assert board_channels({BoardKind.MESSAGES: None}, frozenset()) == ({BoardKind.MESSAGES: None}, ())
+
+
+def test_content_hash_ignores_the_update_time_but_not_the_standings() -> None:
+    view = BoardView(BoardKind.MESSAGES, (BoardEntry(1, "Ada", 5),), "G", None, 1_000.0, 2_000_000.0)
+    assert content_hash(view) == content_hash(evolve(view, updated_at=9_999.0))
+    assert content_hash(view) != content_hash(evolve(view, entries=(BoardEntry(1, "Ada", 6),)))
+    assert content_hash(view) != content_hash(evolve(view, next_reset_at=3_000_000.0))

@@ -1,0 +1,304 @@
+"""The publisher's Trio shell against a fake Discord and a real store, on MockClock."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from actors.board_render import BoardKind
+from actors.board_schedule import (
+    Done,
+    MemberFound,
+    MemberGone,
+    MessageMissing,
+    NoAccess,
+    Posted,
+)
+from actors.clock import WallClock
+from actors.events import GuildSnapshot
+from actors.guild_config import GuildConfig, GuildConfigs
+from actors.leaderboard_publisher import LeaderboardPublisher
+from actors.periods import iso_date
+from persistence import boards as board_rows
+from persistence.store import MessageBatch, Store
+from supervisor.supervisor import open_supervisor
+from tests.harness import wait_until
+
+GUILD, MESSAGES_CHANNEL, VOICE_CHANNEL = 7, 70, 71
+ICON = "https://cdn.discordapp.com/icons/7/abc.png"
+
+
+class FakeDiscord:
+    """The poster's surface: messages kept per channel, every call recorded with its time."""
+
+    def __init__(self, clock: WallClock, members: dict[int, str] | None = None) -> None:
+        self.clock = clock
+        self.members = members or {}  # user -> display name; absent: left the server
+        self.messages: dict[int, dict[int, dict[str, Any]]] = {}
+        self.calls: list[tuple[float, str, int]] = []
+        self.answers: deque[object] = deque()  # forced answers for the next board calls
+        self._ids = iter(range(1000, 10**9))
+
+    def _record(self, what: str, target: int) -> object | None:
+        self.calls.append((self.clock.now(), what, target))
+        return self.answers.popleft() if self.answers else None
+
+    def count(self, what: str) -> int:
+        return sum(1 for _, kind, _ in self.calls if kind == what)
+
+    def board(self, channel_id: int) -> dict[str, Any]:
+        (embed,) = self.messages[channel_id].values()
+        return embed
+
+    async def post(self, channel_id: int, embed: dict[str, Any]) -> object:
+        await trio.lowlevel.checkpoint()
+        if (forced := self._record("post", channel_id)) is not None:
+            return forced
+        message_id = next(self._ids)
+        self.messages.setdefault(channel_id, {})[message_id] = embed
+        return Posted(message_id)
+
+    async def edit(self, channel_id: int, message_id: int, embed: dict[str, Any]) -> object:
+        await trio.lowlevel.checkpoint()
+        if (forced := self._record("edit", channel_id)) is not None:
+            return forced
+        if message_id not in self.messages.get(channel_id, {}):
+            return MessageMissing()
+        self.messages[channel_id][message_id] = embed
+        return Done()
+
+    async def check(self, channel_id: int, message_id: int) -> object:
+        await trio.lowlevel.checkpoint()
+        if (forced := self._record("check", channel_id)) is not None:
+            return forced
+        return Done() if message_id in self.messages.get(channel_id, {}) else MessageMissing()
+
+    async def delete(self, channel_id: int, message_id: int) -> object:
+        await trio.lowlevel.checkpoint()
+        self._record("delete", channel_id)
+        return Done() if self.messages.get(channel_id, {}).pop(message_id, None) else MessageMissing()
+
+    async def fetch_member(self, guild_id: int, user_id: int) -> object:
+        await trio.lowlevel.checkpoint()
+        self.calls.append((self.clock.now(), "member", user_id))
+        return MemberFound(self.members[user_id]) if user_id in self.members else MemberGone()
+
+
+def snapshot(
+    at: float, channels: frozenset[int] = frozenset({MESSAGES_CHANNEL, VOICE_CHANNEL})
+) -> GuildSnapshot:
+    return GuildSnapshot(GUILD, "Purple Lounge", at, icon_url=ICON, text_channel_ids=channels)
+
+
+def configs(**changes: Any) -> GuildConfigs:
+    base = GuildConfig(message_board_channel_id=MESSAGES_CHANNEL, voice_board_channel_id=VOICE_CHANNEL)
+    return GuildConfigs(base, {GUILD: GuildConfig(**{**_fields(base), **changes})})
+
+
+def _fields(config: GuildConfig) -> dict[str, Any]:
+    from attrs import asdict
+
+    return asdict(config, recurse=False)
+
+
+def messages(store: Store, at: float, counts: dict[int, int], names: dict[int, str]) -> None:
+    store.apply_messages_sync(
+        MessageBatch(
+            counts={(GUILD, user, int(at)): n for user, n in counts.items()},
+            message_ids=(),
+            names={(GUILD, user): (name, at) for user, name in names.items()},
+        )
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    store = Store(tmp_path / "lb.db", inline=True)  # on the Trio thread: virtual time stays put
+    yield store  # type: ignore[misc]
+    store.close()
+
+
+@asynccontextmanager
+async def running(publisher: LeaderboardPublisher) -> AsyncIterator[LeaderboardPublisher]:
+    async with open_supervisor("test", intensity=3, period=60) as supervisor:
+        await supervisor.start_child(publisher.spec(), publisher.inbox)
+        try:
+            yield publisher
+        finally:
+            publisher.inbox.close()
+
+
+async def test_first_sight_posts_both_boards_then_edits_once_per_interval_and_only_on_change(
+    autojump_clock: object, clock: WallClock, store: Store
+) -> None:
+    discord = FakeDiscord(clock)
+    publisher = LeaderboardPublisher(store, discord, configs(), clock)
+    async with running(publisher):
+        publisher.guild_seen(snapshot(clock.now()))
+        await wait_until(lambda: discord.count("post") == 2, within=10, what="both boards")
+        posted_at = max(t for t, what, _ in discord.calls if what == "post")
+        empty = discord.board(MESSAGES_CHANNEL)
+        assert empty["title"] == "Message Leaderboard" and "start chatting" in empty["description"]
+        assert empty["thumbnail"] == {"url": ICON} and empty["color"] == 0x571173
+        assert "hop into a voice channel" in discord.board(VOICE_CHANNEL)["description"]
+
+        for second in range(300):  # a busy guild: totals change every second
+            messages(store, clock.now(), {1 + second % 12: 1}, {u: f"Member {u}" for u in range(1, 13)})
+            publisher.totals_changed({GUILD})
+            await trio.sleep(1)
+        edits = [t for t, what, _ in discord.calls if what == "edit"]
+        assert 4 <= len(edits) <= 5  # 300 s at one edit per 60 s
+        assert all(b - a >= 60 for a, b in zip([posted_at, *edits], edits, strict=False))
+        assert discord.count("edit") == len(edits)  # the unchanged voice board was never edited
+
+        before = discord.count("edit")
+        publisher.totals_changed({GUILD})  # a change that renders the same board
+        await trio.sleep(600)
+        assert discord.count("edit") == before
+
+    board = discord.board(MESSAGES_CHANNEL)
+    lines = board["description"].split("\n")
+    assert len(lines) == 10 and all(
+        line.startswith("<a:purp_arrow:1403295268505522187> **#") for line in lines
+    )
+    assert "Member 1 — 25 messages" in lines[0]
+    rows = board_rows.load_boards_sync(store)
+    assert {(r.kind, r.channel_id) for r in rows} == {
+        (BoardKind.MESSAGES, MESSAGES_CHANNEL),
+        (BoardKind.VOICE, VOICE_CHANNEL),
+    }
+
+
+async def test_names_from_the_database_then_discord_then_unknown_and_departed_hidden_by_config(
+    autojump_clock: object, clock: WallClock, store: Store
+) -> None:
+    discord = FakeDiscord(clock, members={1: "Stored Name Changed", 2: "Fetched Fen"})
+    messages(store, clock.now(), {1: 9, 2: 8, 3: 7}, {1: "Stored Ada"})  # 2 and 3: no stored name
+    publisher = LeaderboardPublisher(store, discord, configs(), clock)
+    async with running(publisher):
+        publisher.guild_seen(snapshot(clock.now()))
+        await wait_until(lambda: discord.count("post") == 2, within=10, what="both boards")
+        lines = discord.board(MESSAGES_CHANNEL)["description"].split("\n")
+        assert [line.split("** ", 1)[1] for line in lines] == [
+            "Stored Ada — 9 messages",  # the last-known name: no REST call
+            "Fetched Fen — 8 messages",  # fetched once, and remembered
+            "Unknown member — 7 messages",  # left, never named: never an id
+        ]
+        assert sorted(u for _, what, u in discord.calls if what == "member") == [2, 3]
+        assert store.db.execute("SELECT name FROM members WHERE user_id = 2").fetchone() == ("Fetched Fen",)
+
+        publisher.configs.update(GUILD, hide_departed=True)
+        publisher.totals_changed({GUILD})
+        await wait_until(lambda: discord.count("edit") == 1, within=200, what="the edit")
+        lines = discord.board(MESSAGES_CHANNEL)["description"].split("\n")
+        assert [line.split("** ", 1)[1] for line in lines] == [
+            "Stored Ada — 9 messages",
+            "Fetched Fen — 8 messages",
+        ]
+
+
+async def test_publish_final_writes_the_finished_period_at_once_then_the_board_starts_fresh(
+    autojump_clock: object, clock: WallClock, tmp_path: Path
+) -> None:
+    store = Store(tmp_path / "lb.db", default_period_days=1, inline=True)  # the period ends tonight
+    discord = FakeDiscord(clock)
+    publisher = LeaderboardPublisher(store, discord, configs(), clock)
+
+    def edits(channel_id: int) -> int:
+        return sum(1 for _, what, target in discord.calls if what == "edit" and target == channel_id)
+
+    async with running(publisher):
+        publisher.guild_seen(snapshot(clock.now()))
+        await wait_until(lambda: discord.count("post") == 2, within=10, what="both boards")
+        spec = store.period_spec_sync(GUILD, clock.now())
+        period = spec.index_at(clock.now())
+        end = spec.end_of(period)
+        await clock.sleep_until(end - 30)
+        messages(store, clock.now(), {4: 1}, {4: "Last Minute Lu"})
+        publisher.totals_changed({GUILD})
+        await wait_until(lambda: discord.count("edit") == 1, within=10, what="the regular edit")
+        await clock.sleep_until(
+            end - 5
+        )  # too late for the regular schedule: the next edit is due at end + 30
+        messages(store, clock.now(), {4: 2}, {})
+        publisher.totals_changed({GUILD})
+        await clock.sleep_until(end + 1)  # the next period has begun
+        asked_at = clock.now()
+        await publisher.publish_final(GUILD, period)
+        assert clock.now() - asked_at < 5  # at once, not after the interval
+        assert discord.count("edit") == edits(MESSAGES_CHANNEL) == 2  # the voice board did not change
+        final = discord.board(MESSAGES_CHANNEL)
+        assert "Last Minute Lu — 3 messages" in final["description"]
+        assert f"Next reset {iso_date(end)}" in final["footer"]["text"]
+
+        await wait_until(lambda: edits(MESSAGES_CHANNEL) == 3, within=200, what="the fresh board")
+        assert clock.now() - asked_at >= 60  # the final board stays up for an interval
+        fresh = discord.board(MESSAGES_CHANNEL)
+        assert "start chatting" in fresh["description"]
+        assert f"Next reset {iso_date(spec.end_of(period + 1))}" in fresh["footer"]["text"]
+    store.close()
+
+
+async def test_a_restart_checks_its_boards_and_never_posts_twice(
+    autojump_clock: object, clock: WallClock, store: Store
+) -> None:
+    discord = FakeDiscord(clock)
+    first = LeaderboardPublisher(store, discord, configs(), clock)
+    async with running(first):
+        first.guild_seen(snapshot(clock.now()))
+        await wait_until(lambda: discord.count("post") == 2, within=10, what="both boards")
+    del discord.messages[VOICE_CHANNEL]  # a moderator deleted the voice board while the bot was down
+    await trio.sleep(120)
+    second = LeaderboardPublisher(store, discord, configs(), clock)
+    async with running(second):
+        second.guild_seen(snapshot(clock.now()))
+        await wait_until(lambda: discord.count("post") == 3, within=200, what="the voice board again")
+        await trio.sleep(300)
+    assert discord.count("check") == 2
+    assert [c for _, what, c in discord.calls if what == "post"] == [
+        MESSAGES_CHANNEL,
+        VOICE_CHANNEL,
+        VOICE_CHANNEL,
+    ]
+    assert len(discord.messages[MESSAGES_CHANNEL]) == 1 and len(discord.messages[VOICE_CHANNEL]) == 1
+
+
+async def test_missing_channels_warn_once_and_the_rest_keeps_working(
+    autojump_clock: object, clock: WallClock, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    discord = FakeDiscord(clock)
+    publisher = LeaderboardPublisher(store, discord, configs(), clock)
+    discord.answers.append(NoAccess(50013, "missing permissions"))  # the first post: messages board
+    async with running(publisher):
+        for _ in range(3):
+            publisher.guild_seen(snapshot(clock.now(), channels=frozenset({MESSAGES_CHANNEL})))
+            await trio.sleep(100)
+        publisher.totals_changed({GUILD})
+        await trio.sleep(100)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert sum("voice board channel 71 is not a text channel" in w for w in warnings) == 1
+    assert sum("cannot post in channel 70" in w and "50013" in w for w in warnings) == 1
+    # Blocked, then retried on the next snapshot (permissions may have been fixed): posted.
+    assert [c for _, what, c in discord.calls if what == "post"] == [MESSAGES_CHANNEL, MESSAGES_CHANNEL]
+    assert VOICE_CHANNEL not in discord.messages
+
+
+async def test_shutdown_posts_the_last_changes_without_waiting_for_the_interval(
+    autojump_clock: object, clock: WallClock, store: Store
+) -> None:
+    discord = FakeDiscord(clock)
+    publisher = LeaderboardPublisher(store, discord, configs(), clock)
+    async with running(publisher):
+        publisher.guild_seen(snapshot(clock.now()))
+        await wait_until(lambda: discord.count("post") == 2, within=10, what="both boards")
+        messages(store, clock.now(), {5: 2}, {5: "Late Mo"})
+        publisher.totals_changed({GUILD})  # the counter's last flush, then shutdown
+    assert discord.count("edit") == 1
+    assert "Late Mo — 2 messages" in discord.board(MESSAGES_CHANNEL)["description"]
