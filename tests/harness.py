@@ -23,7 +23,9 @@ EPOCH = 1_790_000_000.0  # 2026-09-21T14:13:20Z: a fixed "now" for every simulat
 
 
 def settings_for(db: Path, **env: str) -> Settings:
-    return load_settings({"LEADERBOARD_DB": str(db), **env}, env_file=None)
+    """Test settings: no ops port (tests run side by side) and no scheduled backups unless asked."""
+    quiet = {"OPS_PORT": "0", "BACKUP_INTERVAL_HOURS": "0"}
+    return load_settings({"LEADERBOARD_DB": str(db), **quiet, **env}, env_file=None)
 
 
 @asynccontextmanager

@@ -16,6 +16,7 @@ def test_demo_runs_counts_and_shuts_down_cleanly(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
     env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}
     env |= {"DEMO_SECONDS": "3", "LEADERBOARD_DB": str(db), "PYTHONPATH": str(ROOT), "COLUMNS": "120"}
+    env |= {"OPS_PORT": "0", "BACKUP_INTERVAL_HOURS": "0"}
     result = subprocess.run(
         [sys.executable, "-m", "bot_entry", "run"],
         cwd=tmp_path,
