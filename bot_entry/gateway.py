@@ -46,8 +46,11 @@ class Gateway:
         self.malformed: Counter[str] = Counter()
         self._backlog: deque[Event] = deque()
         # An InteractionBot: a Client that also registers and dispatches slash commands.
+        # Registration is per guild and ours (bot_entry.commands); disnake's own sync would add the
+        # commands globally too, and overwrite a guild's commands with nothing.
         self.client = commands.InteractionBot(
             intents=intents(),
+            command_sync_flags=commands.CommandSyncFlags.none(),
             gateway_params=disnake.GatewayParams(encoding="json", zlib=False),
             max_messages=None,
             chunk_guilds_at_startup=False,
@@ -55,6 +58,12 @@ class Gateway:
         )
         self.client.event(self.on_ready)
         self._install_parsers()
+
+    @property
+    def connected(self) -> bool:
+        """Ready once, and the websocket is open now (health checks read this)."""
+        ws = self.client.ws
+        return self.ready.is_set() and ws is not None and ws.open and not self.client.is_closed()
 
     async def on_ready(self) -> None:
         log.info("gateway: connected as %s", self.client.user)
@@ -125,6 +134,10 @@ class Gateway:
             self._push(snapshot)
 
     # -- handing events to Trio -------------------------------------------------------------------
+
+    def push(self, event: Event) -> None:
+        """Hand ``event`` to the pipeline (for the slash commands; same path as gateway events)."""
+        self._push(event)
 
     def _push(self, event: Event) -> None:
         if not self._backlog:

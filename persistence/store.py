@@ -96,6 +96,11 @@ class Store:
     def close(self) -> None:
         self.db.conn.close()
 
+    async def aclose(self) -> None:
+        """Close once no call is running in the writer thread (closing under a query can crash)."""
+        async with self._limiter:
+            self.close()
+
     # -- guilds and periods ---------------------------------------------------------------------
 
     def period_spec_sync(self, guild_id: int, first_seen: float) -> PeriodSpec:
@@ -122,7 +127,13 @@ class Store:
         return row[0]
 
     def archive_period_sync(
-        self, guild_id: int, period: int, ended_at: float, archived_at: float, fault: Fault | None = None
+        self,
+        guild_id: int,
+        period: int,
+        ended_at: float,
+        archived_at: float,
+        fault: Fault | None = None,
+        next_spec: PeriodSpec | None = None,
     ) -> bool:
         """Archive a finished period in ONE transaction; False if it was archived already.
 
@@ -163,7 +174,17 @@ class Store:
                 ],
             )
             step("archived")
+            if next_spec is not None:  # a new period length or anchor applies from the next period
+                self._save_spec(guild_id, next_spec)
+        if next_spec is not None:
+            self._specs[guild_id] = next_spec  # only once the transaction has committed
         return True
+
+    def _save_spec(self, guild_id: int, spec: PeriodSpec) -> None:
+        self.db.execute(
+            "UPDATE guilds SET period_anchor = ?, period_seconds = ?, period_base = ? WHERE guild_id = ?",
+            [spec.anchor, spec.length, spec.base, guild_id],
+        )
 
     def reset_early_sync(self, guild_id: int, at: float, by_user: int, fault: Fault | None = None) -> int:
         """An admin reset: end the current period at ``at``, archive it and start the next, atomically."""
@@ -171,11 +192,8 @@ class Store:
         period = spec.index_at(at)
         new = spec.restarted_at(at)
         with self.db.atomic():
-            self.db.execute(
-                "UPDATE guilds SET period_anchor = ?, period_base = ? WHERE guild_id = ?",
-                [new.anchor, new.base, guild_id],
-            )
-            self.archive_period_sync(guild_id, period, at, at, fault)
+            self._save_spec(guild_id, new)
+            self.archive_period_sync(guild_id, period, new.anchor, at, fault)
             self.audit_sync(guild_id, by_user, "reset", f"period {period} ended early", at)
         self._specs[guild_id] = new  # only once the transaction has committed
         return period

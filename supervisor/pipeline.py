@@ -123,7 +123,8 @@ class Pipeline:
                 log.info("ended %d voice sessions left open by the last run at their last checkpoint", ended)
             await self._run_actors(store, events, task_status)
         finally:
-            store.close()
+            with trio.CancelScope(shield=True):
+                await store.aclose()
             log.info("stopped; database closed")
 
     async def _run_actors(
@@ -144,7 +145,12 @@ class Pipeline:
 
         grace = settings.voice_checkpoint + 2 * settings.message_flush + 1.0  # the old period's last writes
         self.reset_clock = ResetClock(
-            store, self.clock, grace, after_reset=self._notify_totals, fault=self.faults.reset
+            store,
+            self.clock,
+            grace,
+            after_reset=self._notify_totals,
+            fault=self.faults.reset,
+            configs=self.configs,
         )
         publisher: LeaderboardPublisher | None = None
         if self.poster is not None:

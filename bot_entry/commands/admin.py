@@ -1,0 +1,378 @@
+"""Admins' commands: ``/lbconfig show|set``, ``/lbreset`` (with a confirm button), ``/lbexport``,
+``/lbforget``.
+
+Discord hides them from members without Manage Server (``default_member_permissions``), and every
+one of them checks again here, from the permissions Discord sends with the interaction: a client
+that shows a hidden command anyway gets refused. Settings changes are validated as a whole
+(``validation.config_changes``), stored with their audit row in one transaction, put in
+``GuildConfigs`` (which the actors read live) and announced with ``GuildConfigChanged`` so voice
+sessions re-apply policy and exclusions from that instant: no restart.
+"""
+
+# ruff: noqa: B008 -- ``commands.Param(...)`` defaults are how disnake describes options
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import io
+import logging
+import secrets
+from collections import defaultdict
+
+import disnake
+from attrs import define, evolve
+from disnake.ext import commands
+
+from actors.board_render import escape_name
+from actors.events import GuildConfigChanged
+from actors.guild_config import config_to_json
+from bot_entry.commands import Refused, Services, answer, answer_error
+from bot_entry.commands.validation import (
+    ChannelKind,
+    ChannelRef,
+    EmojiFact,
+    GuildFacts,
+    Invalid,
+    RoleRef,
+    SetOptions,
+    config_changes,
+    shown,
+)
+from bot_entry.commands.views import audit_detail, config_embed, describe_changes, utc_day, utc_minute
+from persistence.export import export_csv_sync, forget_member_sync
+from persistence.store import Store
+
+log = logging.getLogger(__name__)
+
+MANAGE_GUILD = disnake.Permissions(manage_guild=True)
+CONFIRM_SECONDS = 120.0
+TEXT_TYPES = [disnake.ChannelType.text, disnake.ChannelType.news]
+EXCLUDABLE_TYPES = [
+    disnake.ChannelType.text,
+    disnake.ChannelType.news,
+    disnake.ChannelType.forum,
+    disnake.ChannelType.voice,
+    disnake.ChannelType.stage_voice,
+]
+_KINDS = {
+    disnake.ChannelType.text: ChannelKind.TEXT,
+    disnake.ChannelType.news: ChannelKind.ANNOUNCEMENT,
+    disnake.ChannelType.forum: ChannelKind.FORUM,
+    disnake.ChannelType.voice: ChannelKind.VOICE,
+    disnake.ChannelType.stage_voice: ChannelKind.STAGE,
+    disnake.ChannelType.category: ChannelKind.CATEGORY,
+}
+
+
+def is_admin(permissions: disnake.Permissions) -> bool:
+    return permissions.administrator or permissions.manage_guild
+
+
+def guild_facts(guild_id: int, guild: disnake.Guild | None) -> GuildFacts:
+    """The guild as the gateway described it; an option naming anything else is refused."""
+    if guild is None:
+        return GuildFacts(guild_id)
+    channels = {channel.id: _KINDS.get(channel.type, ChannelKind.OTHER) for channel in guild.channels}
+    channels |= {thread.id: ChannelKind.THREAD for thread in guild.threads}
+    return GuildFacts(
+        guild_id,
+        channels,
+        frozenset(role.id for role in guild.roles),
+        {emoji.id: EmojiFact(emoji.name, emoji.animated) for emoji in guild.emojis},
+    )
+
+
+def settings_sync(store: Store, guild_id: int, at: float) -> tuple[float, float]:
+    spec = store.period_spec_sync(guild_id, at)
+    return spec.start_of(spec.index_at(at)), spec.next_boundary(at)
+
+
+@define(frozen=True)
+class PendingReset:
+    guild_id: int
+    user_id: int
+    expires_at: float
+    asked: disnake.ApplicationCommandInteraction  # to take the buttons off the question afterwards
+
+
+def _channel(channel: disnake.abc.GuildChannel | str | None) -> ChannelRef | None:
+    if isinstance(channel, str):  # not resolved by Discord: only its id, which validation checks
+        return ChannelRef(_id(channel, "channel"), channel)
+    return None if channel is None else ChannelRef(channel.id, channel.name)
+
+
+def _role(role: disnake.Role | str | None) -> RoleRef | None:
+    if isinstance(role, str):
+        return RoleRef(_id(role, "role"), role)
+    return None if role is None else RoleRef(role.id, role.name)
+
+
+def _id(raw: str, what: str) -> int:
+    if raw.isascii() and raw.isdigit() and len(raw) <= 20:
+        return int(raw)
+    raise Invalid(f"{what} {shown(raw)} is not a {what} of this server")
+
+
+def _user(user: disnake.Member | disnake.User | str) -> disnake.Member | disnake.User:
+    if isinstance(user, str):  # a user option Discord did not resolve (forged or deleted)
+        raise Refused(f"member {shown(user)} is not a user Discord knows.")
+    return user
+
+
+class AdminCommands(commands.Cog):
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._config_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._pending: dict[str, PendingReset] = {}
+
+    async def cog_slash_command_check(self, inter: disnake.ApplicationCommandInteraction) -> bool:
+        """The server-side permission check: the client's view of permissions is not trusted."""
+        if inter.guild_id is None:
+            raise Refused("This command works only in a server.")
+        if not is_admin(inter.permissions):
+            raise Refused("You need the Manage Server permission to use this command.")
+        return True
+
+    async def cog_slash_command_error(
+        self, inter: disnake.ApplicationCommandInteraction, error: commands.CommandError
+    ) -> bool:
+        await answer_error(inter, error, f"/{inter.application_command.qualified_name}")
+        return True
+
+    # -- /lbconfig ------------------------------------------------------------------------------
+
+    @commands.slash_command(
+        name="lbconfig",
+        description="Leaderboard settings for this server",
+        default_member_permissions=MANAGE_GUILD,
+    )
+    async def lbconfig(self, inter: disnake.ApplicationCommandInteraction) -> None:
+        pass  # the subcommands do the work
+
+    @lbconfig.sub_command(name="show", description="Show this server's leaderboard settings")
+    async def show(self, inter: disnake.ApplicationCommandInteraction) -> None:
+        s = self.services
+        guild_id = inter.guild_id
+        assert guild_id is not None
+        await inter.response.defer(ephemeral=True)
+        started, next_reset = await s.db(settings_sync, s.store, guild_id, s.clock.now())
+        embed = config_embed(s.configs.get(guild_id), started, next_reset)
+        await answer(inter, embed=disnake.Embed.from_dict(embed))
+
+    @lbconfig.sub_command(name="set", description="Change leaderboard settings (only the options you give)")
+    async def config_set(
+        self,
+        inter: disnake.ApplicationCommandInteraction,
+        message_board_channel: disnake.abc.GuildChannel | None = commands.Param(
+            None, description="Text channel for the message board", channel_types=TEXT_TYPES
+        ),
+        voice_board_channel: disnake.abc.GuildChannel | None = commands.Param(
+            None, description="Text channel for the voice board", channel_types=TEXT_TYPES
+        ),
+        arrow: str | None = commands.Param(
+            None,
+            description="Emoji before every entry: a unicode emoji or this server's <:name:id>",
+            max_length=100,
+        ),
+        colour: str | None = commands.Param(None, description="Board colour as #RRGGBB", max_length=20),
+        update_interval: float | None = commands.Param(
+            None, description="Seconds between board updates (10 to 86400)", ge=10, le=86_400
+        ),
+        period_days: int | None = commands.Param(
+            None, description="Days in a period (1 to 365)", ge=1, le=365
+        ),
+        period_anchor: str | None = commands.Param(
+            None, description="When periods start: YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)", max_length=40
+        ),
+        count_deafened: bool | None = commands.Param(None, description="Count voice time while deafened"),
+        count_muted: bool | None = commands.Param(None, description="Count voice time while muted"),
+        count_alone: bool | None = commands.Param(None, description="Count voice time alone in a channel"),
+        exclude_channel: disnake.abc.GuildChannel | None = commands.Param(
+            None,
+            description="Stop counting messages and voice time in this channel",
+            channel_types=EXCLUDABLE_TYPES,
+        ),
+        include_channel: disnake.abc.GuildChannel | None = commands.Param(
+            None, description="Count an excluded channel again", channel_types=EXCLUDABLE_TYPES
+        ),
+        exclude_role: disnake.Role | None = commands.Param(
+            None, description="Stop counting members with this role"
+        ),
+        include_role: disnake.Role | None = commands.Param(None, description="Count an excluded role again"),
+        message_cooldown: float | None = commands.Param(
+            None,
+            description="Seconds before a member's next message counts (0 = off, up to 3600)",
+            ge=0,
+            le=3600,
+        ),
+        hide_departed: bool | None = commands.Param(
+            None, description="Hide members who left from the boards"
+        ),
+    ) -> None:
+        s = self.services
+        guild_id = inter.guild_id
+        assert guild_id is not None
+        options = SetOptions(
+            _channel(message_board_channel),
+            _channel(voice_board_channel),
+            arrow,
+            colour,
+            update_interval,
+            period_days,
+            period_anchor,
+            count_deafened,
+            count_muted,
+            count_alone,
+            _channel(exclude_channel),
+            _channel(include_channel),
+            _role(exclude_role),
+            _role(include_role),
+            message_cooldown,
+            hide_departed,
+        )
+        async with self._config_locks[guild_id]:  # two admins at once: the second sees the first's change
+            before = s.configs.get(guild_id)
+            changes = config_changes(before, options, guild_facts(guild_id, inter.guild))
+            if not changes:
+                raise Refused("Nothing changed: those values are already set.")
+            await inter.response.defer(ephemeral=True)
+            at = s.clock.now()
+            after = evolve(before, **changes)
+            detail = audit_detail(before, changes)
+            await s.db(
+                s.store.save_guild_config_sync,
+                guild_id,
+                config_to_json(after),
+                at,
+                inter.author.id,
+                "config",
+                detail,
+            )
+            s.configs.update(guild_id, **changes)
+            s.push(GuildConfigChanged(guild_id, at))
+        log.info("commands: guild %s settings changed by %s: %s", guild_id, inter.author.id, detail)
+        await answer(inter, "Saved; this applies from now on.\n" + describe_changes(before, changes))
+
+    # -- /lbreset -------------------------------------------------------------------------------
+
+    @commands.slash_command(
+        name="lbreset",
+        description="End the current period now and archive it",
+        default_member_permissions=MANAGE_GUILD,
+    )
+    async def lbreset(self, inter: disnake.ApplicationCommandInteraction) -> None:
+        s = self.services
+        if s.reset is None:
+            raise Refused("Resets are not available in this version of the bot.")
+        now = s.clock.now()
+        for nonce, pending in list(self._pending.items()):
+            if pending.expires_at < now:
+                del self._pending[nonce]
+        nonce = secrets.token_hex(8)
+        assert inter.guild_id is not None
+        self._pending[nonce] = PendingReset(inter.guild_id, inter.author.id, now + CONFIRM_SECONDS, inter)
+        await inter.response.send_message(
+            "**Reset the leaderboards now?** The current period ends and is archived (totals are kept "
+            "and stay in all-time), and both boards start from zero. This cannot be undone.",
+            components=[
+                disnake.ui.Button(
+                    style=disnake.ButtonStyle.danger, label="Reset now", custom_id=f"lbreset:yes:{nonce}"
+                ),
+                disnake.ui.Button(
+                    style=disnake.ButtonStyle.secondary, label="Cancel", custom_id=f"lbreset:no:{nonce}"
+                ),
+            ],
+            ephemeral=True,
+        )
+
+    @commands.Cog.listener("on_button_click")
+    async def reset_clicked(self, inter: disnake.MessageInteraction) -> None:
+        custom_id = inter.component.custom_id or ""
+        if not custom_id.startswith("lbreset:"):
+            return
+        try:
+            await self._confirm(inter, custom_id)
+        except Exception as exc:
+            await answer_error(inter, exc, "reset confirmation")
+
+    async def _confirm(self, inter: disnake.MessageInteraction, custom_id: str) -> None:
+        s = self.services
+        _, choice, nonce = [*custom_id.split(":", 2), "", ""][:3]
+        pending = self._pending.get(nonce)
+        if pending is None or pending.expires_at < s.clock.now():
+            raise Refused("This confirmation has expired or was already used; run /lbreset again.")
+        # Checked again at the click: the button could be forged, or the clicker demoted meanwhile.
+        if inter.guild_id != pending.guild_id or inter.author.id != pending.user_id:
+            raise Refused("Only the admin who ran /lbreset can confirm it.")
+        if not is_admin(inter.permissions):
+            raise Refused("You need the Manage Server permission to use this command.")
+        del self._pending[nonce]
+        with contextlib.suppress(disnake.HTTPException):  # cosmetic: the question loses its buttons
+            await pending.asked.edit_original_response(components=[])
+        if choice != "yes":
+            await inter.response.send_message("Reset cancelled; nothing changed.", ephemeral=True)
+            return
+        if s.reset is None:
+            raise Refused("Resets are not available in this version of the bot.")
+        await inter.response.defer(with_message=True, ephemeral=True)
+        period = await s.reset_now(pending.guild_id, inter.author.id)
+        await answer(
+            inter,
+            f"Done: period {period} is archived, and a new period started at {utc_minute(s.clock.now())}.",
+        )
+
+    # -- /lbexport, /lbforget ---------------------------------------------------------------------
+
+    @commands.slash_command(
+        name="lbexport",
+        description="Download this server's totals (every period) as CSV",
+        default_member_permissions=MANAGE_GUILD,
+    )
+    async def lbexport(self, inter: disnake.ApplicationCommandInteraction) -> None:
+        s = self.services
+        guild_id = inter.guild_id
+        assert guild_id is not None
+        await inter.response.defer(ephemeral=True)
+        at = s.clock.now()
+        text = await s.db(export_csv_sync, s.store, guild_id, at)
+        rows = text.count("\r\n") - 1
+        data, name = text.encode("utf-8"), f"leaderboard-{guild_id}-{utc_day(at)}.csv"
+        limit = inter.attachment_size_limit
+        if len(data) > limit:
+            data, name = gzip.compress(data), name + ".gz"
+        if len(data) > limit:
+            raise Refused(
+                f"The export is {len(data):,} bytes even compressed, over Discord's {limit:,}-byte limit."
+            )
+        await s.db(s.store.audit_sync, guild_id, inter.author.id, "export", f"{rows} rows", at)
+        await answer(
+            inter,
+            f"{rows:,} rows: one per member and period.",
+            file=disnake.File(io.BytesIO(data), filename=name),
+        )
+
+    @commands.slash_command(
+        name="lbforget",
+        description="Delete everything stored about a member in this server",
+        default_member_permissions=MANAGE_GUILD,
+    )
+    async def lbforget(
+        self,
+        inter: disnake.ApplicationCommandInteraction,
+        member: disnake.Member | disnake.User = commands.Param(description="Whose data to delete"),
+    ) -> None:
+        s = self.services
+        guild_id = inter.guild_id
+        assert guild_id is not None
+        member = _user(member)
+        await inter.response.defer(ephemeral=True)
+        gone = await s.db(forget_member_sync, s.store, guild_id, member.id, inter.author.id, s.clock.now())
+        s.notify_totals(guild_id)
+        await answer(
+            inter,
+            f"Deleted the data of {escape_name(member.display_name)}: {gone.activity_rows} period totals, "
+            f"{gone.names} stored name, {gone.voice_sessions} open voice session; removed from "
+            f"{gone.archives} archived top lists. New activity will count again from now.",
+        )

@@ -1,0 +1,235 @@
+"""Members' commands: ``/leaderboard`` (a board page, rendered exactly like the posted boards) and
+``/rank`` (where someone stands on both boards, and which voice rules apply here).
+
+Both are reads. Each defers before it touches the database, then answers in one edit. Paging is
+stateless: the Previous/Next buttons carry the board, the period number and the page in their
+custom ids (``views.PageRef``), so they keep working across restarts.
+"""
+
+# ruff: noqa: B008 -- ``commands.Param(...)`` defaults are how disnake describes options
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import disnake
+from attrs import define
+from disnake.ext import commands
+
+from actors.board_render import BoardEntry, BoardKind, BoardStyle, BoardView, escape_name, render_board
+from bot_entry.commands import Refused, Services, answer, answer_error
+from bot_entry.commands.validation import MAX_PAGE, Period, parse_board, parse_page, parse_period, shown
+from bot_entry.commands.views import (
+    PAGE_SIZE,
+    PageRef,
+    page_buttons,
+    page_header,
+    period_label,
+    rank_embed,
+)
+from bot_entry.translate import CDN
+from persistence import queries
+from persistence.all_time import rank_all_time, top_all_time
+from persistence.queries import Rank, Standing
+from persistence.store import Store
+
+log = logging.getLogger(__name__)
+
+
+# -- reads (run in the store's thread) --------------------------------------------------------------
+
+
+@define(frozen=True)
+class BoardPage:
+    period: int | None  # None: all time
+    current: int
+    current_started_at: float
+    next_reset_at: float
+    standings: list[Standing]
+    viewer: Rank
+
+
+def board_page_sync(
+    store: Store, guild_id: int, board: BoardKind, period: Period | int, page: int, viewer: int, at: float
+) -> BoardPage:
+    spec = store.period_spec_sync(guild_id, at)
+    current = spec.index_at(at)
+    number: int | None
+    if isinstance(period, Period):
+        number = {Period.CURRENT: current, Period.PREVIOUS: current - 1, Period.ALL_TIME: None}[period]
+    else:
+        number = period
+    offset = (page - 1) * PAGE_SIZE
+    if number is None:
+        standings = top_all_time(store, guild_id, board, PAGE_SIZE, offset)
+        you = rank_all_time(store, guild_id, viewer, board)
+    else:
+        standings = queries.top(store, guild_id, number, board, PAGE_SIZE, offset)
+        you = queries.rank(store, guild_id, number, viewer, board)
+    return BoardPage(number, current, spec.start_of(current), spec.next_boundary(at), standings, you)
+
+
+def ranks_sync(
+    store: Store, guild_id: int, user_id: int, at: float
+) -> tuple[dict[BoardKind, Rank], dict[BoardKind, Rank]]:
+    current = store.period_spec_sync(guild_id, at).index_at(at)
+    period = {board: queries.rank(store, guild_id, current, user_id, board) for board in BoardKind}
+    all_time = {board: rank_all_time(store, guild_id, user_id, board) for board in BoardKind}
+    return period, all_time
+
+
+# -- Discord side -------------------------------------------------------------------------------------
+
+
+def icon_url(guild: disnake.Guild | None) -> str | None:
+    """The guild icon as the posted boards show it (the URL ``translate.guild_snapshot`` builds)."""
+    if guild is None or guild.icon is None:
+        return None
+    return f"{CDN}/icons/{guild.id}/{guild.icon.key}.png"
+
+
+async def display_names(
+    services: Services, guild: disnake.Guild | None, standings: list[Standing]
+) -> dict[int, str]:
+    """Last-known names from the database; for members never named there (voice-only members),
+    the member cache, then one REST fetch each, remembered for next time. Whoever is left shows
+    as "Unknown member"."""
+    names = {s.user_id: s.name for s in standings if s.name}
+    if guild is None:
+        return names
+    learned: list[tuple[tuple[int, int], tuple[str, float]]] = []
+    for standing in standings:
+        if standing.user_id in names:
+            continue
+        member = guild.get_member(standing.user_id)
+        if member is None:
+            with contextlib.suppress(disnake.HTTPException):
+                member = await guild.fetch_member(standing.user_id)
+        if member is not None:
+            names[standing.user_id] = member.display_name
+            learned.append(((guild.id, standing.user_id), (member.display_name, services.clock.now())))
+    if learned:
+        await services.db(services.store.remember_names_sync, learned)
+    return names
+
+
+def _buttons(specs: list[dict[str, object]]) -> list[disnake.ui.Button[None]]:
+    return [
+        disnake.ui.Button(
+            style=disnake.ButtonStyle.secondary,
+            label=str(spec["label"]),
+            custom_id=str(spec["custom_id"]),
+            disabled=bool(spec["disabled"]),
+        )
+        for spec in specs
+    ]
+
+
+class MemberCommands(commands.Cog):
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    async def _page(
+        self, inter: disnake.Interaction, board: BoardKind, period: Period | int, page: int, *, personal: bool
+    ) -> tuple[str, disnake.Embed, list[disnake.ui.Button[None]]]:
+        """One page; ``personal`` (only the viewer sees it) adds the viewer's own standing."""
+        s = self.services
+        guild_id = inter.guild_id
+        assert guild_id is not None
+        now = s.clock.now()
+        data = await s.db(board_page_sync, s.store, guild_id, board, period, page, inter.author.id, now)
+        guild = inter.guild
+        names = await display_names(s, guild, data.standings)
+        config = s.configs.get(guild_id)
+        seconds = board is BoardKind.VOICE
+        view = BoardView(
+            kind=board,
+            entries=tuple(
+                BoardEntry(st.user_id, names.get(st.user_id, ""), st.value // 1000 if seconds else st.value)
+                for st in data.standings
+            ),
+            guild_name=guild.name if guild is not None else "",
+            guild_icon_url=icon_url(guild),
+            updated_at=now,
+            next_reset_at=data.next_reset_at,
+            style=BoardStyle(colour=config.colour, arrow=config.arrow),
+            limit=PAGE_SIZE,
+            offset=(page - 1) * PAGE_SIZE,
+        )
+        embed = disnake.Embed.from_dict(render_board(view))
+        label = period_label(data.period, data.current, data.current_started_at)
+        header = page_header(label, page, data.viewer.total_ranked, data.viewer if personal else None, board)
+        ref = PageRef(board, data.period, page)
+        return header, embed, _buttons(page_buttons(ref, data.viewer.total_ranked))
+
+    @commands.slash_command(
+        name="leaderboard", description="Show a leaderboard (only you see it, unless public)"
+    )
+    async def leaderboard(
+        self,
+        inter: disnake.ApplicationCommandInteraction,
+        board: str = commands.Param(description="Which board", choices=["messages", "voice"]),
+        period: str = commands.Param(
+            "current",
+            description="Which period (default: current)",
+            choices=["current", "previous", "all-time"],
+        ),
+        page: int = commands.Param(1, description="Page (10 members each)", ge=1, le=MAX_PAGE),
+        public: bool = commands.Param(False, description="Show it to everyone in this channel"),
+    ) -> None:
+        if inter.guild_id is None:
+            raise Refused("Leaderboards exist only in servers.")
+        kind, which, page = parse_board(board), parse_period(period), parse_page(page)
+        await inter.response.defer(ephemeral=not public)
+        header, embed, buttons = await self._page(inter, kind, which, page, personal=not public)
+        await answer(inter, header, embed=embed, components=buttons)
+
+    @commands.Cog.listener("on_button_click")
+    async def page_clicked(self, inter: disnake.MessageInteraction) -> None:
+        custom_id = inter.component.custom_id or ""
+        if not custom_id.startswith("lb:"):
+            return
+        try:
+            ref = PageRef.parse(custom_id)
+            if ref is None or inter.guild_id is None:
+                raise Refused("This button does not lead to a page; run /leaderboard again.")
+            await inter.response.defer()  # an update of the message the button is on
+            period = Period.ALL_TIME if ref.period is None else ref.period  # period 0 is a period
+            personal = inter.message.flags.ephemeral  # a public board is shared: no "you" line
+            header, embed, buttons = await self._page(inter, ref.board, period, ref.page, personal=personal)
+            await inter.edit_original_response(content=header, embed=embed, components=buttons)
+        except Exception as exc:
+            await answer_error(inter, exc, f"page button {custom_id!r}")
+
+    @commands.slash_command(
+        name="rank", description="Rank and totals on both boards, and this server's voice rules"
+    )
+    async def rank(
+        self,
+        inter: disnake.ApplicationCommandInteraction,
+        member: disnake.Member | disnake.User | None = commands.Param(
+            None, description="Whose rank (default: yours)"
+        ),
+    ) -> None:
+        if inter.guild_id is None:
+            raise Refused("Ranks exist only in servers.")
+        if isinstance(member, str):  # a user option Discord did not resolve (forged or deleted)
+            raise Refused(f"member {shown(member)} is not a user Discord knows.")
+        target = member or inter.author
+        name = escape_name(target.display_name)
+        if target.bot:
+            raise Refused(f"{name} is a bot; bots are not counted.")
+        await inter.response.defer(ephemeral=True)
+        s = self.services
+        period, all_time = await s.db(ranks_sync, s.store, inter.guild_id, target.id, s.clock.now())
+        guild = inter.guild
+        afk = guild.afk_channel.id if guild is not None and guild.afk_channel is not None else None
+        embed = rank_embed(name, s.configs.get(inter.guild_id), afk, period, all_time)
+        await answer(inter, embed=disnake.Embed.from_dict(embed))
+
+    async def cog_slash_command_error(
+        self, inter: disnake.ApplicationCommandInteraction, error: commands.CommandError
+    ) -> bool:
+        await answer_error(inter, error, f"/{inter.application_command.qualified_name}")
+        return True  # handled: disnake's default handler would only print it
