@@ -39,6 +39,22 @@ class PeriodSpec:
     def end_of(self, index: int) -> float:
         return self.start_of(index + 1)
 
+    def after(self, finished: int, length: int, anchor: float | None) -> PeriodSpec | None:
+        """The layout from period ``finished + 1`` on, for a (possibly) new length and anchor.
+
+        None when nothing changes. A new length starts at the end of ``finished``; a new anchor
+        keeps its alignment, so the next period ends on the first boundary aligned to it.
+        """
+        start = self.end_of(finished)
+        if anchor is None:
+            if length == self.length:
+                return None
+            return PeriodSpec(start, length, finished + 1)
+        aligned = anchor + math.floor((start - anchor) / length) * length
+        if length == self.length and aligned == self.start_of(self.index_at(start)):
+            return None
+        return PeriodSpec(aligned, length, finished + 1)
+
     def restarted_at(self, at: float) -> PeriodSpec:
         """The layout after an early reset at ``at``: the current period ends now, the next starts."""
         return PeriodSpec(at, self.length, self.index_at(at) + 1)

@@ -21,6 +21,8 @@ import trio
 from attrs import define, field
 
 from actors.clock import WallClock
+from actors.guild_config import GuildConfigs
+from actors.periods import DAY, PeriodSpec
 from persistence.store import Fault, Store
 from supervisor.mailbox import Mailbox
 from supervisor.supervisor import ChildSpec, Restart
@@ -38,6 +40,7 @@ class ResetClock:
     before_reset: FinalBoards | None = None
     after_reset: Callable[[set[int]], None] | None = None  # e.g. the publisher: boards start fresh
     fault: Fault | None = None  # tests: fail between the statements of a reset
+    configs: GuildConfigs | None = None  # a guild's new period length or anchor applies from a reset
     resets: int = 0
     _lock: trio.Lock = field(factory=trio.Lock)
 
@@ -66,14 +69,15 @@ class ResetClock:
         """Archive every finished, unarchived period of every guild, oldest first."""
         done: list[tuple[int, int]] = []
         async with self._lock:
-            specs = await self.store.call(self.store.known_guilds_sync)
-            for guild_id, spec in specs.items():
+            for guild_id, spec in (await self.store.call(self.store.known_guilds_sync)).items():
                 last = await self.store.call(self.store.last_archived_sync, guild_id)
-                first = spec.base if last is None else last + 1
-                current = spec.index_at(self.clock.now() - self.grace_seconds)
-                for period in range(first, current):
-                    if await self._archive(guild_id, period, spec.end_of(period)):
+                period = spec.base if last is None else last + 1
+                # One period at a time: an archive may change the layout (new length or anchor).
+                while period < spec.index_at(self.clock.now() - self.grace_seconds):
+                    if await self._archive(guild_id, period, spec):
                         done.append((guild_id, period))
+                    spec = (await self.store.call(self.store.known_guilds_sync))[guild_id]
+                    period += 1
         return done
 
     async def reset_now(self, guild_id: int, by_user: int) -> int:
@@ -92,11 +96,21 @@ class ResetClock:
             self.after_reset({guild_id})
         return period
 
-    async def _archive(self, guild_id: int, period: int, ended_at: float) -> bool:
+    async def _archive(self, guild_id: int, period: int, spec: PeriodSpec) -> bool:
         if self.before_reset is not None:
             await self.before_reset(guild_id, period)
+        next_spec = None
+        if self.configs is not None:
+            config = self.configs.get(guild_id)
+            next_spec = spec.after(period, config.period_days * DAY, config.period_anchor)
         archived = await self.store.call(
-            self.store.archive_period_sync, guild_id, period, ended_at, self.clock.now(), self.fault
+            self.store.archive_period_sync,
+            guild_id,
+            period,
+            spec.end_of(period),
+            self.clock.now(),
+            self.fault,
+            next_spec,
         )
         if archived:
             self.resets += 1

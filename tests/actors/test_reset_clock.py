@@ -16,6 +16,7 @@ import trio
 
 from actors.clock import WallClock
 from actors.events import Event, MessageSent
+from actors.guild_config import GuildConfig, GuildConfigs
 from actors.periods import DAY, PeriodSpec, day_floor
 from actors.reset_clock import ResetClock
 from persistence.store import MessageBatch, Store
@@ -213,4 +214,20 @@ async def test_boards_are_posted_final_before_each_reset(
     resets.before_reset = final_boards
     await resets.catch_up()
     assert posted == [(GUILD, 0, None), (GUILD, 1, 0)]  # each board went out before its archive
+    store.close()
+
+
+async def test_a_new_period_length_applies_from_the_next_reset(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    store, spec = seeded_store(tmp_path / "relayout.db")
+    configs = GuildConfigs(GuildConfig())
+    configs.update(GUILD, period_days=7)
+    clock = WallClock.starting_at(spec.start_of(1) + 10 * DAY)  # day 40: period 0 ended at day 30
+    resets = ResetClock(store, clock, grace_seconds=10, configs=configs)
+    assert await resets.catch_up() == [(GUILD, 0), (GUILD, 1)]  # period 1 is now days 30-37
+    new = store.known_guilds_sync()[GUILD]
+    assert (new.anchor, new.length, new.base) == (spec.end_of(0), 7 * DAY, 1)
+    assert store.archive_sync(GUILD, 1)["ended_at"] == spec.end_of(0) + 7 * DAY  # type: ignore[index]
+    assert new.index_at(clock.now()) == 2
     store.close()
