@@ -7,16 +7,21 @@ in data-flow order (see ``supervisor.pipeline``). Must run inside a trio-asyncio
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import disnake
 import trio
 
 from actors.clock import WallClock
 from actors.events import Event
+from bot_entry.app_health import AppHealth
 from bot_entry.board_poster import BoardPoster
 from bot_entry.commands import Services, install_commands
 from bot_entry.config import Settings
 from bot_entry.gateway import Gateway
+from bot_entry.metrics import Metrics
+from bot_entry.ops_http import serve_ops
+from persistence.backup import default_backup_dir, run_backups
 from supervisor.pipeline import NO_FAULTS, Faults, Pipeline
 
 log = logging.getLogger(__name__)
@@ -33,6 +38,9 @@ class BotApp:
         self.api_base = api_base
         self.pipeline = Pipeline(settings, clock, faults)
         self.gateway: Gateway | None = None
+        self.events: trio.MemorySendChannel[Event] | None = None
+        self.metrics = Metrics()
+        self.ops_port: int | None = None  # where /healthz and /metrics listen, once started
         self._gateway_scope = trio.CancelScope()
 
     def _command_services(self) -> Services:
@@ -53,21 +61,54 @@ class BotApp:
         self._gateway_scope.cancel()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        settings = self.settings
         if self.api_base is not None:
             disnake.http.Route.BASE = self.api_base
         send, receive = trio.open_memory_channel[Event](GATEWAY_QUEUE)
+        self.events = send
         # The gateway's client exists before the pipeline starts: the boards are posted through it.
         self.gateway = Gateway(send, self.clock)
         self.pipeline.poster = poster = BoardPoster(self.gateway.client)
+        health = AppHealth(self)
+        self.metrics.watch(health)
+        self.pipeline.totals_changed.append(
+            lambda _guilds: self.metrics.checkpoint_done("store", 0.0, self.clock.now())
+        )
         try:
-            async with trio.open_nursery() as nursery:
-                await nursery.start(self.pipeline.run, receive)
-                install_commands(self.gateway.client, self._command_services())
-                with send, self._gateway_scope:  # closing ``send`` ends the pipeline, even if stopped early
-                    async with trio.open_nursery() as gateway_nursery:
-                        await gateway_nursery.start(self.gateway.run, self.settings.token.reveal())
-                        task_status.started()
-                log.info("gateway closed")
+            async with trio.open_nursery() as ops:  # outlives the pipeline: /healthz answers to the end
+                if settings.ops_port:
+                    serve = partial(
+                        serve_ops, health, self.metrics, host=settings.ops_host, port=settings.ops_port
+                    )
+                    self.ops_port = await ops.start(serve)
+                with self.metrics.counting_disnake_429s():
+                    await self._run_bot(ops, receive, task_status)
+                ops.cancel_scope.cancel()  # the pipeline has flushed and closed the store
         finally:
             with trio.CancelScope(shield=True):
                 await poster.aclose()  # the session the last boards went out on
+
+    async def _run_bot(
+        self, ops: trio.Nursery, receive: trio.MemoryReceiveChannel[Event], task_status: trio.TaskStatus[None]
+    ) -> None:
+        settings, send, gateway = self.settings, self.events, self.gateway
+        assert send is not None and gateway is not None
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.pipeline.run, receive)
+            if settings.backup_interval_hours:
+                backups = partial(
+                    run_backups,
+                    settings.db_path,
+                    settings.backup_interval_hours * 3600,
+                    settings.backup_keep,
+                    self.clock,
+                    settings.backup_dir or default_backup_dir(settings.db_path),
+                    on_backup=self.metrics.backup_done,
+                )
+                ops.start_soon(backups)
+            install_commands(gateway.client, self._command_services())
+            with send, self._gateway_scope:  # closing ``send`` ends the pipeline, even if stopped early
+                async with trio.open_nursery() as gateway_nursery:
+                    await gateway_nursery.start(gateway.run, settings.token.reveal())
+                    task_status.started()
+            log.info("gateway closed")

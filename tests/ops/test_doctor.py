@@ -141,7 +141,7 @@ async def test_low_disk_and_stale_backups_fail(
 
 
 async def test_a_missing_database_is_fine_before_the_first_start(tmp_path: Path, aio_loop: object) -> None:
-    checks = await examine(settings_for(tmp_path / "new.db"), "")
+    checks = await examine(settings_for(tmp_path / "new.db", BACKUP_INTERVAL_HOURS="6"), "")
     assert by_name(checks)["database"].ok and "schema" not in by_name(checks)
     assert by_name(checks)["backups"].detail == f"none yet in {tmp_path / 'backups'}"
     assert not (tmp_path / "new.db").exists()

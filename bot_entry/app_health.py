@@ -1,0 +1,78 @@
+"""What /healthz and /metrics read from a running bot: liveness, counts and queue depths.
+
+Kept out of ``app.py`` so the wiring there stays one screen. Everything here reads counters the
+bot keeps anyway; nothing is added to the hot path.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from bot_entry.ops_http import (
+    Check,
+    HealthReport,
+    actor_checks,
+    checkpoint_check,
+    db_writable_check,
+    gateway_check,
+)
+
+if TYPE_CHECKING:
+    from bot_entry.app import BotApp
+
+
+class AppHealth:
+    def __init__(self, app: BotApp) -> None:
+        self.app = app
+        self.started_at = app.clock.now()
+
+    async def health(self) -> HealthReport:
+        app, pipeline = self.app, self.app.pipeline
+        now = app.clock.now()
+        checks = [gateway_check(app.gateway is not None and app.gateway.connected)]
+        checks += actor_checks(pipeline.supervisor.alive if pipeline.supervisor else {})
+        checks.append(
+            checkpoint_check(
+                app.metrics.last_checkpoint_at,
+                self.started_at,
+                now,
+                app.settings.health_max_checkpoint_age,
+                pending=self._writes_pending(),
+            )
+        )
+        store = pipeline.store
+        checks.append(await db_writable_check(store) if store else Check("database", False, "not open yet"))
+        return HealthReport(tuple(checks))
+
+    def _writes_pending(self) -> bool:
+        ledger = self.app.pipeline.ledger
+        return (ledger is not None and ledger.pending > 0) or any(self.queue_depths().values())
+
+    # -- LiveCounts, read by /metrics at scrape time --------------------------------------------
+
+    def events_received(self) -> Mapping[str, int]:
+        return self.app.gateway.received if self.app.gateway else {}
+
+    def events_routed(self) -> int:
+        router = self.app.pipeline.router
+        return router.routed if router else 0
+
+    def actor_restarts(self) -> Mapping[str, int]:
+        total: Counter[str] = Counter()
+        for supervisor in (self.app.pipeline.supervisor, self.app.pipeline.voice_supervisor):
+            if supervisor is not None:
+                for name, n in supervisor.restarts.items():
+                    total[name.split(":")[0]] += n  # voice:g:u:n -> one "voice" label, not one per session
+        return total
+
+    def queue_depths(self) -> Mapping[str, int]:
+        depths: dict[str, int] = {}
+        if self.app.events is not None:
+            depths["gateway"] = self.app.events.statistics().current_buffer_used
+        router = self.app.pipeline.router
+        if router is not None:
+            depths["message_counter"] = router.messages.depth()
+            depths["voice_sessions"] = sum(m.depth() for m in router.sessions.values())
+        return depths
