@@ -42,14 +42,20 @@ async def simulator(clock: WallClock, seed: int = 1, members: int = 20) -> Async
 
 @asynccontextmanager
 async def running_bot(
-    sim: DiscordSim, settings: Settings, clock: WallClock, **kwargs: Any
+    sim: DiscordSim, settings: Settings, clock: WallClock, *, inline_db: bool = True, **kwargs: Any
 ) -> AsyncIterator[BotApp]:
-    """A real bot connected to ``sim``; on exit it shuts down cleanly (everything flushed)."""
+    """A real bot connected to ``sim``; on exit it shuts down cleanly (everything flushed).
+
+    ``inline_db`` (default, for MockClock tests): SQLite runs on the Trio thread, because while a
+    worker thread writes, virtual time would run on and make timings meaningless. Tests on the
+    real clock pass False and get the production worker thread.
+    """
     from attrs import evolve
 
     from bot_entry.config import Secret
 
     app = BotApp(evolve(settings, token=Secret(sim.token)), clock, api_base=sim.base_url, **kwargs)
+    app.pipeline.inline_db = inline_db
     async with trio.open_nursery() as nursery:
         await nursery.start(app.run)
         try:
