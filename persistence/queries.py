@@ -8,7 +8,7 @@ Why counts and not a window function: ``RANK() OVER`` sorts the whole guild for 
 Here a rank is two ``COUNT(*)`` range scans of the covering indexes ``activity_by_messages`` /
 ``activity_by_voice`` ``(guild_id, period, value)``: one over the members above, one over the ranked
 members at or below, so together they visit each ranked member's index entry once and never touch
-the table. The cost is linear in the guild's ranked members for the period (about 40 ns each on
+the table. The cost is linear in the guild's ranked members for the period (45-65 ns each on
 the benchmark machine: BENCHMARKS.md), independent of the rest of the database.
 
 Every function takes a ``sqlite3.Connection`` or the ``Store``; on the Trio side call them through
@@ -105,8 +105,9 @@ def top(
     ).fetchone()
     if first is None:
         return []
-    (above,) = conn.execute(
-        f"SELECT COUNT(*) FROM activity WHERE {where} AND {col} > ?3", (guild_id, period, first[0])
+    (above,) = conn.execute(  # one lower bound only, so SQLite seeks to it instead of filtering
+        f"SELECT COUNT(*) FROM activity WHERE guild_id = ?1 AND period = ?2 AND {col} > ?3",
+        (guild_id, period, first[0]),
     ).fetchone()
     rows = conn.execute(
         f"SELECT user_id, {col} FROM activity WHERE {where} AND {col} <= ?3 "
