@@ -1,0 +1,169 @@
+"""The benchmark table: each figure's name, unit, baseline and repetitions, and how lines are printed.
+
+Every repetition runs in a fresh interpreter (``python -m benchmarks.sample``), so one figure's
+leftovers (freed memory, open loops, disnake's global ``Route.BASE``, trio_asyncio's patches of
+asyncio) cannot move another. The value printed is the median of the repetitions; the ratio is
+the median of the per-repetition ratios, each measured with ours and the baseline back to back,
+so a slow patch of this shared machine moves both sides of a ratio together. The tiny size (the
+smoke test) runs in one process: it proves the code runs and prints the right lines; its
+figures mean nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from attrs import define
+
+from benchmarks.common import Sample, Size
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@define(frozen=True)
+class Benchmark:
+    name: str
+    module: str  # benchmarks.<module>.sample(size, cache, rep) -> Sample
+    unit: str
+    baseline: str | None  # what the baseline is (one token, no spaces)
+    target: str
+    reps: dict[Size, int]
+    digits: int = 0  # decimals printed for the value
+
+    def format_value(self, value: float) -> str:
+        return f"{value:.{self.digits}f}"
+
+
+def _reps(tiny: int, quick: int, full: int) -> dict[Size, int]:
+    return {Size.TINY: tiny, Size.QUICK: quick, Size.FULL: full}
+
+
+BENCHMARKS = (
+    Benchmark(
+        "core_pipeline",
+        "core_pipeline",
+        "events/s",
+        "sqlite3-update-commit-per-event",
+        ">= 100000, ratio >= 50",
+        _reps(1, 3, 5),
+    ),
+    Benchmark(
+        "end_to_end",
+        "end_to_end",
+        "messages/s",
+        "same-disnake-client-on-plain-asyncio",
+        "ratio >= 0.9",
+        _reps(1, 3, 5),
+    ),
+    Benchmark("voice_actor_memory", "voice_actor_memory", "bytes/actor", None, "<= 5120", _reps(1, 3, 3)),
+    Benchmark(
+        "rank_query_p99", "rank_query", "ms", "window-function-RANK-OVER", "<= 5", _reps(1, 3, 5), digits=3
+    ),
+    Benchmark("recovery_time", "recovery_time", "s", None, "<= 2", _reps(1, 3, 5), digits=3),
+)
+PENDING = {"board_edits": "not measured yet: it needs the leaderboard publisher run for a simulated hour"}
+BY_NAME = {b.name: b for b in BENCHMARKS}
+
+
+@define(frozen=True)
+class Figure:
+    """A benchmark's aggregate over its repetitions."""
+
+    bench: Benchmark
+    samples: tuple[Sample, ...]
+
+    @property
+    def values(self) -> list[float]:
+        return [s.value for s in self.samples]
+
+    @property
+    def value(self) -> float:
+        return statistics.median(self.values)
+
+    @property
+    def ratio(self) -> float | None:
+        ratios = [s.value / s.baseline for s in self.samples if s.baseline]
+        return statistics.median(ratios) if ratios else None
+
+    def bench_line(self) -> str:
+        """``BENCH <name> <value> <unit> ratio=<ours/baseline> baseline=<what>`` (issue 10)."""
+        line = f"BENCH {self.bench.name} {self.bench.format_value(self.value)} {self.bench.unit}"
+        if self.ratio is not None and self.bench.baseline is not None:
+            line += f" ratio={format_ratio(self.ratio)} baseline={self.bench.baseline}"
+        return line
+
+    def comment_lines(self) -> list[str]:
+        fmt = self.bench.format_value
+        lines = [
+            f"# {self.bench.name}: median {fmt(self.value)} min {fmt(min(self.values))} "
+            f"max {fmt(max(self.values))} {self.bench.unit} over {len(self.values)} runs "
+            f"(target {self.bench.target})"
+        ]
+        baselines = [s.baseline for s in self.samples if s.baseline is not None]
+        if baselines:
+            lines.append(
+                f"# {self.bench.name}: baseline median {fmt(statistics.median(baselines))} "
+                f"min {fmt(min(baselines))} max {fmt(max(baselines))} {self.bench.unit}"
+            )
+        keys = dict.fromkeys(key for s in self.samples for key in s.notes)
+        for key in keys:
+            values = [s.notes[key] for s in self.samples if key in s.notes]
+            lines.append(f"# {self.bench.name}: {key} median {_number(statistics.median(values))}")
+        lines += [f"# {self.bench.name}: {text}" for s in self.samples for text in s.text]
+        return lines
+
+
+def format_ratio(ratio: float) -> str:
+    return f"{ratio:.0f}" if ratio >= 100 else f"{ratio:.3g}"
+
+
+def _number(value: float) -> str:
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+class SampleFailed(RuntimeError):
+    """A repetition's interpreter failed; the message carries its stderr."""
+
+
+def run_sample(bench: Benchmark, size: Size, cache: Path, rep: int, *, timeout: float = 300.0) -> Sample:
+    """One repetition of ``bench`` in a fresh interpreter (in this one for a tiny smoke run)."""
+    if size is Size.TINY:
+        return importlib.import_module(f"benchmarks.{bench.module}").sample(size, cache, rep)  # type: ignore[no-any-return]
+    command = [sys.executable, "-m", "benchmarks.sample", bench.name, size.value, str(cache), str(rep)]
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env, check=False
+    )
+    if done.returncode != 0:
+        raise SampleFailed(f"{bench.name} run {rep} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    return Sample(**json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def run(
+    names: list[str], size: Size, cache: Path, emit: Callable[[str], None], *, verbose: bool = True
+) -> list[Figure]:
+    """Run the named benchmarks in order and ``emit`` their lines as each one finishes."""
+    figures = []
+    for name in names:
+        if name in PENDING:
+            emit(f"# {name}: pending ({PENDING[name]})")
+            continue
+        bench = BY_NAME[name]
+        started = time.perf_counter()
+        samples = tuple(run_sample(bench, size, cache, rep) for rep in range(bench.reps[size]))
+        figure = Figure(bench, samples)
+        emit(figure.bench_line())
+        if verbose:
+            for line in figure.comment_lines():
+                emit(line)
+            emit(f"# {name}: {time.perf_counter() - started:.1f} s")
+        figures.append(figure)
+    return figures

@@ -1,0 +1,63 @@
+"""``python -m benchmarks`` still runs every benchmark and prints lines scripts can read (issue 10)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.common import Sample
+from benchmarks.suite import BENCHMARKS, BY_NAME, PENDING, Figure
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+NUMBER = r"\d+(?:\.\d+)?"
+LINE = re.compile(
+    rf"^BENCH (?P<name>\S+) (?P<value>{NUMBER}) (?P<unit>\S+)"
+    rf"(?: ratio=(?P<ratio>{NUMBER}) baseline=(?P<baseline>\S+))?$"
+)
+
+
+def test_every_benchmark_runs_at_tiny_size_and_prints_one_bench_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--size", "tiny"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    bench = [line for line in lines if line.startswith("BENCH ")]
+    assert all(line.startswith(("BENCH ", "# ")) for line in lines), lines
+    parsed = [LINE.match(line) for line in bench]
+    assert all(parsed), bench
+    assert [m["name"] for m in parsed if m] == [b.name for b in BENCHMARKS]
+    for m in parsed:
+        assert m is not None
+        spec = BY_NAME[m["name"]]
+        assert m["unit"] == spec.unit
+        assert float(m["value"]) > 0
+        assert m["baseline"] == spec.baseline  # a ratio exactly where there is a baseline
+    for name in PENDING:
+        assert any(line.startswith(f"# {name}: pending") for line in lines)
+
+
+def test_value_is_the_median_and_ratio_the_median_of_paired_ratios() -> None:
+    bench = BY_NAME["core_pipeline"]
+    figure = Figure(bench, (Sample(100.0, 1.0), Sample(300.0, 2.0), Sample(200.0, 4.0)))
+    assert figure.bench_line() == (
+        "BENCH core_pipeline 200 events/s ratio=100 baseline=sqlite3-update-commit-per-event"
+    )
+    assert Figure(BY_NAME["recovery_time"], (Sample(0.25),)).bench_line() == "BENCH recovery_time 0.250 s"
+    assert Figure(BY_NAME["end_to_end"], (Sample(95.0, 100.0),)).bench_line().split()[4] == "ratio=0.95"
+
+
+def test_the_asyncio_baseline_asks_for_the_bots_intents() -> None:
+    from benchmarks.asyncio_baseline import intents as baseline_intents
+    from bot_entry.gateway import intents
+
+    assert baseline_intents() == intents()
