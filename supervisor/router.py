@@ -30,6 +30,7 @@ from supervisor.voice_presence import GuildVoice
 log = logging.getLogger(__name__)
 
 SESSION_INBOX = 64
+YIELD_EVERY = 256  # routed events between two scheduler passes of the router
 AT_LAST_MARK = 0.0  # a leave stamped before any mark ends the session at its last checkpoint
 
 VoiceSpawner = Callable[[tuple[int, int, int]], ChildSpec]
@@ -52,8 +53,23 @@ class Router:
     async def run(self, events: trio.MemoryReceiveChannel[Event]) -> None:
         try:
             async with events:
-                async for event in events:
+                taken = 0
+                while True:
+                    # Take queued events without a scheduler pass each; wait only when there are
+                    # none, and let the actors run every YIELD_EVERY events.
+                    try:
+                        event = events.receive_nowait()
+                    except trio.WouldBlock:
+                        try:
+                            event = await events.receive()
+                        except trio.EndOfChannel:
+                            break
+                    except trio.EndOfChannel:
+                        break
                     await self.route(event)
+                    taken += 1
+                    if taken % YIELD_EVERY == 0:
+                        await trio.lowlevel.checkpoint()
         finally:
             self.messages.close()
             for mailbox in self.sessions.values():
@@ -65,7 +81,7 @@ class Router:
             case GuildSnapshot():
                 await self._snapshot(event)
             case MessageSent() if event.guild_id in self.guilds:
-                await self.messages.sender.send(event)
+                await self.messages.send(event)
             case VoiceStateChanged() if event.guild_id in self.guilds:
                 for user_id, presence in self.guilds[event.guild_id].apply(event):
                     await self._deliver(event.guild_id, user_id, presence, event.at)
@@ -107,7 +123,7 @@ class Router:
         mailbox = self.sessions.get((guild_id, user_id))
         if presence.channel_id is None:
             if mailbox is not None:
-                await mailbox.sender.send(change)
+                await mailbox.send(change)
                 mailbox.close()
                 del self.sessions[(guild_id, user_id)]
             return
@@ -118,4 +134,4 @@ class Router:
             self.sessions[(guild_id, user_id)] = mailbox
             self.voice_supervisor.start_child_soon(self.spawn_voice(key), mailbox)
             return
-        await mailbox.sender.send(change)
+        await mailbox.send(change)

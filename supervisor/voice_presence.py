@@ -22,6 +22,7 @@ class GuildVoice:
     excluded: frozenset[int] = frozenset()
     states: dict[int, VoiceStateChanged] = field(factory=dict)  # humans in a voice channel now
     told: dict[int, Presence] = field(factory=dict)  # the last presence sent for each user
+    rooms: dict[int, set[int]] = field(factory=dict)  # channel -> humans in it (company in O(1))
 
     def presence_of(self, user_id: int) -> Presence:
         state = self.states.get(user_id)
@@ -36,22 +37,36 @@ class GuildVoice:
             suppress=state.suppress,
             afk=state.channel_id == self.afk_channel_id,
             excluded=state.channel_id in self.excluded,
-            has_company=any(
-                other.channel_id == state.channel_id for uid, other in self.states.items() if uid != user_id
-            ),
+            has_company=len(self.rooms.get(state.channel_id, ())) > 1,
         )
 
     def apply(self, change: VoiceStateChanged) -> list[tuple[int, Presence]]:
         """Record one user's change; return (user, presence) for every user whose presence changed."""
         if change.bot:
             return []  # bots never count and never keep anyone company
-        before = self.states.get(change.user_id)
-        if change.channel_id is None:
-            self.states.pop(change.user_id, None)
+        user_id, new = change.user_id, change.channel_id
+        before = self.states.get(user_id)
+        old = before.channel_id if before else None
+        if new is None:
+            self.states.pop(user_id, None)
         else:
-            self.states[change.user_id] = change
-        channels = {change.channel_id, before.channel_id if before else None} - {None}
-        affected = [change.user_id] + [u for u, s in self.states.items() if s.channel_id in channels]
+            self.states[user_id] = change
+        # Company only depends on whether a room holds one human or more, so besides the user
+        # only someone left alone, or someone who was alone until now, can be affected.
+        affected = [user_id]
+        if old != new:
+            if old is not None:
+                room = self.rooms[old]
+                room.discard(user_id)
+                if len(room) == 1:
+                    affected += room
+                elif not room:
+                    del self.rooms[old]
+            if new is not None:
+                room = self.rooms.setdefault(new, set())
+                if len(room) == 1:
+                    affected += room
+                room.add(user_id)
         return self._changed(dict.fromkeys(affected))
 
     def reconcile(self, snapshot: GuildSnapshot) -> list[tuple[int, Presence]]:
@@ -59,6 +74,9 @@ class GuildVoice:
         self.afk_channel_id = snapshot.afk_channel_id
         previous = set(self.states) | set(self.told)
         self.states = {s.user_id: s for s in snapshot.voice_states if s.channel_id is not None and not s.bot}
+        self.rooms = {}
+        for user_id, state in self.states.items():
+            self.rooms.setdefault(state.channel_id, set()).add(user_id)  # type: ignore[arg-type]
         return self._changed(dict.fromkeys([*previous, *self.states]))
 
     def reconcile_in_place(self) -> list[tuple[int, Presence]]:
