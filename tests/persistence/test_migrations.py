@@ -1,0 +1,80 @@
+"""Every migration runs on a database holding data at the previous version, and keeps that data."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from persistence.schema import MIGRATIONS, SCHEMA_VERSION, migrate
+from persistence.store import Store
+
+ANCHOR = 1_767_225_600.0
+
+
+def at_version(path: Path, version: int) -> sqlite_utils.Database:
+    """A database built by the first ``version`` migrations, with rows in every table they made."""
+    db = sqlite_utils.Database(sqlite3.connect(path), execute_plugins=False)
+    for step in MIGRATIONS[:version]:
+        with db.atomic():
+            step(db)
+    db.execute(f"PRAGMA user_version = {version}")
+    month = 2_592_000
+    rows = {
+        "guilds": {"guild_id": 1, "name": "g", "icon_url": None, "period_anchor": ANCHOR,
+                   "period_seconds": month},
+        "activity": {"guild_id": 1, "period": 0, "user_id": 10, "messages": 7, "voice_ms": 65_000},
+        "members": {"guild_id": 1, "user_id": 10, "name": "Ada", "updated_at": ANCHOR},
+        "seen_messages": {"message_id": 99, "at": ANCHOR},
+        "voice_sessions": {"guild_id": 1, "user_id": 10, "session_no": 1, "state": "{}",
+                           "counted_until": ANCHOR},
+        "boards": {"guild_id": 1, "kind": "messages", "channel_id": 5, "message_id": 6, "content_hash": "h",
+                   "posted_at": ANCHOR, "edited_at": ANCHOR},
+        "guild_config": {"guild_id": 1, "config": "{}", "updated_at": ANCHOR},
+        "audit": {"id": 1, "guild_id": 1, "user_id": 10, "action": "set", "detail": "x", "at": ANCHOR},
+        "period_archive": {"guild_id": 1, "period": 0, "started_at": ANCHOR, "ended_at": ANCHOR + 1,
+                           "archived_at": ANCHOR + 2, "top_messages": "[]", "top_voice": "[]", "users": 0},
+    }  # fmt: skip
+    with db.atomic():
+        for table, row in rows.items():
+            if db[table].exists():
+                db[table].insert(row)
+    return db
+
+
+@pytest.mark.parametrize("version", range(1, SCHEMA_VERSION))
+def test_migrating_from_each_version_keeps_the_data(tmp_path: Path, version: int) -> None:
+    path = tmp_path / f"v{version}.db"
+    db = at_version(path, version)
+    before = {t: list(db[t].rows) for t in db.table_names()}
+    assert migrate(db) == version
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    for table, rows in before.items():
+        after = list(db[table].rows)
+        assert len(after) == len(rows), table
+        for old, new in zip(rows, after, strict=True):
+            assert {k: new[k] for k in old} == old, table  # old columns keep their values
+    db.close()
+    store = Store(path)  # and the bot opens it and reads the old totals
+    assert store.message_counts_sync(1, 0) == {10: 7}
+    assert store.voice_seconds_sync(1, 0) == {10: 65.0}
+    store.close()
+
+
+def test_a_failing_migration_leaves_the_previous_version_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = at_version(tmp_path / "v1.db", 1)
+
+    def broken(db: sqlite_utils.Database) -> None:
+        db["voice_sessions"].create({"guild_id": int}, pk="guild_id")
+        raise RuntimeError("disk trouble halfway through")
+
+    monkeypatch.setattr("persistence.schema.MIGRATIONS", (MIGRATIONS[0], broken, *MIGRATIONS[2:]))
+    with pytest.raises(RuntimeError, match="halfway"):
+        migrate(db)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert "voice_sessions" not in db.table_names()
+    assert next(iter(db["activity"].rows))["messages"] == 7
