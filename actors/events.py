@@ -23,6 +23,7 @@ class MessageSent:
     webhook: bool = False
     system: bool = False
     parent_channel_id: int | None = None  # the thread's parent, so excluding a channel excludes its threads
+    author_roles: frozenset[int] = field(factory=frozenset)  # so excluded roles can be honoured
 
 
 @define(frozen=True)
@@ -40,6 +41,7 @@ class VoiceStateChanged:
     deaf: bool = False
     suppress: bool = False
     bot: bool = False
+    roles: frozenset[int] = field(factory=frozenset)
 
 
 @define(frozen=True)

@@ -27,6 +27,7 @@ class Skip(enum.Enum):
     SYSTEM = "system message"
     DUPLICATE = "already counted"
     EXCLUDED_CHANNEL = "excluded channel"
+    EXCLUDED_ROLE = "author has an excluded role"
     COOLDOWN = "within the member's cooldown"
 
 
@@ -67,6 +68,8 @@ class MessageTally:
         excluded = config.excluded_channels
         if event.channel_id in excluded or event.parent_channel_id in excluded:
             return Skip.EXCLUDED_CHANNEL
+        if event.author_roles & config.excluded_roles:
+            return Skip.EXCLUDED_ROLE
         if event.message_id in self.seen:
             return Skip.DUPLICATE
         last = self.last_counted.get((event.guild_id, event.author_id))

@@ -62,6 +62,13 @@ def _text(data: dict[str, Any], key: str) -> str | None:
     return value
 
 
+def _roles(member: dict[str, Any] | None) -> frozenset[int]:
+    raw = (member or {}).get("roles") or []
+    if not isinstance(raw, list):
+        raise MalformedPayload(f"member.roles: expected a list, got {type(raw).__name__}")
+    return frozenset(_id({"role": r}, "role") for r in raw)
+
+
 def display_name(user: dict[str, Any], member: dict[str, Any] | None) -> str:
     """Server nickname, else global display name, else username (what members see in the app)."""
     nick = _text(member, "nick") if member else None
@@ -88,6 +95,7 @@ def message_sent(data: Any, at: float) -> MessageSent | None:
         author_bot=_flag(author, "bot"),
         webhook=data.get("webhook_id") is not None,
         system=_flag(author, "system") or message_type not in TALK_TYPES,
+        author_roles=_roles(_dict(member, "member") if member is not None else None),
     )
 
 
@@ -109,6 +117,7 @@ def voice_state_changed(data: Any, at: float, guild_id: int | None = None) -> Vo
         deaf=_flag(data, "deaf"),
         suppress=_flag(data, "suppress"),
         bot=_flag(user, "bot") if user else False,
+        roles=_roles(member),
     )
 
 

@@ -104,7 +104,8 @@ class Router:
         if self.on_guild is not None:
             self.on_guild(snapshot)
         guild = self.guilds.setdefault(snapshot.guild_id, GuildVoice(snapshot.guild_id))
-        guild.excluded = self.configs.get(snapshot.guild_id).excluded_channels
+        config = self.configs.get(snapshot.guild_id)
+        guild.excluded, guild.excluded_roles = config.excluded_channels, config.excluded_roles
         for user_id, presence in guild.reconcile(snapshot):
             at = snapshot.at if presence.channel_id is not None else AT_LAST_MARK
             await self._deliver(snapshot.guild_id, user_id, presence, at)
@@ -112,7 +113,8 @@ class Router:
     async def _config_changed(self, guild_id: int, at: float) -> None:
         """Excluded channels or voice policy changed: every session re-evaluates from ``at``."""
         guild = self.guilds[guild_id]
-        guild.excluded = self.configs.get(guild_id).excluded_channels
+        config = self.configs.get(guild_id)
+        guild.excluded, guild.excluded_roles = config.excluded_channels, config.excluded_roles
         guild.told.clear()
         for user_id, presence in guild.reconcile_in_place():
             await self._deliver(guild_id, user_id, presence, at)

@@ -20,6 +20,7 @@ class GuildVoice:
     guild_id: int
     afk_channel_id: int | None = None
     excluded: frozenset[int] = frozenset()
+    excluded_roles: frozenset[int] = frozenset()
     states: dict[int, VoiceStateChanged] = field(factory=dict)  # humans in a voice channel now
     told: dict[int, Presence] = field(factory=dict)  # the last presence sent for each user
     rooms: dict[int, set[int]] = field(factory=dict)  # channel -> humans in it (company in O(1))
@@ -36,7 +37,7 @@ class GuildVoice:
             deaf=state.deaf,
             suppress=state.suppress,
             afk=state.channel_id == self.afk_channel_id,
-            excluded=state.channel_id in self.excluded,
+            excluded=state.channel_id in self.excluded or bool(state.roles & self.excluded_roles),
             has_company=len(self.rooms.get(state.channel_id, ())) > 1,
         )
 

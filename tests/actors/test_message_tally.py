@@ -69,3 +69,12 @@ def test_cooldown_counts_one_message_per_window_per_member() -> None:
     assert tally.add(msg(4, at=110.0)) is None
     assert tally.add(msg(5, guild_id=2, at=110.5)) is None  # cooldown is per guild config
     assert sum(tally.take_batch().counts.values()) == 4
+
+
+def test_members_with_an_excluded_role_do_not_count() -> None:
+    configs = GuildConfigs(GuildConfig())
+    configs.update(1, excluded_roles=frozenset({500}))
+    tally = MessageTally(configs=configs)
+    assert tally.add(msg(1, author_roles=frozenset({500, 501}))) is Skip.EXCLUDED_ROLE
+    assert tally.add(msg(2, author_roles=frozenset({501}))) is None
+    assert sum(tally.take_batch().counts.values()) == 1
