@@ -289,13 +289,7 @@ class Store:
 
     def voice_seconds_sync(self, guild_id: int, period: int | None = None) -> dict[int, float]:
         """Voice seconds per user in one period (``None``: all time)."""
-        if period is None:
-            sql = "SELECT user_id, SUM(voice_ms) FROM activity WHERE guild_id = ? GROUP BY user_id"
-            args: list[int] = [guild_id]
-        else:
-            sql = "SELECT user_id, voice_ms FROM activity WHERE guild_id = ? AND period = ?"
-            args = [guild_id, period]
-        return {user: ms / 1000 for user, ms in self.db.execute(sql, args) if ms}
+        return {user: ms / 1000 for user, ms in self._per_user("voice_ms", guild_id, period).items()}
 
     async def apply_messages(self, batch: MessageBatch) -> None:
         await self.call(self.apply_messages_sync, batch)
@@ -347,10 +341,14 @@ class Store:
 
     def message_counts_sync(self, guild_id: int, period: int | None = None) -> dict[int, int]:
         """Messages per user in one period (``None``: all time)."""
+        return self._per_user("messages", guild_id, period)
+
+    def _per_user(self, column: str, guild_id: int, period: int | None) -> dict[int, int]:
+        assert column in ("messages", "voice_ms")
         if period is None:
-            sql = "SELECT user_id, SUM(messages) FROM activity WHERE guild_id = ? GROUP BY user_id"
+            sql = f"SELECT user_id, SUM({column}) FROM activity WHERE guild_id = ? GROUP BY user_id"
             args: list[int] = [guild_id]
         else:
-            sql = "SELECT user_id, messages FROM activity WHERE guild_id = ? AND period = ?"
+            sql = f"SELECT user_id, {column} FROM activity WHERE guild_id = ? AND period = ?"
             args = [guild_id, period]
         return {user: n for user, n in self.db.execute(sql, args) if n}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +85,19 @@ def db_message_counts(db: Path, guild_id: int) -> dict[int, int]:
             "SELECT user_id, SUM(messages) FROM activity WHERE guild_id = ? GROUP BY user_id", [guild_id]
         )
         return {user: n for user, n in rows if n}
+
+
+@contextmanager
+def host_tz(name: str) -> Iterator[None]:
+    """Run with the host's time zone set to ``name`` (nothing we compute may depend on it)."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = name
+    time.tzset()
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = old
+        time.tzset()

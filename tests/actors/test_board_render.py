@@ -32,6 +32,7 @@ from actors.board_render import (
     format_voice,
     render_board,
 )
+from tests.harness import host_tz
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 ZWSP = "\u200b"
@@ -270,19 +271,10 @@ def test_order_of_entries_does_not_matter(entries: list[BoardEntry]) -> None:
 def test_render_is_identical_in_any_host_time_zone() -> None:
     board = view(BoardKind.MESSAGES, TWELVE_CHATTERS)
     in_utc = render_board(board)
-    old_tz = os.environ.get("TZ")
-    try:
-        os.environ["TZ"] = "Pacific/Kiritimati"
-        time.tzset()
+    with host_tz("Pacific/Kiritimati"):
         # Guard against a vacuous pass when the zone database is missing (TZ would silently mean UTC).
         assert time.localtime(UPDATED_AT).tm_mday == 2
         in_kiritimati = render_board(board)
-    finally:
-        if old_tz is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = old_tz
-        time.tzset()
     assert in_kiritimati == in_utc
     assert_snapshot("messages_top10_of_12", in_kiritimati)
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import time
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.periods import DAY, PeriodSpec, day_floor, iso_date
+from tests.harness import host_tz
 
 ANCHOR = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 SPEC = PeriodSpec(ANCHOR, 30 * DAY)
@@ -39,17 +37,8 @@ def test_resets_owed_after_downtime_across_three_boundaries() -> None:
 
 def test_host_time_zone_changes_nothing() -> None:
     before = (SPEC.index_at(ANCHOR + 29.9 * DAY), day_floor(ANCHOR + 3.5 * DAY), iso_date(ANCHOR))
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = "Pacific/Kiritimati"  # UTC+14
-    time.tzset()
-    try:
+    with host_tz("Pacific/Kiritimati"):  # UTC+14
         assert (SPEC.index_at(ANCHOR + 29.9 * DAY), day_floor(ANCHOR + 3.5 * DAY), iso_date(ANCHOR)) == before
-    finally:
-        if old is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = old
-        time.tzset()
 
 
 @settings(derandomize=True, max_examples=300)

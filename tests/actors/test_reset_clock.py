@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,7 +17,7 @@ from actors.periods import DAY, PeriodSpec, day_floor
 from actors.reset_clock import ResetClock
 from persistence.store import MessageBatch, Store
 from supervisor.pipeline import Pipeline
-from tests.harness import EPOCH, settings_for
+from tests.harness import EPOCH, host_tz, settings_for
 from tests.voice_script import GUILD, expected, generate
 
 YEAR = 365 * DAY
@@ -167,21 +163,6 @@ async def test_an_early_reset_is_atomic_and_the_next_period_starts_now(
     rows = store.db.execute("SELECT action, user_id FROM audit WHERE guild_id = ?", [GUILD]).fetchall()
     assert rows == [("reset", 99)]
     store.close()
-
-
-@contextmanager
-def host_tz(name: str) -> Iterator[None]:
-    old = os.environ.get("TZ")
-    os.environ["TZ"] = name
-    time.tzset()
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ["TZ"]
-        else:
-            os.environ["TZ"] = old
-        time.tzset()
 
 
 async def test_the_host_time_zone_changes_nothing(
