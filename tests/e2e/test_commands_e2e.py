@@ -32,7 +32,7 @@ from discord_sim.server import DiscordSim
 from discord_sim.world import LOADING, SimChannel, SimGuild, SimInteraction, SimMember
 from persistence.store import Store
 from tests.discord_sim.conftest import connected, intents
-from tests.harness import db_message_counts, settings_for, simulator, wait_until
+from tests.harness import db_message_counts, running_bot, settings_for, simulator, wait_until
 
 MANAGE_GUILD = 1 << 5
 ADMINISTRATOR = 1 << 3
@@ -41,18 +41,10 @@ COMMANDS = {"leaderboard", "rank", "lbconfig", "lbreset", "lbexport", "lbforget"
 
 @asynccontextmanager
 async def started(sim: DiscordSim, db: Path, clock: WallClock, *, inline_db: bool) -> AsyncIterator[BotApp]:
-    """``harness.running_bot``, optionally with the store on the Trio thread: under MockClock a
-    worker thread lets virtual time run on (autojump) while a query runs, so a query could take
-    "minutes" and outlive Discord's windows; inline, virtual time stands still during SQL."""
-    settings = settings_for(db, MESSAGE_FLUSH_SECONDS="0.5", DISCORD_TOKEN=sim.token)
-    app = BotApp(settings, clock, api_base=sim.base_url)
-    app.pipeline.inline_db = inline_db
-    async with trio.open_nursery() as nursery:
-        await nursery.start(app.run)
-        try:
-            yield app
-        finally:
-            app.stop()
+    """``harness.running_bot`` with messages flushed every half second."""
+    settings = settings_for(db, MESSAGE_FLUSH_SECONDS="0.5")
+    async with running_bot(sim, settings, clock, inline_db=inline_db) as app:
+        yield app
 
 
 async def commands_ready(scenario: Scenario) -> None:
