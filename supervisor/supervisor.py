@@ -83,7 +83,9 @@ class Supervisor:
         self._nursery = nursery
         self._budget = RestartBudget(intensity, period)
         self.restarts: Counter[str] = Counter()
-        self.alive: dict[str, bool] = {}  # child name -> running now (health checks read this)
+        # Permanent child name -> running now (health checks read this). Transient children (one
+        # per user in voice, thousands) are left out: they come and go by design.
+        self.alive: dict[str, bool] = {}
 
     async def start_child(self, spec: ChildSpec, mailbox: Mailbox[Any]) -> None:
         """Start ``spec`` and return once it has loaded its checkpoint and is ready for events."""
@@ -101,14 +103,18 @@ class Supervisor:
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         status = _StartedOnce(task_status)
-        structlog.contextvars.bind_contextvars(actor=spec.name)  # every log line names its actor
+        permanent = spec.restart is Restart.PERMANENT
+        if permanent:
+            structlog.contextvars.bind_contextvars(actor=spec.name)  # every log line names its actor
         while True:
             try:
                 checkpoint = await spec.load_checkpoint()
-                self.alive[spec.name] = True
+                if permanent:
+                    self.alive[spec.name] = True
                 await spec.run(checkpoint, mailbox, task_status=status)  # type: ignore[arg-type]
             except Exception as exc:
-                self.alive[spec.name] = False
+                if permanent:
+                    self.alive[spec.name] = False
                 mailbox.crashed()
                 log.error("%s: child %s crashed: %r", self.name, spec.name, exc, exc_info=exc)
                 self._restart_or_escalate(spec, repr(exc), exc)
