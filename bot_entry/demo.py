@@ -30,6 +30,7 @@ from discord_sim.world import World
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 2.0
+CATCH_UP_SECONDS = 5.0
 
 
 async def run_demo(settings: Settings) -> None:
@@ -51,10 +52,21 @@ async def run_demo(settings: Settings) -> None:
                         async for _ in signals:
                             break
                 activity.cancel_scope.cancel()
+            await _let_the_bot_catch_up(app, sim)
             app.stop()  # the nursery now waits for the bot's clean shutdown (flush, close)
     finally:
         await trio_asyncio.aio_as_trio(sim.close)()
     _print_table(console, app, scenario, clock, final=True)
+
+
+async def _let_the_bot_catch_up(app: BotApp, sim: DiscordSim) -> None:
+    """Before stopping, let the bot read what the crowd already sent (so the final table is exact)."""
+    sent = sum(len(messages) for messages in sim.world.messages.values())
+    deadline = trio.current_time() + CATCH_UP_SECONDS
+    while trio.current_time() < deadline:  # polled: the count lives inside the gateway adapter
+        if app.gateway is None or app.gateway.received["MESSAGE_CREATE"] >= sent:
+            return
+        await trio.sleep(0.05)
 
 
 async def _crowd(scenario: Scenario, rng: random.Random) -> None:
