@@ -35,6 +35,7 @@ class MessageCounter:
     flush_seconds: float = 1.0
     flush_max: int = 1000
     configs: GuildConfigs = field(factory=lambda: GuildConfigs(GuildConfig()))
+    cooldowns: dict[tuple[int, int], float] = field(factory=dict)  # survives restarts of the actor
     fault: Fault | None = None  # tests inject crashes here
     on_flushed: Callable[[set[int]], None] | None = None  # told which guilds' totals changed
 
@@ -43,7 +44,9 @@ class MessageCounter:
 
     async def load(self) -> MessageTally:
         recent = await self.store.call(self.store.recent_message_ids_sync)
-        return MessageTally.resume(recent, self.configs)
+        tally = MessageTally.resume(recent, self.configs)
+        tally.last_counted = self.cooldowns  # shared with earlier runs: a crash resets no cooldown
+        return tally
 
     async def run(
         self, tally: MessageTally, inbox: Mailbox[MessageSent], *, task_status: trio.TaskStatus[None]

@@ -14,6 +14,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import disnake
 import trio
 import trio_asyncio
@@ -26,6 +27,7 @@ from bot_entry import translate
 log = logging.getLogger(__name__)
 
 Parser = Callable[[Any], None]
+LOGIN_RETRY_FIRST, LOGIN_RETRY_MAX = 1.0, 60.0
 
 
 def intents() -> disnake.Intents:
@@ -79,8 +81,26 @@ class Gateway:
             task_status.started()
 
     async def _run_client(self, token: str) -> None:
+        """Log in and connect; a Discord outage at login (5xx, network) is retried with backoff.
+
+        Once connected, disnake reconnects by itself. A bad token (401) is not retried.
+        """
+        delay = LOGIN_RETRY_FIRST
         try:
-            await trio_asyncio.aio_as_trio(self.client.start)(token)
+            while True:
+                try:
+                    await trio_asyncio.aio_as_trio(self.client.start)(token)
+                    return
+                except disnake.HTTPException as exc:
+                    if exc.status < 500:
+                        raise
+                    why = f"Discord answered {exc.status}"
+                except (aiohttp.ClientError, OSError) as exc:
+                    why = f"{type(exc).__name__}: {exc}"
+                log.warning("gateway: could not log in (%s); retrying in %.0f s", why, delay)
+                await trio_asyncio.aio_as_trio(self.client.http.close)()  # the failed attempt's session
+                await trio.sleep(delay)
+                delay = min(delay * 2, LOGIN_RETRY_MAX)
         finally:
             with trio.CancelScope(shield=True):
                 await trio_asyncio.aio_as_trio(self.client.close)()

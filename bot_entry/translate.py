@@ -26,16 +26,25 @@ class MalformedPayload(ValueError):
 
 
 def _id(data: dict[str, Any], key: str) -> int:
+    """A snowflake as Discord writes it: ASCII digits (or an int), 1 .. 2**64 - 1.
+
+    Anything else (' 12', '1_2', Arabic-Indic digits) is refused, so one id has one spelling.
+    """
     raw = data.get(key)
     if isinstance(raw, bool) or not isinstance(raw, str | int):
         raise MalformedPayload(f"{key}: expected a snowflake, got {type(raw).__name__}")
-    try:
-        value = int(raw)
-    except ValueError:
-        raise MalformedPayload(f"{key}: {raw!r} is not a snowflake") from None
+    if isinstance(raw, str) and not (raw.isascii() and raw.isdigit() and len(raw) <= 20):
+        raise MalformedPayload(f"{key}: {_short(raw)} is not a snowflake")
+    value = int(raw)
     if not 0 < value < 2**64:
-        raise MalformedPayload(f"{key}: {value} is out of range")
+        raise MalformedPayload(f"{key}: {_short(value)} is out of range")
     return value
+
+
+def _short(value: object, limit: int = 40) -> str:
+    """A bad value for a log line: its repr, cut short (one hostile payload, one short line)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
 
 
 def _optional_id(data: dict[str, Any], key: str) -> int | None:
@@ -122,7 +131,16 @@ def voice_state_changed(data: Any, at: float, guild_id: int | None = None) -> Vo
 
 
 def _channel_ids(channels: list[Any], types: frozenset[int]) -> frozenset[int]:
-    return frozenset(_id(c, "id") for c in channels if isinstance(c, dict) and c.get("type") in types)
+    ids = set()
+    for channel in channels:
+        if not isinstance(channel, dict):
+            continue
+        kind = channel.get("type")
+        if isinstance(kind, bool) or not isinstance(kind, int):
+            raise MalformedPayload(f"channels[].type: expected an integer, got {type(kind).__name__}")
+        if kind in types:
+            ids.add(_id(channel, "id"))
+    return frozenset(ids)
 
 
 def guild_snapshot(data: Any, at: float) -> GuildSnapshot | None:
