@@ -45,3 +45,9 @@ bench: setup
 # Replay the voice simulation for one seed (or several: just sim 1,2,3).
 sim seed: setup
     VOICE_SIM_SEEDS={{seed}} {{py}} -m pytest -q tests/supervisor/test_voice_simulation.py -k oracle
+
+# Chaos: the real bot under seeded faults (SIGKILL, drops, re-IDENTIFY, 429/5xx/slow, 30046, a locked
+# database), checked per user against the simulator's record; prints each seed, then a summary
+# (also written to $TMPDIR/chaos-summary.json). One seed: python -m tests.faults.chaos SEED
+chaos seeds="1000": setup
+    {{py}} -m tests.faults.chaos 1 --seeds {{seeds}} --jobs 3 --summary "${TMPDIR:-/tmp}/chaos-summary.json"

@@ -1,0 +1,217 @@
+"""Chaos, bounded for CI: ``tests.faults.chaos`` for a few seeds, plus the checks of its oracle and
+minimal reproductions of the bugs it found (``xfail(strict=True)``: they fail once fixed, so the
+marker and the guard in ``chaos.py`` that names them can go).
+
+The long run: ``just chaos`` (1,000 seeds); one seed: ``python -m tests.faults.chaos SEED``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+import trio
+
+from actors.clock import WallClock
+from actors.guild_config import GuildConfig, config_to_json
+from discord_sim.ratelimit import Rule
+from persistence.store import Store
+from tests.faults import chaos
+from tests.faults.chaos import Bounds, Record, summarize
+from tests.harness import db_message_counts, running_bot, settings_for, simulator, wait_until
+
+# Two seeds of each class (kill, resume, reidentify, rest, db_lock, mixed), three at a time, 1.2 s of
+# crowd each: about 30 s on the shared 2-core machine. CHAOS_SEEDS=first,count widens it.
+FIRST, COUNT = (int(x) for x in os.environ.get("CHAOS_SEEDS", "1,12").split(","))
+JOBS, SECONDS = 3, 1.2
+
+
+@pytest.mark.slow
+async def test_chaos_seeds_stay_within_the_promised_bounds(tmp_path: Path) -> None:
+    reports = await chaos.run_many(range(FIRST, FIRST + COUNT), SECONDS, tmp_path, jobs=JOBS)
+    summary = summarize(reports)
+    print("\n".join(r.summary() for r in reports))
+    print(summary)
+    assert {r.seed_class for r in reports} == set(chaos.SEED_CLASS.values()), "every class of faults ran"
+    assert summary["faults_by_kind"].keys() >= {"kill", "drop", "reconnect", "invalid_session", "db_lock"}
+    failed = [r.summary() for r in reports if not r.ok]
+    assert not failed, "\n\n".join(failed)
+
+
+# -- the oracle can fail ----------------------------------------------------------------------------
+
+
+def record_with_voice(*, kills: list[float] | None = None) -> Record:
+    """Two users together in one channel from t=10 to t=70 of a bot up from t=0 to t=100."""
+    record = Record(start=0.0, end=100.0, starts=[0.0], identifies=[0.5], kills=kills or [])
+    record.afk = {1: 99}
+    for user in (11, 12):
+        record.voice.append((10.0, 1, user, 5, {}))
+    for user in (11, 12):
+        record.voice.append((70.0, 1, user, None, {}))
+    return record
+
+
+def test_the_voice_oracle_flags_time_above_the_truth_and_loss_beyond_a_checkpoint() -> None:
+    bounds = Bounds(record_with_voice())
+    exact = {d.key: d for d in bounds.voice({(1, 11): 60.0, (1, 12): 60.0})}
+    assert all(d.ok and d.truth == 60.0 for d in exact.values())
+    too_much = {d.key: d for d in bounds.voice({(1, 11): 60.0 + 1.0, (1, 12): 60.0})}
+    assert not too_much[(1, 11)].ok and too_much[(1, 12)].ok
+    lost = {d.key: d for d in bounds.voice({(1, 11): 60.0 - 1.0, (1, 12): 60.0})}
+    assert not lost[(1, 11)].ok, "without a kill, losing a second is a failure"
+
+
+def test_a_kill_allows_one_checkpoint_and_flush_of_loss_and_downtime_never_counts() -> None:
+    record = record_with_voice(kills=[40.0])
+    record.starts.append(41.0)
+    record.identifies.append(42.0)
+    bounds = Bounds(record)
+    allowed = chaos.CHECKPOINT + chaos.FLUSH + chaos.STAMP
+    truth = 60.0 - 2.0  # down from 40 to 42
+    within = {d.key: d for d in bounds.voice({(1, 11): truth - allowed + 0.1, (1, 12): truth})}
+    assert within[(1, 11)].ok and within[(1, 12)].truth == truth
+    beyond = {d.key: d for d in bounds.voice({(1, 11): truth - 2.0, (1, 12): truth + 1.5})}
+    assert not beyond[(1, 11)].ok, "lost more than a checkpoint and a flush"
+    assert not beyond[(1, 12)].ok, "counted the downtime"
+
+
+def test_the_message_oracle_is_exact_without_kills_and_never_allows_more() -> None:
+    record = Record(start=0.0, end=10.0, starts=[0.0], identifies=[0.5])
+    record.messages = [(1.0 + i, 1, 11, True) for i in range(5)] + [(2.0, 1, 12, False)]
+    record.messages.append((0.2, 1, 13, True))  # before the bot connected: it cannot have seen it
+    bounds = Bounds(record)
+    assert all(d.ok for d in bounds.messages({(1, 11): 5}))
+    assert not all(d.ok for d in bounds.messages({(1, 11): 4})), "one lost without a kill"
+    assert not all(d.ok for d in bounds.messages({(1, 11): 6})), "one counted twice"
+    assert not all(d.ok for d in bounds.messages({(1, 11): 5, (1, 12): 1})), "a bot's message counted"
+    record.kills, record.starts, record.identifies = [4.05], [0.0, 5.0], [0.5, 5.5]
+    at_risk = {d.key: d for d in Bounds(record).messages({(1, 11): 3})}[(1, 11)]
+    assert at_risk.truth == 4 and at_risk.ok, "the message at t=4 was still unflushed at the kill"
+
+
+# -- bugs the chaos run found: minimal reproductions ----------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: after INVALID_SESSION the bot re-IDENTIFYs (disnake waits ~5 s for the identify "
+    "limit) and learns what changed meanwhile only from GUILD_CREATE; the router applies it at the "
+    "snapshot (and a leave at the last mark, which kept advancing), so a user who left, or was left "
+    "alone, during the outage is counted through it. Chaos seed 116: +9.6 s over the truth",
+)
+async def test_a_user_left_alone_during_a_reidentify_is_not_counted_through_the_outage(
+    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+) -> None:
+    db = tmp_path / "lb.db"
+    async with simulator(clock, seed=31, members=6) as scenario:
+        sim, guild, (a, b) = scenario.sim, scenario.guild, scenario.humans[:2]
+        lounge = scenario.voice_channels[0]
+        identifies: list[float] = []
+        sim.on_identify.append(lambda _session: identifies.append(clock.now()))
+        async with running_bot(sim, settings_for(db), clock):
+            await wait_until(lambda: len(identifies) == 1, what="the first IDENTIFY")
+            sim.set_voice(guild, a, lounge)
+            sim.set_voice(guild, b, lounge)
+            await trio.sleep(60)
+            sim.faults.invalid_session(resumable=False)
+            await trio.sleep(1)
+            sim.set_voice(guild, b, None)  # during the outage: from here a is alone
+            await wait_until(lambda: len(identifies) == 2, what="the re-IDENTIFY")
+            outage = identifies[1] - identifies[0] - 60
+            await trio.sleep(60)
+            sim.set_voice(guild, a, None)
+            await trio.sleep(5)
+    with sqlite3.connect(db) as conn:
+        voice = dict(conn.execute("SELECT user_id, SUM(voice_ms) / 1000.0 FROM activity GROUP BY user_id"))
+    assert outage > 3, "the outage lasted seconds"
+    assert voice.get(a.user_id, 0) <= 61.1 and voice.get(b.user_id, 0) <= 61.1, (voice, outage)
+
+
+async def test_a_5xx_answer_to_the_login_call_is_retried_not_fatal(
+    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+) -> None:
+    db = tmp_path / "lb.db"
+    async with simulator(clock, seed=32, members=4) as scenario:
+        scenario.sim.faults.fail_next(1, status=503)  # Discord has a bad second as the bot starts
+        async with running_bot(scenario.sim, settings_for(db), clock):
+            scenario.say(scenario.humans[0])
+            await wait_until(
+                lambda: db_message_counts(db, scenario.guild.guild_id) == dict(scenario.truth), what="counted"
+            )
+
+
+def with_boards(db: Path, scenario: chaos.Scenario) -> None:
+    """Both boards in the scenario's first text channel, updated every 10 s (as an admin sets them)."""
+    store = Store(db)
+    try:
+        channel = scenario.text_channels[0].channel_id
+        config = GuildConfig(
+            message_board_channel_id=channel, voice_board_channel_id=channel, update_interval=10
+        )
+        store.save_guild_config_sync(
+            scenario.guild.guild_id, config_to_json(config), 0.0, 1, "config", "test"
+        )
+    finally:
+        store.close()
+
+
+def bot_messages(scenario: chaos.Scenario) -> list[dict[str, object]]:
+    channel = scenario.text_channels[0].channel_id
+    bot = str(scenario.sim.world.bot.user_id)
+    return [m for m in scenario.sim.world.messages.get(channel, {}).values() if m["author"]["id"] == bot]  # type: ignore[index]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a clean stop is not bounded while Discord's API fails: after the inbox closes, each "
+    "Nudge still queued in it runs a full regular round (a board call can take 25 s of disnake's 500 "
+    "retries, or a 429 wait) before the final round, which alone has SHUTDOWN_WAIT. This stop took "
+    "139 s (virtual); chaos seed 3 outlasted a 30 s stop timeout",
+)
+async def test_a_clean_stop_is_bounded_while_discord_answers_5xx(
+    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+) -> None:
+    db = tmp_path / "lb.db"
+    async with simulator(clock, seed=33, members=4) as scenario:
+        with_boards(db, scenario)
+        async with running_bot(scenario.sim, settings_for(db), clock):
+            await wait_until(lambda: len(bot_messages(scenario)) == 2, what="both boards posted")
+            sim, (a, b) = scenario.sim, scenario.humans[:2]
+            sim.set_voice(scenario.guild, a, scenario.voice_channels[0])
+            sim.set_voice(scenario.guild, b, scenario.voice_channels[0])
+            scenario.say(a)  # both boards have news
+            # Discord's API has a bad minute: the message board's edit waits out a 429 (8 s, inside
+            # disnake) and every other call answers 500 (which disnake retries for 25 s).
+            sim.faults.rate_limit("PATCH /channels/*/messages/*", times=1, retry_after=8.0)
+            sim.faults.fail_fraction(1.0, status=500)
+            await trio.sleep(12)  # the round is in the message board's 429 wait
+            stopping = trio.current_time()
+        took = trio.current_time() - stopping
+    assert took <= 15, f"the stop took {took:.0f} s"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a board call waiting in disnake's 429 retry when the gateway closes the HTTP session "
+    "fails with RuntimeError('Session is closed') and the final round does not retry it, so the old "
+    "board due for deletion after a 30046 repost stays: two boards of one kind in the channel",
+)
+async def test_no_board_is_left_behind_when_the_stop_catches_a_delete_in_a_429(
+    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+) -> None:
+    db = tmp_path / "lb.db"
+    async with simulator(clock, seed=34, members=4) as scenario:
+        sim = scenario.sim
+        with_boards(db, scenario)
+        sim.limits.old_message_age = 5.0  # every edit of a board older than 5 s answers 30046
+        sim.limits.old_message_edits = Rule(0, 3600.0)
+        async with running_bot(sim, settings_for(db), clock):
+            await wait_until(lambda: len(bot_messages(scenario)) == 2, what="both boards posted")
+            sim.faults.rate_limit("DELETE /channels/*/messages/*", times=1, retry_after=3.0)
+            scenario.say(scenario.humans[0])  # the message board changes: edit -> 30046 -> post, delete
+            await wait_until(lambda: len(bot_messages(scenario)) == 3, what="the fresh board posted")
+            await trio.sleep(1)  # the old board's DELETE is in disnake's 429 wait
+    assert len(bot_messages(scenario)) == 2, [m["id"] for m in bot_messages(scenario)]
