@@ -73,6 +73,17 @@ def _signals_return(spec: ChildSpec, returned: trio.Event) -> ChildSpec:
     return evolve(spec, run=run)
 
 
+def configs_from(settings: Settings) -> GuildConfigs:
+    """Every guild starts from the operator's settings; with GUILD_ID set, the board channels in
+    them belong to that guild only (other guilds choose theirs with /lbconfig)."""
+    defaults = defaults_from(settings)
+    if settings.guild_id is None:
+        return GuildConfigs(defaults)
+    configs = GuildConfigs(evolve(defaults, message_board_channel_id=None, voice_board_channel_id=None))
+    configs.set(settings.guild_id, defaults)
+    return configs
+
+
 class Pipeline:
     def __init__(
         self, settings: Settings, clock: WallClock, faults: Faults = NO_FAULTS, *, inline_db: bool = False
@@ -92,7 +103,7 @@ class Pipeline:
         self.publisher: LeaderboardPublisher | None = None
         # Whoever needs to know when totals change (the leaderboard publisher) or which guilds
         # exist subscribes here before ``run``.
-        self.configs = GuildConfigs(defaults_from(settings))
+        self.configs = configs_from(settings)
         self.totals_changed: list[Callable[[set[int]], None]] = []
         self.guild_seen: list[Callable[[GuildSnapshot], None]] = []
 
@@ -117,7 +128,7 @@ class Pipeline:
         )
         try:
             for guild_id, raw in (await store.call(store.guild_configs_sync)).items():
-                self.configs.set(guild_id, config_from_json(raw, self.configs.defaults))
+                self.configs.set(guild_id, config_from_json(raw, self.configs.get(guild_id)))
             ended = await store.call(store.end_open_voice_sessions_sync)
             if ended:
                 log.info("ended %d voice sessions left open by the last run at their last checkpoint", ended)
