@@ -11,6 +11,7 @@ from functools import partial
 
 import disnake
 import trio
+import trio_asyncio
 
 from actors.clock import WallClock
 from actors.events import Event
@@ -27,6 +28,10 @@ from supervisor.pipeline import NO_FAULTS, Faults, Pipeline
 log = logging.getLogger(__name__)
 
 GATEWAY_QUEUE = 10_000
+
+
+def _log_asyncio_error(_loop: object, context: dict[str, object]) -> None:
+    log.error("asyncio: %s", context.get("message"), exc_info=context.get("exception"))  # type: ignore[arg-type]
 
 
 class BotApp:
@@ -64,6 +69,9 @@ class BotApp:
         settings = self.settings
         if self.api_base is not None:
             disnake.http.Route.BASE = self.api_base
+        # A failure in a task disnake starts on its own (e.g. fetching the app owner at login) is
+        # logged, not raised into our nursery: one bad answer from Discord must not end the bot.
+        trio_asyncio.current_loop.get().set_exception_handler(_log_asyncio_error)
         send, receive = trio.open_memory_channel[Event](GATEWAY_QUEUE)
         self.events = send
         # The gateway's client exists before the pipeline starts: the boards are posted through it.

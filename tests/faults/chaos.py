@@ -1,12 +1,15 @@
 """Chaos: the real bot as a subprocess against the simulator, with faults at seeded moments.
 
-    python -m tests.faults.chaos SEED [--seeds N] [--minutes M] [--guilds G] [--summary FILE]
+    python -m tests.faults.chaos SEED [--seeds N] [--minutes M] [--jobs J] [--summary FILE]
+    python -m tests.faults.chaos --soak DAYS
 
-Runs seeds SEED, SEED+1, ... SEED+N-1. Each seed starts the simulator in this process (real
-clock) with a crowd in G guilds who chat and move through voice, starts ``python -m bot_entry
-run`` against it, and injects faults at seeded random moments: SIGKILL and restart, websocket
-drops and op 7 (the client RESUMEs), INVALID_SESSION (a full re-IDENTIFY), 429 storms, 5xx
-answers, slow answers, error 30046 on board edits, and a database locked by another process.
+Runs seeds SEED, SEED+1, ... SEED+N-1 (J at a time), each with M minutes of crowd (default 0.1,
+6 s), and prints each seed's report, then a summary (JSON). Each seed starts the simulator in
+this process (real clock) with a crowd in G guilds who chat and move through voice, starts
+``python -m bot_entry run`` against it, and injects faults at seeded random moments: SIGKILL and
+restart, websocket drops and op 7 (the client RESUMEs), INVALID_SESSION (a full re-IDENTIFY),
+429 storms, 5xx answers, slow answers, error 30046 on board edits, and a database locked by
+another process.
 Each seed's fault kinds come from its number (``seed % 6``): kills, resumes, re-identifies, REST
 trouble, a locked database, or everything at once. At the end every user's message count and
 voice time in the bot's database is compared with an oracle computed only from what the
@@ -14,7 +17,11 @@ simulator did (see ``Bounds``); the seed fails when any user is outside them.
 
 Why real time and a subprocess: SIGKILL is the operating system's, and a killed process must
 lose no more than the design allows. So runs are seconds long, not hours: the rules are the same
-at any scale, and many short seeds meet more fault interleavings than one long one.
+at any scale, and many short seeds meet more fault interleavings than one long one. The timings
+are shortened to match (voice checkpoint 0.3 s, flush 0.2 s, boards every second).
+
+``--soak DAYS`` instead runs DAYS of simulated time through the in-process pipeline (MockClock)
+and reports RSS over time and its slope.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
+import trio.testing
 import trio_asyncio
 from attrs import define, field
 
@@ -49,13 +57,19 @@ ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINT = 0.3  # VOICE_CHECKPOINT_SECONDS for the bot: short, so a run of seconds has many
 FLUSH = 0.2  # MESSAGE_FLUSH_SECONDS (also the voice ledger's flush period)
 # How late the bot may stamp an event compared with the simulator's clock: the frame crosses a
-# loopback websocket and waits for disnake's loop (the bot stamps at its parser, on a 2-core
-# machine shared with other work). Measured worst over 200 fault-free seeds: see the closing note.
+# loopback websocket and waits for disnake's loop (the bot stamps at its parser). Measured over 120
+# seeds, 3 at a time on a shared 2-core machine: users no fault excused were off by 0.027 s at worst
+# in total; 0.15 s per change of a user's counting state leaves room for a loaded machine.
 STAMP = 0.15
 # A message the bot received but had not yet flushed when killed: the counter flushes FLUSH
 # seconds after a batch's first message, plus the write itself and the delivery (STAMP).
 UNFLUSHED = FLUSH + 0.1 + STAMP
 STOP_TIMEOUT = 30.0  # seconds a SIGTERM'd bot may take to stop cleanly
+# KNOWN BUG (test_chaos.py::test_a_5xx_on_disnakes_own_startup_call_does_not_end_the_bot): a 5xx on
+# a call disnake makes by itself at login (application info) ends the bot. Until it is fixed, 5xx
+# windows open only this long after the bot's IDENTIFY and close before a restart (seeds 2063 and
+# 2129 met it before this guard).
+LOGIN_GUARD = 1.0
 # KNOWN BUG (tests/faults/test_chaos.py, the xfail on a re-IDENTIFY): a change the bot learns only
 # after a gateway outage (a RESUME replay, or the GUILD_CREATE after a re-IDENTIFY) takes effect
 # when it arrives, so time across the outage counts under the old state: a user who left, or was
@@ -245,16 +259,22 @@ class Bounds:
             out.append(Deviation(key, "voice", db.get(key, 0.0), truth, over, under, tuple(sorted(kinds))))
         return out
 
-    def messages(self, db: dict[tuple[int, int], int]) -> list[Deviation]:
-        record, up = self.record, windows(self.record)
+    def delivered(self, at: float) -> bool:
+        """Was a bot session there to receive a message sent at ``at`` (now or by RESUME replay)?"""
+        record = self.record
         dead = [(g0, g1) for kind, g0, g1 in record.gaps if kind == "invalid_session"]
+        return any(u0 <= at < u1 for u0, u1 in windows(record)) and not any(g0 <= at < g1 for g0, g1 in dead)
+
+    def undelivered(self) -> int:
+        """Countable messages no bot process could see: sent while it was down or re-identifying."""
+        return sum(1 for at, _, _, countable in self.record.messages if countable and not self.delivered(at))
+
+    def messages(self, db: dict[tuple[int, int], int]) -> list[Deviation]:
+        record = self.record
         truth: Counter[tuple[int, int]] = Counter()
         at_risk: Counter[tuple[int, int]] = Counter()
         for at, guild_id, user_id, countable in record.messages:
-            if not countable:
-                continue
-            seen = any(u0 <= at < u1 for u0, u1 in up) and not any(g0 <= at < g1 for g0, g1 in dead)
-            if not seen:
+            if not countable or not self.delivered(at):
                 continue
             truth[(guild_id, user_id)] += 1
             if any(k - UNFLUSHED - self._locked_before(k) <= at <= k for k in record.kills):
@@ -290,6 +310,7 @@ class SeedReport:
     problems: list[str]  # anything else that went wrong (the bot died, did not come back...)
     notes: list[str]  # known bugs seen (reported, not failed: see their xfail tests)
     outages: list[tuple[str, float]] = field(factory=list)  # gateway outages: kind, seconds
+    undelivered: int = 0  # countable messages sent while no bot session could receive them
     wall: float = 0.0
 
     @property
@@ -309,6 +330,8 @@ class SeedReport:
         lines = [f"seed {self.seed} [{self.seed_class}] {verdict} in {self.wall:.1f}s: faults {faults}"]
         if self.outages:
             lines.append("  gateway outages: " + ", ".join(f"{k} {s:.2f}s" for k, s in self.outages))
+        if self.undelivered:
+            lines.append(f"  {self.undelivered} messages sent while no bot session could receive them")
         for what, unit in (("messages", ""), ("voice", "s")):
             over, under = self.worst(what)
             if over is None or under is None:
@@ -408,11 +431,11 @@ def plan_faults(rng: random.Random, kinds: tuple[str, ...], seconds: float) -> l
 
 
 def clear_rest_faults(sim: DiscordSim) -> None:
-    """Take back the REST faults not spent yet, before a (re)start and before the clean stop.
+    """Take back the REST faults not spent yet, before the clean stop.
 
-    KNOWN BUGS (xfail tests in tests/faults/test_chaos.py): a 5xx answer to the bot's login call
-    (GET /users/@me) makes the process exit, and 429s and 5xx on the last board edits keep a
-    SIGTERM'd bot busy for longer than any stop timeout. Drop this guard once they are fixed.
+    KNOWN BUG (xfail in tests/faults/test_chaos.py): while Discord's API fails, a SIGTERM'd bot
+    keeps running board rounds (disnake's 429 waits and 5xx retries) long past any stop timeout.
+    Drop this guard once that is fixed.
     """
     sim.faults.fail_fraction(0)
     sim.faults._fail_next.clear()  # the simulator has no public way to take these back
@@ -548,7 +571,7 @@ async def run_seed(
                 bot.kill()
                 record.kills.append(time.time())
                 await trio.sleep(rng.uniform(0.1, 0.8))  # the crowd carries on during the downtime
-                clear_rest_faults(sim)
+                sim.faults.fail_fraction(0)  # KNOWN BUG: no 5xx while it logs in (see LOGIN_GUARD)
                 bot.start()
             elif kind in ("drop", "reconnect", "invalid_session"):
                 if not sim.gateway.connections:
@@ -570,9 +593,13 @@ async def run_seed(
                     is_global=rng.random() < 0.3,
                 )
                 sim.faults.rate_limit("POST /channels/*/messages", times=storm // 2, retry_after=0.5)
-            elif kind == "5xx":
-                await wait_for(bot.identified, 60)  # not while it logs in: clear_rest_faults says why
-                sim.faults.fail_next(rng.randint(1, 6), status=rng.choice([500, 502, 503]))
+            elif kind == "5xx":  # a bad second or so: each call fails with some probability
+                await wait_for(bot.identified, 60)  # KNOWN BUG: not while it logs in (LOGIN_GUARD)
+                await trio.sleep(LOGIN_GUARD)
+                status = rng.choice([500, 502, 503])
+                sim.faults.fail_fraction(rng.uniform(0.3, 1.0), status=status, seed=rng.randrange(2**32))
+                await trio.sleep(rng.uniform(0.3, 1.2))
+                sim.faults.fail_fraction(0)
             elif kind == "slow":
                 sim.faults.set_delay(rng.uniform(0.2, 1.5))
                 await trio.sleep(rng.uniform(0.3, 1.5))
@@ -655,6 +682,7 @@ async def run_seed(
         problems,
         notes,
         outages,
+        bounds.undelivered(),
         time.monotonic() - began,
     )
 
@@ -837,6 +865,9 @@ def summarize(reports: list[SeedReport]) -> dict[str, Any]:
         "gateway_outages": outages,
         "seeds_failed": [r.seed for r in reports if not r.ok],
         "known_bug_notes": sum(len(r.notes) for r in reports),
+        "messages_undelivered": {  # sent while the bot was down or re-identifying: never seen
+            cls: sum(r.undelivered for r in reports if r.seed_class == cls) for cls in SEED_CLASS.values()
+        },
         "faults_by_kind": dict(sorted(faults.items())),
         "max_deviation": dict(sorted(worst.items())),
         "seconds_per_seed": reports[0].seconds if reports else 0,
@@ -888,8 +919,6 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     if args.soak:
-        import trio.testing
-
         with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
             began = time.monotonic()
             result = trio.run(

@@ -191,6 +191,7 @@ GUILD_BREAKERS: list[tuple[tuple[Any, ...], list[Any]]] = [
     (("icon",), BAD_TEXT),
     (("name",), BAD_TEXT),
     (("channels", 0, "id"), [MISSING, None, *BAD_IDS]),
+    (("channels", 0, "type"), [[], {"a": 1}, "2", 1.5, None]),
     (
         ("voice_states",),
         [
