@@ -95,8 +95,8 @@ class Gateway:
                     if exc.status < 500:
                         raise
                     why = f"Discord answered {exc.status}"
-                except (aiohttp.ClientError, OSError) as exc:
-                    why = f"{type(exc).__name__}: {exc}"
+                except (aiohttp.ClientError, OSError, disnake.GatewayNotFound) as exc:
+                    why = f"{type(exc).__name__}: {exc}"  # GatewayNotFound: a 5xx on /gateway/bot
                 log.warning("gateway: could not log in (%s); retrying in %.0f s", why, delay)
                 await trio_asyncio.aio_as_trio(self.client.http.close)()  # the failed attempt's session
                 await trio.sleep(delay)

@@ -65,10 +65,9 @@ STAMP = 0.15
 # seconds after a batch's first message, plus the write itself and the delivery (STAMP).
 UNFLUSHED = FLUSH + 0.1 + STAMP
 STOP_TIMEOUT = 30.0  # seconds a SIGTERM'd bot may take to stop cleanly
-# KNOWN BUG (test_chaos.py::test_a_5xx_on_disnakes_own_startup_call_does_not_end_the_bot): a 5xx on
-# a call disnake makes by itself at login (application info) ends the bot. Until it is fixed, 5xx
-# windows open only this long after the bot's IDENTIFY and close before a restart (seeds 2063 and
-# 2129 met it before this guard).
+# KNOWN BUG (test_chaos.py::test_a_5xx_on_the_gateway_url_at_login_is_retried_not_fatal): a 5xx on
+# GET /gateway/bot at login ends the bot. Until it is fixed, 5xx windows open only this long after
+# the bot's IDENTIFY and close before a restart (seed 3065 met it without this guard).
 LOGIN_GUARD = 1.0
 # KNOWN BUG (tests/faults/test_chaos.py, the xfail on a re-IDENTIFY): a change the bot learns only
 # after a gateway outage (a RESUME replay, or the GUILD_CREATE after a re-IDENTIFY) takes effect
@@ -377,6 +376,7 @@ class Bot:
             "PYTHONPATH": str(ROOT),
         }
         self.process: subprocess.Popen[bytes] | None = None
+        self.exits: list[int] = []  # exit codes of processes that ended without our SIGKILL
 
     def start(self) -> None:
         with self.log.open("ab") as log:  # the child keeps its own copy of the fd
@@ -396,6 +396,9 @@ class Bot:
 
     def kill(self) -> None:
         assert self.process is not None
+        if self.process.poll() is not None:  # it ended by itself before we came to kill it
+            self.exits.append(self.process.returncode)
+            return
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
 
@@ -654,6 +657,9 @@ async def run_seed(
         record.end = time.time()
         if not bot.alive():
             problems.append(f"the bot died (exit {bot.process.returncode if bot.process else None})")
+        problems += [
+            f"a bot process ended by itself (exit {code}) before it was killed" for code in bot.exits
+        ]
         code = await bot.stop()
         if code != 0:
             problems.append(f"the bot did not shut down cleanly (exit {code})")

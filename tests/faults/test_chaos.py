@@ -178,6 +178,20 @@ async def test_a_5xx_on_disnakes_own_startup_call_does_not_end_the_bot(
         assert failed, "the fault was injected"
 
 
+async def test_a_5xx_on_the_gateway_url_at_login_is_retried_not_fatal(
+    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+) -> None:
+    db = tmp_path / "lb.db"
+    async with simulator(clock, seed=36, members=4) as scenario:
+        failed = fail_once(scenario.sim, "/gateway/bot")
+        async with running_bot(scenario.sim, settings_for(db), clock):
+            scenario.say(scenario.humans[0])
+            await wait_until(
+                lambda: db_message_counts(db, scenario.guild.guild_id) == dict(scenario.truth), what="counted"
+            )
+        assert failed, "the fault was injected"
+
+
 def with_boards(db: Path, scenario: chaos.Scenario) -> None:
     """Both boards in the scenario's first text channel, updated every 10 s (as an admin sets them)."""
     store = Store(db)
