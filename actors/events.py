@@ -66,4 +66,27 @@ class GuildConfigChanged:
     at: float
 
 
-Event = MessageSent | VoiceStateChanged | GuildSnapshot | GuildConfigChanged
+@define(frozen=True)
+class ConnectionLost:
+    """The gateway's websocket closed (Discord will replay what was missed, or the bot re-IDENTIFIEs).
+
+    Until the outage ends the bot cannot see voice changes when they happen, so voice sessions
+    stop counting here and decide about the outage's time when it ends.
+    """
+
+    at: float
+
+
+@define(frozen=True)
+class ConnectionResumed:
+    """RESUMED: Discord replayed every missed event (they came before this); the outage is over.
+
+    After a re-IDENTIFY there is no such event: each guild's GUILD_CREATE ends its outage.
+    """
+
+    at: float
+
+
+Event = (
+    MessageSent | VoiceStateChanged | GuildSnapshot | GuildConfigChanged | ConnectionLost | ConnectionResumed
+)

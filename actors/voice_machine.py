@@ -22,6 +22,13 @@
 #   intervals it emitted, in one transaction, makes a restart resume exactly where it stopped:
 #   replaying already-applied presences is a no-op (sequence numbers), and time before
 #   `counted_until` cannot be counted again.
+# - A gateway outage (the websocket dropped; Discord RESUMEs or the bot re-IDENTIFIEs) leaves the
+#   bot blind: changes during it arrive late (a RESUME replays them) or not at all (a re-IDENTIFY's
+#   GUILD_CREATE shows only the end state), so their true times are unknown. `hold` freezes the mark
+#   where the outage began; what arrives during it changes the phase but settles nothing; `release`
+#   at the outage's end counts the outage only if the user was counting throughout, as far as the
+#   bot can tell (counting when it began, at every change replayed, and when it ended). So an outage
+#   can cost a user whose situation changed during it, but never counts time that did not count.
 #
 # The module does no I/O and knows nothing of Trio or Discord; the actor around it performs the
 # effects (write intervals, store the checkpoint).
@@ -68,6 +75,14 @@ class Phase(enum.Enum):
     PAUSED = "paused"
 
 
+class Hold(enum.Enum):
+    """Whether a gateway outage is in progress, and whether it can still be credited at its end."""
+
+    NONE = "none"  # no outage: the mark follows time
+    CREDIT = "credit"  # counting through the outage so far: its time counts if it ends that way
+    NO_CREDIT = "no_credit"  # not counting at some point of it: its time will not count
+
+
 class PauseReason(enum.Enum):
     BOT = "bot"
     AFK = "afk"
@@ -86,6 +101,7 @@ class VoiceSession:
     channel_id: int | None  # None exactly when phase is AWAY
     counted_until: float  # UTC epoch seconds; all time before this is accounted for
     last_seq: int  # sequence number of the last presence applied
+    hold: Hold = Hold.NONE  # a gateway outage froze the mark (see `hold`)
 
     def __attrs_post_init__(self) -> None:
         # Checked here because checkpoints are loaded through __init__: a corrupt one fails loudly.
@@ -154,24 +170,58 @@ def start(presence: Presence, at: float, seq: int, policy: VoicePolicy) -> Voice
 def observe(
     state: VoiceSession, presence: Presence, at: float, seq: int, policy: VoicePolicy
 ) -> tuple[VoiceSession, Interval | None]:
-    """Apply a new presence: settle time up to `at` under the old phase, then switch phase."""
+    """Apply a new presence: settle time up to `at` under the old phase, then switch phase.
+
+    During an outage the phase switches but nothing is settled: when the change happened is unknown.
+    """
     if seq <= state.last_seq:
         return state, None  # duplicate or late: the state already reflects something newer
-    t = max(at, state.counted_until)
     phase, reason = classify(presence, policy)
+    if state.hold is not Hold.NONE:
+        hold = state.hold if phase is Phase.COUNTING else Hold.NO_CREDIT
+        return VoiceSession(phase, reason, presence.channel_id, state.counted_until, seq, hold), None
+    t = max(at, state.counted_until)
     return VoiceSession(phase, reason, presence.channel_id, t, seq), _settle(state, t)
+
+
+def hold(state: VoiceSession, at: float, seq: int) -> tuple[VoiceSession, Interval | None]:
+    """The gateway lost its connection at `at`: settle up to then and freeze the mark."""
+    if seq <= state.last_seq or state.hold is not Hold.NONE:
+        return state, None
+    t = max(at, state.counted_until)
+    held = Hold.CREDIT if state.phase is Phase.COUNTING else Hold.NO_CREDIT
+    return attrs.evolve(state, counted_until=t, last_seq=seq, hold=held), _settle(state, t)
+
+
+def release(state: VoiceSession, at: float, seq: int) -> tuple[VoiceSession, Interval | None]:
+    """The outage ended at `at` (RESUMED, or the guild's GUILD_CREATE after a re-IDENTIFY).
+
+    Its time counts only if the user was counting all through it, as far as the bot saw.
+    """
+    if seq <= state.last_seq or state.hold is Hold.NONE:
+        return state, None
+    t = max(at, state.counted_until)
+    counted = state.hold is Hold.CREDIT and state.phase is Phase.COUNTING
+    new = attrs.evolve(state, counted_until=t, last_seq=seq, hold=Hold.NONE)
+    return new, _settle(state, t) if counted else None
 
 
 def advance(state: VoiceSession, now: float) -> tuple[VoiceSession, Interval | None]:
     """The periodic checkpoint tick: settle time up to `now` without changing phase.
 
     Paused and away time is settled too (as not counted), so the mark always means "accounted".
+    During an outage the mark stays where it began (`release` decides about that time).
     """
+    if state.hold is not Hold.NONE:
+        return state, None
     t = max(now, state.counted_until)
     return attrs.evolve(state, counted_until=t), _settle(state, t)
 
 
 def close(state: VoiceSession, at: float) -> tuple[VoiceSession, Interval | None]:
-    """End the session (leave, shutdown): settle time up to `at`, then go AWAY."""
-    t = max(at, state.counted_until)
+    """End the session (leave, shutdown): settle time up to `at`, then go AWAY.
+
+    Closed during an outage, it ends where the outage began: what came after was never seen.
+    """
+    t = state.counted_until if state.hold is not Hold.NONE else max(at, state.counted_until)
     return VoiceSession(Phase.AWAY, None, None, t, state.last_seq), _settle(state, t)

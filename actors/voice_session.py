@@ -6,6 +6,9 @@ when the user leaves (or at shutdown), closing the session at that moment. After
 supervisor restarts it from the ledger's latest state and the mailbox hands back the event that
 was in hand; the machine ignores anything already applied (sequence numbers), so nothing counts
 twice and nothing is lost.
+
+Across a gateway outage the router sends ``OutageBegan`` and ``OutageEnded``; the machine freezes
+the mark in between and decides at the end whether the outage's time counts (``vm.hold``).
 """
 
 from __future__ import annotations
@@ -33,7 +36,24 @@ class PresenceChanged:
     policy: vm.VoicePolicy = field(factory=vm.VoicePolicy)  # the guild's policy now (admins may change it)
 
 
-VoiceFault = Callable[[SessionKey, PresenceChanged], None]
+@define(frozen=True)
+class OutageBegan:
+    """Router -> voice actor: the gateway lost its connection at ``at``."""
+
+    at: float
+    seq: int
+
+
+@define(frozen=True)
+class OutageEnded:
+    """Router -> voice actor: the outage ended at ``at``; the user's presence is up to date again."""
+
+    at: float
+    seq: int
+
+
+SessionEvent = PresenceChanged | OutageBegan | OutageEnded
+VoiceFault = Callable[[SessionKey, SessionEvent], None]
 
 
 @define(frozen=True)
@@ -55,14 +75,14 @@ class VoiceSessionActor:
     async def run(
         self,
         state: vm.VoiceSession | None,
-        inbox: Mailbox[PresenceChanged],
+        inbox: Mailbox[SessionEvent],
         *,
         task_status: trio.TaskStatus[None],
     ) -> None:
         task_status.started()
         while True:
             due = math.inf
-            if state is not None and state.phase is vm.Phase.COUNTING:
+            if state is not None and state.phase is vm.Phase.COUNTING and state.hold is vm.Hold.NONE:
                 due = self.clock.trio_deadline(state.counted_until + self.checkpoint_seconds)
             with trio.move_on_at(due):
                 try:
@@ -71,7 +91,7 @@ class VoiceSessionActor:
                     self._end(state, self.clock.now())
                     return
                 state = self._apply(state, change)
-                if state.phase is vm.Phase.AWAY:
+                if state is not None and state.phase is vm.Phase.AWAY:
                     return
                 continue
             # Checkpoint tick: apply what is already queued first, so no event is settled late.
@@ -81,20 +101,27 @@ class VoiceSessionActor:
                 except (trio.WouldBlock, trio.EndOfChannel):
                     break
                 state = self._apply(state, change)
-                if state.phase is vm.Phase.AWAY:
+                if state is not None and state.phase is vm.Phase.AWAY:
                     return
             assert state is not None
             state, interval = vm.advance(state, self.clock.now())
             self.ledger.record(self.key, state, interval)
 
-    def _apply(self, state: vm.VoiceSession | None, change: PresenceChanged) -> vm.VoiceSession:
+    def _apply(self, state: vm.VoiceSession | None, change: SessionEvent) -> vm.VoiceSession | None:
         if self.fault is not None:
             self.fault(self.key, change)
-        if state is None:
-            state = vm.start(change.presence, change.at, change.seq, change.policy)
-            interval = None
-        else:
-            state, interval = vm.observe(state, change.presence, change.at, change.seq, change.policy)
+        interval = None
+        match change:
+            case PresenceChanged() if state is None:
+                state = vm.start(change.presence, change.at, change.seq, change.policy)
+            case PresenceChanged():
+                state, interval = vm.observe(state, change.presence, change.at, change.seq, change.policy)
+            case _ if state is None:
+                return None  # an outage before the session's first presence: nothing to hold
+            case OutageBegan():
+                state, interval = vm.hold(state, change.at, change.seq)
+            case OutageEnded():
+                state, interval = vm.release(state, change.at, change.seq)
         if state.phase is vm.Phase.AWAY:
             self.ledger.ended(self.key, state, interval)
         else:

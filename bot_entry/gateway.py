@@ -9,6 +9,7 @@ does the websocket stop reading until the backlog drains (backpressure, never a 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter, deque
 from collections.abc import Callable
@@ -21,7 +22,7 @@ import trio_asyncio
 from disnake.ext import commands
 
 from actors.clock import WallClock
-from actors.events import Event
+from actors.events import ConnectionLost, ConnectionResumed, Event
 from bot_entry import translate
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class Gateway:
         )
         self.client.event(self.on_ready)
         self._install_parsers()
+        self._report_disconnects()
 
     @property
     def connected(self) -> bool:
@@ -120,6 +122,25 @@ class Gateway:
         parsers["GUILD_CREATE"] = self._guarded(
             "GUILD_CREATE", self._also(self._guild_create, original["GUILD_CREATE"])
         )
+        parsers["RESUMED"] = self._guarded("RESUMED", self._also(self._resumed, original["RESUMED"]))
+
+    def _report_disconnects(self) -> None:
+        """Tell the pipeline the moment the websocket closes (voice sessions hold from there).
+
+        disnake only announces it as the ``disconnect`` event, whose listeners run as asyncio tasks
+        later; wrapping ``dispatch`` puts ``ConnectionLost`` in the channel before anything the next
+        connection brings.
+        """
+        dispatch = self.client.dispatch
+
+        def dispatch_and_report(event_name: str, *args: Any, **kwargs: Any) -> None:
+            if event_name == "disconnect":
+                # Shutting down, the pipeline may have stopped listening already: nothing to hold.
+                with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+                    self._push(ConnectionLost(self.clock.now()))
+            dispatch(event_name, *args, **kwargs)
+
+        self.client.dispatch = dispatch_and_report  # type: ignore[method-assign]
 
     def _guarded(self, name: str, parse: Parser) -> Parser:
         def guarded(data: Any) -> None:
@@ -152,6 +173,9 @@ class Gateway:
         snapshot = translate.guild_snapshot(data, self.clock.now())
         if snapshot is not None:
             self._push(snapshot)
+
+    def _resumed(self, data: Any) -> None:
+        self._push(ConnectionResumed(self.clock.now()))
 
     # -- handing events to Trio -------------------------------------------------------------------
 

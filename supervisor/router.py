@@ -6,6 +6,10 @@ spawns a voice-session actor when a user enters voice and ends it when they leav
 ``GuildSnapshot`` (every GUILD_CREATE, so also after a reconnect) reconciles that picture: users
 no longer in voice end at their last checkpoint, users found in voice start fresh sessions.
 
+A gateway outage (``ConnectionLost``) holds every voice session until it ends: at ``ConnectionResumed``
+(after Discord's replay) for all guilds, or at each guild's next ``GuildSnapshot`` after a
+re-IDENTIFY. The sessions decide about the outage's time (``voice_machine.hold``).
+
 It holds no counts and does no I/O; sending to a full mailbox waits (backpressure), it never
 drops. When the gateway's channel closes, the router closes every mailbox so actors flush and stop.
 """
@@ -19,10 +23,18 @@ from collections.abc import Callable
 import trio
 from attrs import define, field
 
-from actors.events import Event, GuildConfigChanged, GuildSnapshot, MessageSent, VoiceStateChanged
+from actors.events import (
+    ConnectionLost,
+    ConnectionResumed,
+    Event,
+    GuildConfigChanged,
+    GuildSnapshot,
+    MessageSent,
+    VoiceStateChanged,
+)
 from actors.guild_config import GuildConfig, GuildConfigs
 from actors.voice_machine import Presence
-from actors.voice_session import PresenceChanged
+from actors.voice_session import OutageBegan, OutageEnded, PresenceChanged, SessionEvent
 from supervisor.mailbox import Mailbox
 from supervisor.supervisor import ChildSpec, Supervisor
 from supervisor.voice_presence import GuildVoice
@@ -44,7 +56,8 @@ class Router:
     configs: GuildConfigs = field(factory=lambda: GuildConfigs(GuildConfig()))
     on_guild: Callable[[GuildSnapshot], None] | None = None  # e.g. the publisher learns names, icons
     guilds: dict[int, GuildVoice] = field(factory=dict)
-    sessions: dict[tuple[int, int], Mailbox[PresenceChanged]] = field(factory=dict)
+    sessions: dict[tuple[int, int], Mailbox[SessionEvent]] = field(factory=dict)
+    in_outage: set[int] = field(factory=set)  # guilds whose voice sessions hold since ConnectionLost
     routed: int = 0
     unknown_guild_events: int = 0
     _seq: itertools.count[int] = field(factory=itertools.count)
@@ -87,6 +100,11 @@ class Router:
                     await self._deliver(event.guild_id, user_id, presence, event.at)
             case GuildConfigChanged() if event.guild_id in self.guilds:
                 await self._config_changed(event.guild_id, event.at)
+            case ConnectionLost():
+                await self._outage_began(event.at)
+            case ConnectionResumed():
+                for guild_id in sorted(self.in_outage):
+                    await self._outage_ended(guild_id, event.at)
             case MessageSent() | VoiceStateChanged() | GuildConfigChanged():
                 self.unknown_guild_events += 1
                 log.warning("router: skipped %s for unknown guild %s", type(event).__name__, event.guild_id)
@@ -109,6 +127,20 @@ class Router:
         for user_id, presence in guild.reconcile(snapshot):
             at = snapshot.at if presence.channel_id is not None else AT_LAST_MARK
             await self._deliver(snapshot.guild_id, user_id, presence, at)
+        if snapshot.guild_id in self.in_outage:
+            await self._outage_ended(snapshot.guild_id, snapshot.at)
+
+    async def _outage_began(self, at: float) -> None:
+        self.in_outage = set(self.guilds)
+        for mailbox in self.sessions.values():
+            await mailbox.send(OutageBegan(at, next(self._seq)))
+
+    async def _outage_ended(self, guild_id: int, at: float) -> None:
+        """Every session in the guild has its up-to-date presence now; the outage is over for it."""
+        self.in_outage.discard(guild_id)
+        for (session_guild, _), mailbox in list(self.sessions.items()):
+            if session_guild == guild_id:
+                await mailbox.send(OutageEnded(at, next(self._seq)))
 
     async def _config_changed(self, guild_id: int, at: float) -> None:
         """Excluded channels or voice policy changed: every session re-evaluates from ``at``."""
@@ -131,7 +163,7 @@ class Router:
             return
         if mailbox is None:
             key = (guild_id, user_id, next(self._session_numbers))
-            mailbox = Mailbox[PresenceChanged](f"voice:{guild_id}:{user_id}", capacity=SESSION_INBOX)
+            mailbox = Mailbox[SessionEvent](f"voice:{guild_id}:{user_id}", capacity=SESSION_INBOX)
             mailbox.sender.send_nowait(change)
             self.sessions[(guild_id, user_id)] = mailbox
             self.voice_supervisor.start_child_soon(self.spawn_voice(key), mailbox)

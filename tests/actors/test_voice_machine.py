@@ -24,7 +24,9 @@ from actors.voice_machine import (
     advance,
     classify,
     close,
+    hold,
     observe,
+    release,
     start,
 )
 from tests.voice_oracle import counts, expected_seconds
@@ -257,8 +259,13 @@ policies = st.builds(VoicePolicy, st.booleans(), st.booleans(), st.booleans())
 quarters = st.integers(0, 4 * 900).map(lambda q: q / 4)  # up to 15 minutes, exact in binary
 
 
+changeable = presences.map(lambda p: p | {"has_company": p["self_mute"]}) | presences  # flips often
+
+
 @st.composite
-def scripts(draw: st.DrawFn, max_size: int = 20) -> tuple[list[tuple[float, dict]], float]:
+def scripts(
+    draw: st.DrawFn, max_size: int = 20, presences: st.SearchStrategy[dict] = presences
+) -> tuple[list[tuple[float, dict]], float]:
     """A time-ordered presence history for one user, and the time its session is closed."""
     steps = draw(st.lists(st.tuples(quarters, presences), min_size=1, max_size=max_size))
     t, script = T0, []
@@ -286,13 +293,19 @@ def drive(
     out = []
     for kind, t, presence, seq in actions:
         interval = None
-        if kind == "observe" and state is None:
+        if kind in ("hold", "release") and state is None:
+            continue  # the actor has no session to hold yet
+        if kind == "hold":
+            state, interval = hold(state, t, seq)
+        elif kind == "release":
+            state, interval = release(state, t, seq)
+        elif kind == "observe" and state is None:
             state = start(Presence(**presence), t, seq, policy)
         elif kind == "observe":
             state, interval = observe(state, Presence(**presence), t, seq, policy)
         elif kind == "advance":
             state, interval = advance(state, t)
-        else:
+        elif kind == "close":
             state, interval = close(state, t)
         out.append((state, interval))
     return out
@@ -397,3 +410,95 @@ def test_out_of_order_clock_counts_as_if_time_stood_still(
     end = max(T0 + end_offset, clamped[-1][0])
     assert got == expected_seconds(clamped, end, attrs.asdict(policy))
     assert got <= end - script[0][0]
+
+
+# --- gateway outages ------------------------------------------------------------------------------
+
+
+def test_an_outage_counts_for_a_user_counting_all_through_it() -> None:
+    state, before = hold(counting_since(T0), T0 + 10, 2)
+    assert before == Interval(T0, T0 + 10)
+    assert advance(state, T0 + 20) == (state, None)  # the mark waits for the outage's end
+    state, after = release(state, T0 + 30, 3)
+    assert after == Interval(T0 + 10, T0 + 30) and state.counted_until == T0 + 30
+
+
+def test_an_outage_counts_nothing_for_a_user_whose_counting_stopped_during_it() -> None:
+    state, _ = hold(counting_since(T0), T0 + 10, 2)
+    state, during = observe(state, ALONE, T0 + 30, 3, DEFAULT)  # replayed: when it happened is unknown
+    state, back = observe(state, TOGETHER, T0 + 30, 4, DEFAULT)
+    assert during is None and back is None and state.phase is Phase.COUNTING
+    state, after = release(state, T0 + 30, 5)
+    assert after is None and state.counted_until == T0 + 30
+    assert advance(state, T0 + 40)[1] == Interval(T0 + 30, T0 + 40)  # counting again from the end
+
+
+def test_a_session_closed_during_an_outage_ends_where_it_began() -> None:
+    state, _ = hold(counting_since(T0), T0 + 10, 2)
+    state, last = close(state, T0 + 50)
+    assert last is None and state.counted_until == T0 + 10 and state.phase is Phase.AWAY
+
+
+def test_a_repeated_hold_or_release_changes_nothing() -> None:
+    held, _ = hold(counting_since(T0), T0 + 10, 2)
+    assert hold(held, T0 + 20, 3) == (held, None)
+    released, _ = release(held, T0 + 30, 4)
+    assert release(released, T0 + 40, 5) == (released, None)
+    assert release(held, T0 + 30, 2) == (held, None)  # a stale sequence number
+
+
+@st.composite
+def outages(draw: st.DrawFn) -> tuple[list[tuple[float, dict]], float, float, float]:
+    """A script, its end, and an outage [o0, o1) inside it, often starting or ending at a change."""
+    script, end = draw(scripts(presences=changeable))
+    moments = st.one_of(
+        st.sampled_from([t for t, _ in script] + [end]),
+        st.integers(0, int((end - script[0][0]) * 4)).map(lambda q: script[0][0] + q / 4),
+    )
+    o0, o1 = sorted((draw(moments), draw(moments)))
+    return script, end, o0, o1
+
+
+def outage_actions(
+    script: list[tuple[float, dict]], end: float, o0: float, o1: float, *, replayed: bool
+) -> list[Action]:
+    """What the bot sees: changes in time, then none from o0 until o1, where a RESUME replays them
+    all (stamped o1) or a re-IDENTIFY's GUILD_CREATE shows only the last one, if it changed."""
+    seq = itertools.count(1)
+    before = [(t, p) for t, p in script if t < o0]
+    during = [(t, p) for t, p in script if o0 <= t < o1]
+    after = [(t, p) for t, p in script if t >= o1]
+    acts: list[Action] = [("observe", t, p, next(seq)) for t, p in before]
+    acts.append(("hold", o0, None, next(seq)))
+    seen = before[-1][1] if before else None
+    if replayed:
+        acts += [("observe", o1, p, next(seq)) for _, p in during]
+    elif during and during[-1][1] != seen:
+        acts.append(("observe", o1, during[-1][1], next(seq)))
+    acts.append(("release", o1, None, next(seq)))
+    acts += [("observe", t, p, next(seq)) for t, p in after]
+    return [*acts, ("close", end, None, 0)]
+
+
+def unchanged_through(script: list[tuple[float, dict]], o0: float, o1: float, policy: dict) -> bool:
+    """Did every change during [o0, o1) keep the counting state the user had when it began?"""
+    before = [counts(p, policy) for t, p in script if t < o0]
+    at_start = before[-1] if before else False  # not in voice yet
+    return all(counts(p, policy) == at_start for t, p in script if o0 <= t < o1)
+
+
+@PROPERTY
+@given(outages(), policies, st.booleans())
+def test_an_outage_never_counts_a_second_that_did_not_count_and_loses_at_most_its_length(
+    case: tuple[list[tuple[float, dict]], float, float, float], policy: VoicePolicy, replayed: bool
+) -> None:
+    script, end, o0, o1 = case
+    pol = attrs.asdict(policy)
+    truth = expected_seconds(script, end, pol)
+    got = total(drive(outage_actions(script, end, o0, o1, replayed=replayed), policy))
+    if unchanged_through(script, o0, o1, pol):
+        assert got == truth  # nothing changed during the outage: exact
+    elif replayed:
+        assert truth - (o1 - o0) <= got <= truth  # a RESUME's replay: never over the truth
+    else:
+        assert abs(got - truth) <= o1 - o0  # a re-IDENTIFY cannot see a leave-and-return inside it

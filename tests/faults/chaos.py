@@ -65,16 +65,6 @@ STAMP = 0.15
 # seconds after a batch's first message, plus the write itself and the delivery (STAMP).
 UNFLUSHED = FLUSH + 0.1 + STAMP
 STOP_TIMEOUT = 30.0  # seconds a SIGTERM'd bot may take to stop cleanly
-# KNOWN BUG (test_chaos.py::test_a_5xx_on_the_gateway_url_at_login_is_retried_not_fatal): a 5xx on
-# GET /gateway/bot at login ends the bot. Until it is fixed, 5xx windows open only this long after
-# the bot's IDENTIFY and close before a restart (seed 3065 met it without this guard).
-LOGIN_GUARD = 1.0
-# KNOWN BUG (tests/faults/test_chaos.py, the xfail on a re-IDENTIFY): a change the bot learns only
-# after a gateway outage (a RESUME replay, or the GUILD_CREATE after a re-IDENTIFY) takes effect
-# when it arrives, so time across the outage counts under the old state: a user who left, or was
-# left alone, during it is counted up to the outage's length too much. Until that is fixed the
-# bounds allow it, and the summary shows how much it was; set False to hold the bot to the promise.
-ALLOW_OUTAGE_OVERCOUNT = True
 
 Interval = tuple[float, float]
 
@@ -154,6 +144,10 @@ def merged_outages(record: Record) -> list[tuple[set[str], float, float]]:
     return merged
 
 
+def counting_at(spans: list[Interval], t: float) -> bool:
+    return any(s0 <= t < s1 for s0, s1 in spans)
+
+
 def overlap(a: Iterable[Interval], b: Iterable[Interval]) -> float:
     b = list(b)
     return sum(max(0.0, min(x1, y1) - max(x0, y0)) for x0, x1 in a for y0, y1 in b)
@@ -223,9 +217,11 @@ class Bounds:
     - Voice: the oracle is the user's counting time while a bot process was up (downtime never
       counts). Over by at most STAMP per change of the user's counting state (the bot stamps at
       receipt); under by as much plus, per kill while the user counted in the last moments,
-      CHECKPOINT + FLUSH (and any time the database was locked just before); a gateway outage
-      (RESUME replays late, a re-IDENTIFY only sees the end state) allows its length either way,
-      only to users whose counting state changed during it.
+      CHECKPOINT + FLUSH (and any time the database was locked just before). A gateway outage
+      counts for a user only if they were counting all through it as far as the bot can tell, so it
+      allows its length under to users whose counting state changed during it; and over only where
+      the bot cannot tell: a re-IDENTIFY shows only the end state, so a user counting at both ends
+      who stopped in between (left and came back) looks as if they never stopped.
     - Messages: the oracle counts human, non-webhook messages sent while a bot process could
       receive them (not during downtime nor between INVALID_SESSION and the next IDENTIFY); never
       over, and under only by the user's messages sent in the last UNFLUSHED seconds before a kill
@@ -252,9 +248,14 @@ class Bounds:
                     kinds.add("kill")
             for outage_kinds, g0, g1 in merged_outages(record):
                 if any(g0 - STAMP <= t <= g1 + STAMP for t in edges):
-                    over += (g1 - g0 + STAMP) if ALLOW_OUTAGE_OVERCOUNT else 0.0
                     under += g1 - g0 + STAMP
                     kinds |= outage_kinds
+                    if (
+                        "invalid_session" in outage_kinds
+                        and counting_at(spans, g0)
+                        and counting_at(spans, g1)
+                    ):
+                        over += g1 - g0 + STAMP
             out.append(Deviation(key, "voice", db.get(key, 0.0), truth, over, under, tuple(sorted(kinds))))
         return out
 
@@ -574,7 +575,6 @@ async def run_seed(
                 bot.kill()
                 record.kills.append(time.time())
                 await trio.sleep(rng.uniform(0.1, 0.8))  # the crowd carries on during the downtime
-                sim.faults.fail_fraction(0)  # KNOWN BUG: no 5xx while it logs in (see LOGIN_GUARD)
                 bot.start()
             elif kind in ("drop", "reconnect", "invalid_session"):
                 if not sim.gateway.connections:
@@ -597,8 +597,6 @@ async def run_seed(
                 )
                 sim.faults.rate_limit("POST /channels/*/messages", times=storm // 2, retry_after=0.5)
             elif kind == "5xx":  # a bad second or so: each call fails with some probability
-                await wait_for(bot.identified, 60)  # KNOWN BUG: not while it logs in (LOGIN_GUARD)
-                await trio.sleep(LOGIN_GUARD)
                 status = rng.choice([500, 502, 503])
                 sim.faults.fail_fraction(rng.uniform(0.3, 1.0), status=status, seed=rng.randrange(2**32))
                 await trio.sleep(rng.uniform(0.3, 1.2))

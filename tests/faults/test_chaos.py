@@ -98,39 +98,83 @@ def test_the_message_oracle_is_exact_without_kills_and_never_allows_more() -> No
 # -- bugs the chaos run found: minimal reproductions ----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: after INVALID_SESSION the bot re-IDENTIFYs (disnake waits ~5 s for the identify "
-    "limit) and learns what changed meanwhile only from GUILD_CREATE; the router applies it at the "
-    "snapshot (and a leave at the last mark, which kept advancing), so a user who left, or was left "
-    "alone, during the outage is counted through it. Chaos seed 116: +9.6 s over the truth",
-)
-async def test_a_user_left_alone_during_a_reidentify_is_not_counted_through_the_outage(
+async def test_a_reidentify_counts_its_outage_only_for_users_counting_all_through_it(
     autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
 ) -> None:
+    """Chaos seed 116 counted a user left alone during the outage through it (+9.6 s).
+
+    After INVALID_SESSION the bot re-IDENTIFYs (disnake waits ~5 s for the identify limit) and
+    learns what changed meanwhile only from GUILD_CREATE, without when: a and b's pair broke up
+    at an unknown moment, so the outage counts for neither; c and d stayed together, so it counts
+    for both of them in full.
+    """
     db = tmp_path / "lb.db"
     async with simulator(clock, seed=31, members=6) as scenario:
-        sim, guild, (a, b) = scenario.sim, scenario.guild, scenario.humans[:2]
-        lounge = scenario.voice_channels[0]
+        sim, guild, (a, b, c, d) = scenario.sim, scenario.guild, scenario.humans[:4]
+        lounge, stage = scenario.voice_channels[:2]
         identifies: list[float] = []
         sim.on_identify.append(lambda _session: identifies.append(clock.now()))
         async with running_bot(sim, settings_for(db), clock):
             await wait_until(lambda: len(identifies) == 1, what="the first IDENTIFY")
-            sim.set_voice(guild, a, lounge)
-            sim.set_voice(guild, b, lounge)
+            for user, channel in ((a, lounge), (b, lounge), (c, stage), (d, stage)):
+                sim.set_voice(guild, user, channel)
+            joined = clock.now()
             await trio.sleep(60)
             sim.faults.invalid_session(resumable=False)
             await trio.sleep(1)
             sim.set_voice(guild, b, None)  # during the outage: from here a is alone
             await wait_until(lambda: len(identifies) == 2, what="the re-IDENTIFY")
-            outage = identifies[1] - identifies[0] - 60
+            outage = identifies[1] - joined - 60
             await trio.sleep(60)
-            sim.set_voice(guild, a, None)
+            for user in (a, c, d):
+                sim.set_voice(guild, user, None)
+            together = clock.now() - joined
             await trio.sleep(5)
     with sqlite3.connect(db) as conn:
         voice = dict(conn.execute("SELECT user_id, SUM(voice_ms) / 1000.0 FROM activity GROUP BY user_id"))
     assert outage > 3, "the outage lasted seconds"
-    assert voice.get(a.user_id, 0) <= 61.1 and voice.get(b.user_id, 0) <= 61.1, (voice, outage)
+    assert 59.9 <= voice.get(a.user_id, 0) <= 60.1 and 59.9 <= voice.get(b.user_id, 0) <= 60.1, (
+        voice,
+        outage,
+    )
+    assert together - 0.1 <= voice[c.user_id] <= together + 0.1, (voice, outage)
+    assert voice[d.user_id] == voice[c.user_id], voice
+
+
+async def test_a_resume_counts_its_outage_only_for_users_counting_all_through_it(
+    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+) -> None:
+    """A RESUME replays what the bot missed, but stamped when it arrives: b's leave during the
+    outage must not count the rest of the outage for b or for a (alone from then on); c and d,
+    together all along, are credited the outage in full."""
+    db = tmp_path / "lb.db"
+    async with simulator(clock, seed=33, members=6) as scenario:
+        sim, guild, (a, b, c, d) = scenario.sim, scenario.guild, scenario.humans[:4]
+        lounge, stage = scenario.voice_channels[:2]
+        async with running_bot(sim, settings_for(db), clock):
+            for user, channel in ((a, lounge), (b, lounge), (c, stage), (d, stage)):
+                sim.set_voice(guild, user, channel)
+            joined = clock.now()
+            await trio.sleep(60)
+            answer_resume, resumes = sim.gateway._resume, []
+            sim.gateway._resume = lambda connection, data: resumes.append((connection, data))  # type: ignore[method-assign]
+            sim.faults.drop_websockets()
+            await wait_until(lambda: resumes, what="the RESUME")
+            await trio.sleep(1)
+            sim.set_voice(guild, b, None)  # the bot is away: it learns this from the replay
+            await trio.sleep(9)
+            sim.gateway._resume = answer_resume  # type: ignore[method-assign]
+            answer_resume(*resumes[0])
+            await trio.sleep(60)
+            for user in (a, c, d):
+                sim.set_voice(guild, user, None)
+            together = clock.now() - joined
+            await trio.sleep(5)
+    with sqlite3.connect(db) as conn:
+        voice = dict(conn.execute("SELECT user_id, SUM(voice_ms) / 1000.0 FROM activity GROUP BY user_id"))
+    assert 59.9 <= voice.get(a.user_id, 0) <= 60.1 and 59.9 <= voice.get(b.user_id, 0) <= 60.1, voice
+    assert together > 130 and together - 0.1 <= voice[c.user_id] <= together + 0.1, (voice, together)
+    assert voice[d.user_id] == voice[c.user_id], voice
 
 
 async def test_a_5xx_answer_to_the_login_call_is_retried_not_fatal(
