@@ -138,8 +138,13 @@ class Check:
 
 @define(frozen=True)
 class Post:
+    """POST a new board message. ``nonce`` is sent with ``enforce_nonce``: a retry of a post that
+    Discord did create (the answer was lost, or the call was cut at shutdown) returns that message
+    instead of posting a second board."""
+
     channel_id: int
     content_hash: str
+    nonce: str
 
 
 @define(frozen=True)
@@ -222,6 +227,7 @@ class Board:
     retry_at: float = -math.inf  # nothing is sent before this (429 / failure backoff)
     failures: int = 0
     stale: list[tuple[int, int]] = field(factory=list)  # (channel, message) to delete
+    post_nonce: str | None = None  # the post being attempted: kept until Discord's answer is definite
 
     @classmethod
     def from_row(cls, row: BoardRow) -> Board:
@@ -265,6 +271,7 @@ class Board:
             self.stale.append((self.channel_id, self.message_id))
         self.channel_id, self.message_id, self.content_hash = channel_id, None, None
         self.phase, self.dirty, self.failures, self.retry_at = Phase.UNPOSTED, True, 0, -math.inf
+        self.post_nonce = None
 
     def unblock(self) -> None:
         """The guild was seen again (channels or permissions may have changed): try once more."""
@@ -306,8 +313,8 @@ class Board:
             candidates.append(self.retry_at)
         return min(candidates) if candidates else None
 
-    def action(self, need: Need, content_hash: str | None = None) -> Action | None:
-        """The call to make for ``need``; for CONTENT, None when the content is unchanged."""
+    def action(self, need: Need, content_hash: str | None, now: float) -> Action | None:
+        """The call to make for ``need`` at ``now``; for CONTENT, None when the content is unchanged."""
         if need is Need.DELETE:
             channel_id, message_id = self.stale[0]
             return Delete(channel_id, message_id)
@@ -319,7 +326,10 @@ class Board:
         # Clean from the moment the content is taken: changes during the call mark it dirty again.
         self.dirty = False
         if self.phase is Phase.UNPOSTED:
-            return Post(self.channel_id, content_hash)
+            if self.post_nonce is None:
+                seed = f"{self.guild_id}:{self.kind.value}:{self.channel_id}:{now!r}"
+                self.post_nonce = hashlib.blake2b(seed.encode(), digest_size=10).hexdigest()  # <= 25 chars
+            return Post(self.channel_id, content_hash, self.post_nonce)
         assert self.message_id is not None
         if content_hash == self.content_hash:
             return None
@@ -341,7 +351,7 @@ class Board:
         save, warning = False, None
         match action, outcome:
             case Post(), Posted(message_id=message_id):
-                self.message_id, self.posted_at = message_id, now
+                self.message_id, self.posted_at, self.post_nonce = message_id, now, None
                 self._written(action.content_hash, now)
                 save = True
             case Edit(), Done():
@@ -356,6 +366,8 @@ class Board:
             case _, NoAccess(code=code, detail=detail):
                 if isinstance(action, Post | Edit):
                     self.dirty = True
+                if isinstance(action, Post):
+                    self.post_nonce = None  # nothing was posted: a later post is a new one
                 warning = self._blocked_warning(code, detail)
             case Check(), Done():
                 pass

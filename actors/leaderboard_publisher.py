@@ -21,7 +21,7 @@ those who left are skipped.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from typing import Any, Protocol
 
 import trio
@@ -70,7 +70,7 @@ Boards = dict[tuple[int, BoardKind], Board]
 class Poster(Protocol):
     """What the publisher needs from Discord (``bot_entry.board_poster.BoardPoster``)."""
 
-    async def post(self, channel_id: int, embed: dict[str, Any]) -> Outcome: ...
+    async def post(self, channel_id: int, embed: dict[str, Any], nonce: str) -> Outcome: ...
     async def edit(self, channel_id: int, message_id: int, embed: dict[str, Any]) -> Outcome: ...
     async def check(self, channel_id: int, message_id: int) -> Outcome: ...
     async def delete(self, channel_id: int, message_id: int) -> Outcome: ...
@@ -123,6 +123,7 @@ class LeaderboardPublisher:
     _nudged: bool = False
     _members: dict[tuple[int, int], Member] = field(factory=dict)
     _channel_problems: dict[int, tuple[str, ...]] = field(factory=dict)
+    _cut_at_stop: trio.CancelScope | None = None  # the regular work under way, which ``stop`` cuts
 
     # -- listeners (synchronous: called by the counter, the ledger and the router) ----------------
 
@@ -167,6 +168,15 @@ class LeaderboardPublisher:
 
     # -- the actor --------------------------------------------------------------------------------
 
+    def stop(self) -> None:
+        """Shut down within SHUTDOWN_WAIT, whatever Discord is doing: the regular round under way is
+        cut (a 429 wait or 5xx retries can take a minute; every call is safe to make again, posts
+        too, by their nonce), queued requests are skipped, and one urgent round sends the last state.
+        """
+        self.inbox.close()
+        if self._cut_at_stop is not None:
+            self._cut_at_stop.cancel()
+
     def spec(self) -> ChildSpec:
         return ChildSpec("leaderboard_publisher", self.run, self.load, Restart.PERMANENT)
 
@@ -180,7 +190,7 @@ class LeaderboardPublisher:
     ) -> None:
         task_status.started()
         while True:
-            await self._round(boards)
+            await self._unless_stopped(self._round(boards))
             request: Request | None = None
             with trio.move_on_at(self.clock.trio_deadline(self._next_wake(boards))):
                 try:
@@ -191,12 +201,20 @@ class LeaderboardPublisher:
                 self._nudged = False
             elif isinstance(request, PublishFinal):
                 try:
-                    await self._publish_final(boards, request)
+                    await self._unless_stopped(self._publish_final(boards, request))
                 finally:
                     request.done.set()
         # Shutdown: the counter and the ledger have flushed; their last totals go out now.
         with trio.move_on_after(SHUTDOWN_WAIT):
             await self._round(boards, urgent=True)
+
+    async def _unless_stopped(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` unless ``stop`` was called; ``stop`` cuts it short."""
+        with trio.CancelScope() as self._cut_at_stop:
+            if self.inbox.closed:
+                self._cut_at_stop.cancel()
+            await work  # when stopped: cancelled at its first checkpoint, before any call
+        self._cut_at_stop = None
 
     def _next_wake(self, boards: Boards) -> float:
         now = self.clock.now()
@@ -249,10 +267,15 @@ class LeaderboardPublisher:
             if need is None:
                 return
             content = await self._render(key, now, period) if need is Need.CONTENT else None
-            action = board.action(need, content.hash if content else None)
+            action = board.action(need, content.hash if content else None, now)
             if action is None:
-                return  # rendered the same as what is on Discord
-            outcome = await self._perform(action, content)
+                continue  # rendered the same as what is on Discord; an old message may await deletion
+            try:
+                outcome = await self._perform(action, content)
+            except trio.Cancelled:
+                if isinstance(action, Post | Edit):
+                    board.mark_dirty()  # cut at shutdown: the content may not be on Discord
+                raise
             now = self.clock.now()
             report = board.handle(action, outcome, now)
             if report.warning:
@@ -268,7 +291,8 @@ class LeaderboardPublisher:
                 )
             if report.save and (row := board.row()) is not None:
                 self.writes += 1
-                await self.store.call(board_rows.save_board_sync, self.store, row)
+                with trio.CancelScope(shield=True):  # what is on Discord now must be remembered
+                    await self.store.call(board_rows.save_board_sync, self.store, row)
 
     async def _perform(self, action: Action, content: Content | None) -> Outcome:
         match action:
@@ -276,9 +300,9 @@ class LeaderboardPublisher:
                 return await self.poster.check(channel_id, message_id)
             case Delete(channel_id, message_id):
                 return await self.poster.delete(channel_id, message_id)
-            case Post(channel_id):
+            case Post(channel_id, _, nonce):
                 assert content is not None
-                return await self.poster.post(channel_id, content.embed)
+                return await self.poster.post(channel_id, content.embed, nonce)
             case Edit(channel_id, message_id):
                 assert content is not None
                 return await self.poster.edit(channel_id, message_id, content.embed)

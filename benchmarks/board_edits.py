@@ -71,7 +71,7 @@ class RecordingPoster:
     def _record(self, what: str, channel_id: int) -> None:
         self.calls.append((self.clock.now(), what, channel_id))
 
-    async def post(self, channel_id: int, embed: dict[str, Any]) -> Posted:
+    async def post(self, channel_id: int, embed: dict[str, Any], nonce: str) -> Posted:
         await trio.lowlevel.checkpoint()
         self._record("post", channel_id)
         message_id = next(self._ids)

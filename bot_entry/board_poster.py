@@ -22,6 +22,7 @@ import disnake
 import trio
 import trio_asyncio
 from attrs import define
+from disnake.http import Route
 
 from actors.board_schedule import (
     Done,
@@ -105,8 +106,11 @@ class BoardPoster:
 
     # -- boards -----------------------------------------------------------------------------------
 
-    async def post(self, channel_id: int, embed: dict[str, Any]) -> Outcome:
-        result = await self._call("post", self.client.http.send_message, channel_id, None, embed=embed)
+    async def post(self, channel_id: int, embed: dict[str, Any], nonce: str) -> Outcome:
+        # disnake's send_message has no enforce_nonce: the same POST, built here.
+        route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
+        body = {"embeds": [embed], "nonce": nonce, "enforce_nonce": True}
+        result = await self._call("post", self.client.http.request, route, json=body)
         return result.outcome() if isinstance(result, _Refused) else Posted(int(result["id"]))
 
     async def edit(self, channel_id: int, message_id: int, embed: dict[str, Any]) -> Outcome:
@@ -148,12 +152,23 @@ class BoardPoster:
         self.calls[what] += 1
 
         async def in_asyncio() -> Any:
-            if self.client.is_closed():
-                # The gateway closes the client (and its HTTP session) before the pipeline's last
-                # flush; the final boards still go out, on a fresh session that ``aclose`` closes.
-                self.client.http.recreate()
-                self._reopened = True
-            return await fn(*args, **kwargs)
+            for retry in (False, True):
+                if self.client.is_closed():
+                    # The gateway closes the client (and its HTTP session) before the pipeline's
+                    # last flush; the final boards still go out, on a fresh session that
+                    # ``aclose`` closes.
+                    self.client.http.recreate()
+                    self._reopened = True
+                try:
+                    return await fn(*args, **kwargs)
+                except (RuntimeError, aiohttp.ClientError):
+                    # The gateway closed the session under this call ("Session is closed" in a
+                    # 429 wait, or a dropped connection): it is made once more on a fresh one.
+                    # Every call is safe to repeat: reads, edits and deletes by nature, posts by
+                    # their nonce.
+                    if retry or not self.client.is_closed():
+                        raise
+            raise AssertionError("unreachable")
 
         try:
             with trio.fail_after(self.timeout):

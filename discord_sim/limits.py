@@ -15,6 +15,7 @@ from discord_sim.errors import EMPTY_MESSAGE, ApiError, FormErrors
 Json = dict[str, Any]
 
 CONTENT = 2000
+NONCE = 25  # characters of a message nonce
 EMBEDS = 10
 TITLE = 256
 DESCRIPTION = 4096
@@ -47,6 +48,11 @@ def check_message(body: Json, *, files: int = 0, existing: Json | None = None) -
     components = body.get("components")
     if components is not None:
         check_components(components, errors)
+    nonce = body.get("nonce")
+    if isinstance(nonce, str) and len(nonce) > NONCE:
+        errors.too_long(("nonce",), NONCE)
+    elif nonce is not None and not isinstance(nonce, str | int):
+        errors.add(("nonce",), "STRING_TYPE_CONVERT", "Could not interpret value as string.")
     errors.raise_if_any()
     if _is_empty(body, files, existing):
         raise ApiError(400, EMPTY_MESSAGE, "Cannot send an empty message")

@@ -43,6 +43,7 @@ from discord_sim.world import MESSAGEABLE_TYPES, SUPPRESS_EMBEDS, Json, SimChann
 if TYPE_CHECKING:
     from discord_sim.server import DiscordSim
 
+NONCE_WINDOW_MS = 5 * 60 * 1000  # Discord: a nonce is unique "in the past few minutes"
 API = "/api/v10"
 SUPPRESS_NOTIFICATIONS = 1 << 12
 REPLY = 19
@@ -80,6 +81,7 @@ class Rest:
     def __init__(self, sim: DiscordSim) -> None:
         self.sim = sim
         self.world = sim.world
+        self._nonces: dict[str, tuple[int, int, int]] = {}  # nonce -> channel, message, when (ms)
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -309,6 +311,8 @@ class Rest:
         body: Json = request[BODY] or {}
         check_message(body, files=len(request[FILES]))
         world = self.world
+        if body.get("enforce_nonce") and (earlier := self._nonce_seen(body.get("nonce"))) is not None:
+            return json_response(earlier)  # the same post again: Discord returns the first one
         message = world.message_payload(
             channel, world.bot, body.get("content") or "", embeds=body.get("embeds")
         )
@@ -334,8 +338,17 @@ class Rest:
             }
             message["referenced_message"] = referenced
         world.store_message(message)
+        if body.get("nonce") is not None:
+            self._nonces[str(body["nonce"])] = (channel.channel_id, int(message["id"]), world.now_ms())
         self.sim.dispatch("MESSAGE_CREATE", message)
         return json_response(message)
+
+    def _nonce_seen(self, nonce: Any) -> Json | None:
+        """The message the bot created with ``nonce`` in the last few minutes (enforce_nonce)."""
+        seen = self._nonces.get(str(nonce)) if nonce is not None else None
+        if seen is None or self.world.now_ms() - seen[2] > NONCE_WINDOW_MS:
+            return None
+        return self.world.message(seen[0], seen[1])
 
     async def get_message(self, request: web.Request) -> web.Response:
         return json_response(self._message(request)[1])

@@ -209,4 +209,4 @@ class Pipeline:
                         await counter_flushed.wait()
                         await ledger_flushed.wait()
                     finally:
-                        publisher.inbox.close()
+                        publisher.stop()

@@ -63,7 +63,7 @@ def step(
         need = board.needs(now, urgent=urgent)
         if need is None:
             break
-        action = board.action(need, content if need is Need.CONTENT else None)
+        action = board.action(need, content if need is Need.CONTENT else None, now)
         if action is None:
             break
         reports.append(board.handle(action, discord(action, now), now))
@@ -127,7 +127,7 @@ def test_unchanged_content_is_not_edited() -> None:
     board = live_board(discord)
     board.mark_dirty()
     assert board.needs(INTERVAL) is Need.CONTENT
-    assert board.action(Need.CONTENT, "v0") is None  # same hash as on Discord
+    assert board.action(Need.CONTENT, "v0", INTERVAL) is None  # same hash as on Discord
     assert not board.dirty and board.next_due() is None
     assert discord.of(Edit) == []
 
@@ -135,7 +135,7 @@ def test_unchanged_content_is_not_edited() -> None:
 def test_a_change_during_the_call_keeps_the_board_dirty() -> None:
     board = live_board(FakeDiscord())
     board.mark_dirty()
-    action = board.action(board.needs(INTERVAL), "v1")  # type: ignore[arg-type]
+    action = board.action(board.needs(INTERVAL), "v1", INTERVAL)  # type: ignore[arg-type]
     board.mark_dirty()  # totals changed while the edit was in flight
     board.handle(action, Done(), INTERVAL)  # type: ignore[arg-type]
     assert board.dirty and board.next_due() == 2 * INTERVAL
@@ -314,7 +314,9 @@ def test_a_new_channel_unblocks_and_moves_the_board() -> None:
     board.configure(OTHER_CHANNEL, INTERVAL)
     assert board.needs(1.0) is None  # a move is a write too: once the interval allows
     step(board, discord, INTERVAL)
-    assert [a for _, a, _ in discord.calls[1:]] == [Post(OTHER_CHANNEL, "v1"), Delete(CHANNEL, old)]  # type: ignore[list-item]
+    post, delete = (a for _, a, _ in discord.calls[1:])
+    assert isinstance(post, Post) and (post.channel_id, post.content_hash) == (OTHER_CHANNEL, "v1")
+    assert delete == Delete(CHANNEL, old)
     assert board.channel_id == OTHER_CHANNEL
 
 
@@ -346,3 +348,18 @@ def test_content_hash_ignores_the_update_time_but_not_the_standings() -> None:
     assert content_hash(view) == content_hash(evolve(view, updated_at=9_999.0))
     assert content_hash(view) != content_hash(evolve(view, entries=(BoardEntry(1, "Ada", 6),)))
     assert content_hash(view) != content_hash(evolve(view, next_reset_at=3_000_000.0))
+
+
+def test_a_post_retried_after_a_lost_answer_reuses_its_nonce_and_the_next_post_does_not() -> None:
+    """Discord dedupes posts by nonce (enforce_nonce), so a retry must send the same one."""
+    board = Board(GUILD, BoardKind.MESSAGES)
+    board.configure(CHANNEL, INTERVAL)
+    first = board.action(Need.CONTENT, "v1", 0.0)
+    board.handle(first, Failed("no answer within 60s"), 0.0)  # type: ignore[arg-type]
+    retry = board.action(board.needs(board.retry_at), "v2", board.retry_at)  # type: ignore[arg-type]
+    assert isinstance(first, Post) and isinstance(retry, Post)
+    assert retry.nonce == first.nonce and len(first.nonce) <= 25
+    board.handle(retry, Posted(7), board.retry_at)
+    board.handle(Edit(CHANNEL, 7, "v2"), MessageMissing(), board.retry_at + 1)  # a moderator deleted it
+    again = board.action(Need.CONTENT, "v3", board.retry_at + 1)
+    assert isinstance(again, Post) and again.nonce != first.nonce

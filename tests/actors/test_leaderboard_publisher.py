@@ -57,7 +57,7 @@ class FakeDiscord:
         (embed,) = self.messages[channel_id].values()
         return embed
 
-    async def post(self, channel_id: int, embed: dict[str, Any]) -> object:
+    async def post(self, channel_id: int, embed: dict[str, Any], nonce: str) -> object:
         await trio.lowlevel.checkpoint()
         if (forced := self._record("post", channel_id)) is not None:
             return forced

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import trio
 
-from actors.board_schedule import Failed, MessageMissing, NoAccess, OldMessageQuota, RateLimited
-from bot_entry.board_poster import outcome_of_error
+from actors.board_schedule import Done, Failed, MessageMissing, NoAccess, OldMessageQuota, Posted, RateLimited
+from actors.clock import WallClock
+from bot_entry.board_poster import BoardPoster, outcome_of_error
+from tests.discord_sim.conftest import aio, connected, plain_client
+from tests.harness import simulator
 
 
 @pytest.mark.parametrize(
@@ -29,3 +33,34 @@ def test_other_errors_are_failures_that_say_what_happened() -> None:
     outcome = outcome_of_error(400, 50035, "Invalid Form Body")
     assert isinstance(outcome, Failed) and "50035" in outcome.detail and "Invalid Form Body" in outcome.detail
     assert outcome_of_error(429, 0, "") == RateLimited(5.0)  # no Retry-After header: a safe default
+
+
+# -- through the real client, against the simulator ---------------------------------------------
+
+
+async def test_a_call_whose_session_closes_during_a_429_wait_is_made_once_more(
+    autojump_clock: object, aio_loop: object, clock: WallClock
+) -> None:
+    """At shutdown the gateway closes the client's HTTP session while a board call may be sleeping
+    out a 429 inside disnake; its retry then meets "Session is closed". Nothing was sent on it, so
+    the poster makes the call again on a fresh session (else an old board is left behind)."""
+    async with simulator(clock, seed=5, members=4) as scenario:
+        client = plain_client()
+        poster = BoardPoster(client)
+        channel_id = scenario.text_channels[0].channel_id
+        async with connected(scenario, client):
+            posted = await poster.post(channel_id, {"title": "Top talkers"}, "n1")
+            assert isinstance(posted, Posted)
+            scenario.sim.faults.rate_limit("DELETE /channels/*/messages/*", times=1, retry_after=3.0)
+            async with trio.open_nursery() as nursery:
+                outcome: list[object] = []
+
+                async def delete() -> None:
+                    outcome.append(await poster.delete(channel_id, posted.message_id))
+
+                nursery.start_soon(delete)
+                await trio.sleep(1)  # the delete sleeps out the 429 in disnake
+                await aio(client.close)()  # the gateway stops: the session closes
+        await poster.aclose()
+        assert outcome == [Done()]
+        assert posted.message_id not in scenario.sim.world.messages[channel_id]

@@ -270,3 +270,21 @@ async def test_a_wrong_token_is_refused(autojump_clock: object, scenario: Scenar
         await aio(client.start)("not-the-token")
     await aio(client.close)()
     assert scenario.sim.world.rest_calls == [("GET", "/api/v10/users/@me", None)]
+
+
+async def test_a_post_repeated_with_enforce_nonce_returns_the_first_message(
+    autojump_clock: object, scenario: Scenario, clock: WallClock
+) -> None:
+    client = plain_client()
+    channel_id = scenario.text_channels[0].channel_id
+    body = {"embeds": [{"title": "Top talkers"}], "nonce": "board-1", "enforce_nonce": True}
+    async with connected(scenario, client):
+        route = disnake.http.Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
+        first = await aio(client.http.request)(route, json=body)
+        again = await aio(client.http.request)(route, json=body)
+        unenforced = await aio(client.http.request)(route, json={**body, "enforce_nonce": False})
+        with pytest.raises(disnake.HTTPException) as too_long:
+            await aio(client.http.request)(route, json={**body, "nonce": "x" * 26})
+    assert again["id"] == first["id"] and unenforced["id"] != first["id"]
+    assert len(scenario.sim.world.messages[channel_id]) == 2
+    assert too_long.value.code == 50035

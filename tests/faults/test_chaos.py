@@ -1,6 +1,5 @@
 """Chaos, bounded for CI: ``tests.faults.chaos`` for a few seeds, plus the checks of its oracle and
-minimal reproductions of the bugs it found (``xfail(strict=True)``: they fail once fixed, so the
-marker and the guard in ``chaos.py`` that names them can go).
+minimal reproductions of the bugs it found, kept as regression tests (each names its seed).
 
 The long run: ``just chaos`` (1,000 seeds); one seed: ``python -m tests.faults.chaos SEED``.
 """
@@ -257,13 +256,6 @@ def bot_messages(scenario: chaos.Scenario) -> list[dict[str, object]]:
     return [m for m in scenario.sim.world.messages.get(channel, {}).values() if m["author"]["id"] == bot]  # type: ignore[index]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a clean stop is not bounded while Discord's API fails: after the inbox closes, each "
-    "Nudge still queued in it runs a full regular round (a board call can take 25 s of disnake's 500 "
-    "retries, or a 429 wait) before the final round, which alone has SHUTDOWN_WAIT. This stop took "
-    "139 s (virtual); chaos seed 3 outlasted a 30 s stop timeout",
-)
 async def test_a_clean_stop_is_bounded_while_discord_answers_5xx(
     autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
 ) -> None:
@@ -286,12 +278,6 @@ async def test_a_clean_stop_is_bounded_while_discord_answers_5xx(
     assert took <= 15, f"the stop took {took:.0f} s"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a board call waiting in disnake's 429 retry when the gateway closes the HTTP session "
-    "fails with RuntimeError('Session is closed') and the final round does not retry it, so the old "
-    "board due for deletion after a 30046 repost stays: two boards of one kind in the channel",
-)
 async def test_no_board_is_left_behind_when_the_stop_catches_a_delete_in_a_429(
     autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
 ) -> None:
@@ -308,3 +294,31 @@ async def test_no_board_is_left_behind_when_the_stop_catches_a_delete_in_a_429(
             await wait_until(lambda: len(bot_messages(scenario)) == 3, what="the fresh board posted")
             await trio.sleep(1)  # the old board's DELETE is in disnake's 429 wait
     assert len(bot_messages(scenario)) == 2, [m["id"] for m in bot_messages(scenario)]
+
+
+async def test_a_post_cut_short_by_the_stop_is_not_posted_twice(
+    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+) -> None:
+    """Discord takes 20 s to answer: a board's first post is in flight when the bot stops. The
+    stop cuts it and the last round posts again, while Discord goes on to create the first one
+    anyway. The same nonce (enforce_nonce) makes the second post return the first message."""
+    db = tmp_path / "lb.db"
+
+    def posts() -> list[object]:
+        calls = scenario.sim.world.rest_calls
+        return [
+            body["nonce"] for method, path, body in calls if method == "POST" and path.endswith("/messages")
+        ]  # type: ignore[index]
+
+    async with simulator(clock, seed=35, members=4) as scenario:
+        with_boards(db, scenario)
+        scenario.sim.faults.set_delay(20.0)
+        async with running_bot(scenario.sim, settings_for(db), clock):
+            await wait_until(lambda: len(posts()) == 2, what="the second board's post in flight")
+            stopping = trio.current_time()
+        assert trio.current_time() - stopping <= 15, "the stop is bounded"
+        await trio.sleep(60)  # Discord finishes every request it received
+        nonces = posts()
+        # Made again (by the poster on a fresh session, and by the last round), always with its nonce.
+        assert len(nonces) >= 3 and set(nonces[1:]) == {nonces[1]} != {nonces[0]}, nonces
+        assert len(bot_messages(scenario)) == 2, [m["embeds"] for m in bot_messages(scenario)]
