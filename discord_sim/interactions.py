@@ -392,8 +392,11 @@ def _response_message(
 
 
 def _component_message(world: World, interaction: SimInteraction) -> Json:
+    message_id = interaction.message_id
     message = (
-        world.message(interaction.channel_id, interaction.message_id) if interaction.message_id else None
+        world.message(interaction.channel_id, message_id) or world.ephemeral.get(message_id)
+        if message_id
+        else None
     )
     if message is None:
         raise not_found(UNKNOWN_MESSAGE, "Message")
@@ -402,6 +405,7 @@ def _component_message(world: World, interaction: SimInteraction) -> Json:
 
 def _publish(world: World, message: Json) -> Events:
     if message["flags"] & EPHEMERAL:
+        world.ephemeral[int(message["id"])] = message
         return []
     world.store_message(message)
     return [("MESSAGE_CREATE", message)]

@@ -256,6 +256,9 @@ class World:
         self.guilds: dict[int, SimGuild] = {}
         # channel id -> message id -> the message as Discord would return it now
         self.messages: dict[int, dict[int, Json]] = {}
+        # message id -> an ephemeral interaction response: only its user sees it, in no channel,
+        # but its buttons work (a click answered with type 6 or 7 updates it in place)
+        self.ephemeral: dict[int, Json] = {}
         # (method, path, body): every REST call, failed and rate-limited ones included
         self.rest_calls: list[tuple[str, str, Any]] = []
         # None: global commands; a guild id: that guild's commands. command id -> command

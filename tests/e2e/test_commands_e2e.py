@@ -170,11 +170,6 @@ async def test_leaderboard_is_the_board_render_ephemeral_and_paged_by_buttons(
         assert board["embeds"][0]["description"] == expected["description"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="discord_sim gap: a component interaction on an ephemeral message answered with type 6/7 gets "
-    "404 Unknown Message (the sim looks the message up among channel messages); Discord allows it",
-)
 async def test_an_ephemeral_board_pages_in_place(
     autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
 ) -> None:
