@@ -44,6 +44,7 @@ from actors.board_render import BoardKind, BoardView, render_board
 
 __all__ = [
     "Board",
+    "BoardCheckpoint",
     "BoardRow",
     "Check",
     "Delete",
@@ -204,6 +205,19 @@ class BoardRow:
 
 
 @define(frozen=True)
+class BoardCheckpoint:
+    """Everything about a board that must survive a kill: its message (``row``), a post that may
+    have reached Discord without its answer reaching us (channel, nonce), and old messages still to
+    delete. Without the last two a restart would leave a second board behind."""
+
+    guild_id: int
+    kind: BoardKind
+    row: BoardRow | None
+    pending_post: tuple[int, str] | None = None  # (channel, nonce)
+    stale: tuple[tuple[int, int], ...] = ()  # (channel, message)
+
+
+@define(frozen=True)
 class Report:
     """What the publisher does after ``handle``: store the row, and/or log a warning."""
 
@@ -242,6 +256,24 @@ class Board:
             row.posted_at,
             row.edited_at,
         )
+
+    @classmethod
+    def restore(cls, checkpoint: BoardCheckpoint) -> Board:
+        """A board after a (re)start, from everything its checkpoint holds."""
+        row = checkpoint.row
+        board = cls.from_row(row) if row is not None else cls(checkpoint.guild_id, checkpoint.kind)
+        board.stale = list(checkpoint.stale)
+        if row is not None and (row.channel_id, row.message_id) in board.stale:
+            board.phase, board.message_id = Phase.UNPOSTED, None  # it was being replaced
+        if checkpoint.pending_post is not None:
+            board.channel_id, board.post_nonce = checkpoint.pending_post
+            if board.message_id is None:
+                board.phase = Phase.UNPOSTED
+        return board
+
+    def checkpoint(self) -> BoardCheckpoint:
+        pending = (self.channel_id, self.post_nonce) if self.post_nonce and self.channel_id else None
+        return BoardCheckpoint(self.guild_id, self.kind, self.row(), pending, tuple(self.stale))
 
     def row(self) -> BoardRow | None:
         if self.channel_id is None or self.message_id is None or self.content_hash is None:
@@ -392,10 +424,11 @@ class Board:
             self.stale.remove(target)
         if isinstance(outcome, NoAccess):
             return Report(
+                save=True,
                 warning=f"{self._name()}: could not delete the old board message {action.message_id} "
-                f"in channel {action.channel_id} ({outcome.detail}); delete it by hand"
+                f"in channel {action.channel_id} ({outcome.detail}); delete it by hand",
             )
-        return Report()
+        return Report(save=True)
 
     def _back_off(self, now: float, retry_after: float) -> None:
         self.failures += 1

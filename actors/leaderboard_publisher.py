@@ -181,9 +181,9 @@ class LeaderboardPublisher:
         return ChildSpec("leaderboard_publisher", self.run, self.load, Restart.PERMANENT)
 
     async def load(self) -> Boards:
-        rows = await self.store.call(board_rows.load_boards_sync, self.store)
+        checkpoints = await self.store.call(board_rows.load_boards_sync, self.store)
         self._dirty.update(self.guilds)  # after a crash, look at every known guild again
-        return {(row.guild_id, row.kind): Board.from_row(row) for row in rows}
+        return {(c.guild_id, c.kind): Board.restore(c) for c in checkpoints}
 
     async def run(
         self, boards: Boards, inbox: Mailbox[Request], *, task_status: trio.TaskStatus[None]
@@ -270,6 +270,8 @@ class LeaderboardPublisher:
             action = board.action(need, content.hash if content else None, now)
             if action is None:
                 continue  # rendered the same as what is on Discord; an old message may await deletion
+            if isinstance(action, Post):
+                await self._save(board)  # its nonce first: a kill during the post must not post twice
             try:
                 outcome = await self._perform(action, content)
             except trio.Cancelled:
@@ -289,10 +291,14 @@ class LeaderboardPublisher:
                     outcome,
                     board.retry_at - now,
                 )
-            if report.save and (row := board.row()) is not None:
-                self.writes += 1
-                with trio.CancelScope(shield=True):  # what is on Discord now must be remembered
-                    await self.store.call(board_rows.save_board_sync, self.store, row)
+            if report.save:
+                if isinstance(action, Post | Edit):
+                    self.writes += 1
+                await self._save(board)
+
+    async def _save(self, board: Board) -> None:
+        with trio.CancelScope(shield=True):  # what is on Discord now must be remembered
+            await self.store.call(board_rows.save_board_sync, self.store, board.checkpoint())
 
     async def _perform(self, action: Action, content: Content | None) -> Outcome:
         match action:

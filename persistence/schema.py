@@ -87,12 +87,28 @@ def _v5_period_base(db: sqlite_utils.Database) -> None:
     db["guilds"].add_column("period_base", int, not_null_default=0)
 
 
+def _v6_board_cleanup(db: sqlite_utils.Database) -> None:
+    """What a kill must not forget about boards: a post in flight (Discord dedupes its nonce) and
+    old board messages still to delete."""
+    db["board_posts"].create(
+        {"guild_id": int, "kind": str, "channel_id": int, "nonce": str},
+        pk=("guild_id", "kind"),
+        not_null=["channel_id", "nonce"],
+    )
+    db["board_stale"].create(
+        {"guild_id": int, "kind": str, "channel_id": int, "message_id": int},
+        pk=("channel_id", "message_id"),
+        not_null=["guild_id", "kind"],
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v1_messages,
     _v2_voice_sessions,
     _v3_boards,
     _v4_period_archive,
     _v5_period_base,
+    _v6_board_cleanup,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -229,7 +229,7 @@ def test_30046_posts_a_fresh_message_then_deletes_the_old_one() -> None:
     assert kinds == [Edit, Post, Delete]  # fresh message first, so the board never disappears
     assert discord.calls[-1][1] == Delete(CHANNEL, old)  # type: ignore[arg-type]
     assert board.message_id not in (None, old) and board.stale == [] and board.content_hash == "v1"
-    assert [r.save for r in reports] == [False, True, False]
+    assert [r.save for r in reports] == [False, True, True]  # the new message, then the old one gone
     row = board.row()
     assert row is not None and row.message_id == board.message_id and row.posted_at == INTERVAL
 
@@ -363,3 +363,36 @@ def test_a_post_retried_after_a_lost_answer_reuses_its_nonce_and_the_next_post_d
     board.handle(Edit(CHANNEL, 7, "v2"), MessageMissing(), board.retry_at + 1)  # a moderator deleted it
     again = board.action(Need.CONTENT, "v3", board.retry_at + 1)
     assert isinstance(again, Post) and again.nonce != first.nonce
+
+
+def test_a_board_restored_mid_replacement_posts_with_its_nonce_then_deletes_the_old_message() -> None:
+    """Killed after a 30046 while the fresh post was in flight: the database holds the old row,
+    the old message as stale and the post's nonce; the restart finishes the job with that nonce."""
+    board = live_board(FakeDiscord())
+    old_row = board.row()
+    board.mark_dirty()
+    board.handle(Edit(CHANNEL, board.message_id, "v1"), OldMessageQuota(), INTERVAL)  # type: ignore[arg-type]
+    post = board.action(Need.CONTENT, "v1", INTERVAL)
+    checkpoint = board.checkpoint()  # what the publisher stores before posting; the old row stays
+    assert isinstance(post, Post) and checkpoint.pending_post == (CHANNEL, post.nonce)
+    assert (
+        checkpoint.row is None
+        and old_row is not None
+        and checkpoint.stale == ((CHANNEL, old_row.message_id),)
+    )
+    restored = Board.restore(evolve(checkpoint, row=old_row))
+    restored.configure(CHANNEL, INTERVAL)
+    again = restored.action(restored.needs(2 * INTERVAL), "v2", 2 * INTERVAL)  # type: ignore[arg-type]
+    assert isinstance(again, Post) and again.nonce == post.nonce
+    restored.handle(again, Posted(99), 2 * INTERVAL)
+    assert restored.needs(2 * INTERVAL) is Need.DELETE and restored.checkpoint().pending_post is None
+
+
+def test_a_first_post_in_flight_at_a_kill_is_made_again_with_its_nonce() -> None:
+    board = Board(GUILD, BoardKind.VOICE)
+    board.configure(CHANNEL, INTERVAL)
+    post = board.action(Need.CONTENT, "v0", 0.0)
+    restored = Board.restore(board.checkpoint())
+    restored.configure(CHANNEL, INTERVAL)
+    again = restored.action(restored.needs(1.0), "v0", 1.0)  # type: ignore[arg-type]
+    assert isinstance(post, Post) and isinstance(again, Post) and again.nonce == post.nonce

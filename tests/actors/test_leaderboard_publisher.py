@@ -169,7 +169,9 @@ async def test_first_sight_posts_both_boards_then_edits_once_per_interval_and_on
         line.startswith("<a:purp_arrow:1403295268505522187> **#") for line in lines
     )
     assert "Member 1 — 25 messages" in lines[0]
-    rows = board_rows.load_boards_sync(store)
+    saved = board_rows.load_boards_sync(store)
+    assert all(c.pending_post is None and not c.stale for c in saved)
+    rows = [c.row for c in saved if c.row is not None]
     assert {(r.kind, r.channel_id) for r in rows} == {
         (BoardKind.MESSAGES, MESSAGES_CHANNEL),
         (BoardKind.VOICE, VOICE_CHANNEL),

@@ -36,6 +36,8 @@ def at_version(path: Path, version: int) -> sqlite_utils.Database:
         "audit": {"id": 1, "guild_id": 1, "user_id": 10, "action": "set", "detail": "x", "at": ANCHOR},
         "period_archive": {"guild_id": 1, "period": 0, "started_at": ANCHOR, "ended_at": ANCHOR + 1,
                            "archived_at": ANCHOR + 2, "top_messages": "[]", "top_voice": "[]", "users": 0},
+        "board_posts": {"guild_id": 1, "kind": "voice", "channel_id": 5, "nonce": "n"},
+        "board_stale": {"guild_id": 1, "kind": "messages", "channel_id": 5, "message_id": 4},
     }  # fmt: skip
     with db.atomic():
         for table, row in rows.items():
