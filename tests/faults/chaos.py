@@ -107,11 +107,16 @@ def _after(times: Iterable[float], t: float) -> float | None:
 def close_gaps(record: Record, pending: list[tuple[str, float, int]]) -> None:
     """A RESUME path ends at the next RESUME or IDENTIFY; a re-IDENTIFY at the next IDENTIFY that
     was not itself spoilt: an INVALID_SESSION sent to a connection that had not identified yet
-    reaches the client before its IDENTIFY is answered, so that IDENTIFY's session dies at once."""
+    reaches the client before its IDENTIFY is answered, so that IDENTIFY's session dies at once.
+    A kill ends a re-IDENTIFY too: the next process's first IDENTIFY is a clean one (seed 803)."""
     for kind, t, spoilt in pending:
         if kind == "invalid_session":
             later = sorted(x for x in record.identifies if x >= t)
             until = later[spoilt] if spoilt < len(later) else None
+            kill = _after(record.kills, t)
+            restarted = _after(record.identifies, kill) if kill is not None else None
+            if restarted is not None and (until is None or restarted < until):
+                until = restarted
         else:
             until = _after([*record.resumes, *record.identifies], t)
         record.gaps.append((kind, t, record.end if until is None else until))

@@ -94,6 +94,17 @@ def test_the_message_oracle_is_exact_without_kills_and_never_allows_more() -> No
     assert at_risk.truth == 4 and at_risk.ok, "the message at t=4 was still unflushed at the kill"
 
 
+def test_a_reidentify_cut_short_by_a_kill_ends_at_the_next_process_identify() -> None:
+    """Chaos seed 803: INVALID_SESSION reached a connection still waiting to re-IDENTIFY (so its
+    next IDENTIFY was spoilt), then the bot was killed; the new process's IDENTIFY is clean and the
+    messages after it are delivered, which the oracle had taken for lost until the end."""
+    record = Record(start=0.0, end=10.0, starts=[0.0, 4.0], identifies=[0.5, 6.0], kills=[3.6])
+    record.messages = [(7.0, 1, 11, True), (7.5, 1, 11, True)]
+    chaos.close_gaps(record, [("invalid_session", 2.7, 0), ("invalid_session", 3.5, 1)])
+    assert [(g0, g1) for _, g0, g1 in record.gaps] == [(2.7, 6.0), (3.5, 6.0)]
+    assert {d.key: d.truth for d in Bounds(record).messages({(1, 11): 2})} == {(1, 11): 2}
+
+
 # -- bugs the chaos run found: minimal reproductions ----------------------------------------------------
 
 
