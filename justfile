@@ -23,16 +23,24 @@ setup:
 
 # Run the bot: against Discord when DISCORD_TOKEN is set, else the local demo against the simulator.
 run *args: setup
-    {{py}} -m bot_entry run {{args}}
+    #!/usr/bin/env bash
+    set -uo pipefail
+    {{py}} -m bot_entry has-token; configured=$?
+    case $configured in
+        0) exec {{py}} -m bot_entry run {{args}} ;;
+        1) exec {{py}} -m demo {{args}} ;;
+        *) exit $configured ;;  # a bad setting: has-token printed its one line
+    esac
 
 # Run the whole test suite.
 test *args: setup
     {{py}} -m pytest {{args}}
 
-# Lint: ruff check and format check.
+# Lint: ruff check, format check, and the import layers (pyproject.toml's importlinter contracts).
 lint: setup
     {{venv}}/bin/ruff check .
     {{venv}}/bin/ruff format --check .
+    {{venv}}/bin/lint-imports
 
 # Check config, database integrity and schema, disk space, backups and the token; prints a report.
 doctor: setup
@@ -44,7 +52,7 @@ bench: setup
 
 # Replay the voice simulation for one seed (or several: just sim 1,2,3).
 sim seed: setup
-    VOICE_SIM_SEEDS={{seed}} {{py}} -m pytest -q tests/supervisor/test_voice_simulation.py -k oracle
+    VOICE_SIM_SEEDS={{seed}} {{py}} -m pytest -q tests/wiring/test_voice_simulation.py -k oracle
 
 # Chaos: the real bot under seeded faults (SIGKILL, drops, re-IDENTIFY, 429/5xx/slow, 30046, a locked
 # database), checked per user against the simulator's record; prints each seed, then a summary

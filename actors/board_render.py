@@ -18,15 +18,15 @@ Decisions:
 
 from __future__ import annotations
 
-import enum
 import unicodedata
 from datetime import UTC, datetime
 
 from attrs import define, field, validators
 
+from domain.kinds import BoardKind
+
 __all__ = [
     "BoardEntry",
-    "BoardKind",
     "BoardStyle",
     "BoardView",
     "check_limits",
@@ -36,11 +36,6 @@ __all__ = [
     "format_voice",
     "render_board",
 ]
-
-
-class BoardKind(enum.Enum):
-    MESSAGES = "messages"
-    VOICE = "voice"
 
 
 @define(frozen=True)

@@ -40,12 +40,12 @@ import math
 
 from attrs import define, evolve, field
 
-from actors.board_render import BoardKind, BoardView, render_board
+from actors.board_render import BoardView, render_board
+from domain.checkpoints import BoardCheckpoint, BoardRow
+from domain.kinds import BoardKind
 
 __all__ = [
     "Board",
-    "BoardCheckpoint",
-    "BoardRow",
     "Check",
     "Delete",
     "Done",
@@ -189,32 +189,6 @@ _PHASE_AFTER: dict[tuple[type, type], Phase] = {
     (Post, NoAccess): Phase.BLOCKED,
     (Edit, NoAccess): Phase.BLOCKED,
 }
-
-
-@define(frozen=True)
-class BoardRow:
-    """A board as stored (table ``boards``): the publisher's checkpoint."""
-
-    guild_id: int
-    kind: BoardKind
-    channel_id: int
-    message_id: int
-    content_hash: str
-    posted_at: float
-    edited_at: float  # the last successful write: the interval counts from here, also after a restart
-
-
-@define(frozen=True)
-class BoardCheckpoint:
-    """Everything about a board that must survive a kill: its message (``row``), a post that may
-    have reached Discord without its answer reaching us (channel, nonce), and old messages still to
-    delete. Without the last two a restart would leave a second board behind."""
-
-    guild_id: int
-    kind: BoardKind
-    row: BoardRow | None
-    pending_post: tuple[int, str] | None = None  # (channel, nonce)
-    stale: tuple[tuple[int, int], ...] = ()  # (channel, message)
 
 
 @define(frozen=True)

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import trio
 from attrs import define, field
 
-from actors.board_render import BoardEntry, BoardKind, BoardStyle, BoardView, render_board
+from actors.board_render import BoardEntry, BoardStyle, BoardView, render_board
 from actors.board_schedule import (
     Action,
     Board,
@@ -45,9 +45,10 @@ from actors.board_schedule import (
     board_channels,
     content_hash,
 )
-from actors.clock import WallClock
-from actors.events import GuildSnapshot
-from actors.guild_config import GuildConfigs
+from domain.clock import WallClock
+from domain.events import GuildSnapshot
+from domain.guild_config import GuildConfigs
+from domain.kinds import BoardKind
 from persistence import boards as board_rows
 from persistence import queries
 from persistence.store import Store

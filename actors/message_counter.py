@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import logging
 import math
-import sqlite3
 from collections.abc import Callable
 
 import trio
 from attrs import define, field
 
-from actors.events import MessageSent
-from actors.guild_config import GuildConfig, GuildConfigs
 from actors.message_tally import MessageTally
+from domain.events import MessageSent
+from domain.guild_config import GuildConfig, GuildConfigs
+from persistence.errors import StoreUnavailable
 from persistence.store import Store
 from supervisor.mailbox import Mailbox
 from supervisor.supervisor import ChildSpec, Restart
@@ -85,7 +85,7 @@ class MessageCounter:
                 await self.store.apply_messages(batch)
                 if self.on_flushed is not None:
                     self.on_flushed({guild_id for guild_id, _, _ in batch.counts})
-            except sqlite3.OperationalError as exc:
+            except StoreUnavailable as exc:
                 tally.put_back(batch)
                 if not retry:
                     log.error("message_counter: could not flush %d messages: %s", len(batch.message_ids), exc)

@@ -12,9 +12,9 @@ from collections import OrderedDict
 
 from attrs import define, field
 
-from actors.events import MessageSent
-from actors.guild_config import GuildConfig, GuildConfigs
-from persistence.store import MessageBatch
+from domain.checkpoints import MessageBatch
+from domain.events import MessageSent
+from domain.guild_config import GuildConfig, GuildConfigs
 
 DEDUPE_WINDOW = 100_000
 

@@ -1,6 +1,6 @@
 """The reset clock: every guild's period ends exactly once, archived, even across downtime.
 
-Periods are pure arithmetic over each guild's anchor (``actors.periods``), so "resetting" deletes
+Periods are pure arithmetic over each guild's anchor (``domain.periods``), so "resetting" deletes
 nothing: totals stay in ``activity`` under their period number, the boards simply show the
 current period, and the archive row for a finished period (top 10 of both boards and how many
 members took part) is written once in one transaction keyed by (guild, period).
@@ -20,9 +20,9 @@ from collections.abc import Awaitable, Callable
 import trio
 from attrs import define, field
 
-from actors.clock import WallClock
-from actors.guild_config import GuildConfigs
-from actors.periods import DAY, PeriodSpec
+from domain.clock import WallClock
+from domain.guild_config import GuildConfigs
+from domain.periods import DAY, PeriodSpec
 from persistence.store import Fault, Store
 from supervisor.mailbox import Mailbox
 from supervisor.supervisor import ChildSpec, Restart

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from collections.abc import Callable
 
 import cattrs
@@ -20,7 +19,9 @@ import trio
 from attrs import define, field
 
 from actors.voice_machine import Interval, VoiceSession
-from persistence.store import Store, VoiceBatch
+from domain.checkpoints import VoiceBatch
+from persistence.errors import StoreUnavailable
+from persistence.store import Store
 from supervisor.mailbox import Mailbox
 from supervisor.supervisor import ChildSpec, Restart
 
@@ -111,7 +112,7 @@ class VoiceLedger:
                 # Put everything back in front of what arrived meanwhile.
                 self._intervals = intervals + self._intervals
                 self._checkpoints = {**checkpoints, **self._checkpoints}
-                if not isinstance(exc, sqlite3.OperationalError):
+                if not isinstance(exc, StoreUnavailable):
                     raise
                 log.warning("voice_ledger: database busy (%s); retrying in %.2fs", exc, delay)
                 await trio.sleep(delay)

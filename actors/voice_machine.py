@@ -39,14 +39,7 @@ from collections.abc import Callable
 import attrs
 from attrs import define
 
-
-@define(frozen=True)
-class VoicePolicy:
-    """Per-guild choices about which voice time counts; defaults are the product's defaults."""
-
-    count_deafened: bool = False
-    count_muted: bool = True
-    count_alone: bool = False
+from domain.guild_config import VoicePolicy
 
 
 @define(frozen=True)

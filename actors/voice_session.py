@@ -20,8 +20,9 @@ import trio
 from attrs import define, field
 
 from actors import voice_machine as vm
-from actors.clock import WallClock
 from actors.voice_ledger import SessionKey, VoiceLedger
+from domain.clock import WallClock
+from domain.guild_config import VoicePolicy
 from supervisor.mailbox import Mailbox
 from supervisor.supervisor import ChildSpec, Restart
 
@@ -33,7 +34,7 @@ class PresenceChanged:
     presence: vm.Presence
     at: float
     seq: int
-    policy: vm.VoicePolicy = field(factory=vm.VoicePolicy)  # the guild's policy now (admins may change it)
+    policy: VoicePolicy = field(factory=VoicePolicy)  # the guild's policy now (admins may change it)
 
 
 @define(frozen=True)

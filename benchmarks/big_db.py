@@ -24,9 +24,9 @@ from pathlib import Path
 import sqlite_utils
 from attrs import define
 
-from actors.periods import DAY, DEFAULT_PERIOD_DAYS, day_floor
 from actors.voice_ledger import dump_session
 from actors.voice_machine import Phase, VoiceSession
+from domain.periods import DAY, DEFAULT_PERIOD_DAYS, day_floor
 from persistence.schema import migrate
 
 GUILDS = 100

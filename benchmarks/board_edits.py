@@ -41,14 +41,15 @@ from typing import Any
 import trio
 import trio.testing
 
-from actors.board_render import BoardKind
 from actors.board_schedule import Done, MemberFound, MessageMissing, Posted
-from actors.clock import WallClock
-from actors.events import GuildSnapshot
-from actors.guild_config import GuildConfig, GuildConfigs
 from actors.leaderboard_publisher import Content, LeaderboardPublisher
 from benchmarks.common import Sample, Size, profiled, settings_for
-from persistence.store import MessageBatch, Store
+from domain.checkpoints import MessageBatch
+from domain.clock import WallClock
+from domain.events import GuildSnapshot
+from domain.guild_config import GuildConfig, GuildConfigs
+from domain.kinds import BoardKind
+from persistence.store import Store
 from supervisor.supervisor import open_supervisor
 
 EVENTS_PER_SECOND = 5_000

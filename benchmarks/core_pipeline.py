@@ -24,13 +24,13 @@ from pathlib import Path
 import sqlite_utils
 import trio
 
-from actors.clock import WallClock
-from actors.events import Event, GuildSnapshot, MessageSent, VoiceStateChanged
-from actors.periods import DAY, DEFAULT_PERIOD_DAYS, PeriodSpec, day_floor
 from benchmarks.common import Sample, Size, Stopwatch, profiled, settings_for
 from bot_entry.app import GATEWAY_QUEUE
+from domain.clock import WallClock
+from domain.events import Event, GuildSnapshot, MessageSent, VoiceStateChanged
+from domain.periods import DAY, DEFAULT_PERIOD_DAYS, PeriodSpec, day_floor
 from persistence.schema import migrate
-from supervisor.pipeline import Pipeline
+from wiring.pipeline import Pipeline
 
 USERS = 1_000
 GUILDS = 4
@@ -92,7 +92,7 @@ def workload(n: int, seed: int = SEED) -> tuple[list[GuildSnapshot], list[Event]
 
 
 async def _feed_pipeline(db: Path, snapshots: list[GuildSnapshot], events: list[Event]) -> float:
-    pipeline = Pipeline(settings_for(db), WallClock.real())
+    pipeline = Pipeline(settings_for(db).pipeline, WallClock.real())
     send, receive = trio.open_memory_channel[Event](GATEWAY_QUEUE)
     watch = Stopwatch()
     async with trio.open_nursery() as nursery:

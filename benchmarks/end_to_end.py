@@ -26,11 +26,11 @@ import trio_asyncio
 from attrs import evolve
 
 import benchmarks.common as common
-from actors.clock import WallClock
 from benchmarks.common import Sample, Size, Stopwatch, profiled, settings_for
 from benchmarks.e2e_workload import CHUNK, POLL_SECONDS, chat, committed_reader, quick_ready
 from bot_entry.app import BotApp
 from bot_entry.config import Secret
+from domain.clock import WallClock
 
 
 async def _ours(db: Path, n: int, flush_max: int) -> Stopwatch:

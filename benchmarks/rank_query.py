@@ -22,9 +22,9 @@ from pathlib import Path
 
 import trio
 
-from actors.board_render import BoardKind
 from benchmarks import big_db
 from benchmarks.common import Sample, Size, profiled
+from domain.kinds import BoardKind
 from persistence.queries import COLUMNS, Rank, rank
 from persistence.store import Store
 

@@ -20,15 +20,15 @@ from pathlib import Path
 
 import trio
 
-from actors.clock import WallClock
-from actors.events import Event
 from benchmarks import big_db
 from benchmarks.common import Sample, Size, Stopwatch, profiled, settings_for
-from supervisor.pipeline import Pipeline
+from domain.clock import WallClock
+from domain.events import Event
+from wiring.pipeline import Pipeline
 
 
 async def _start_and_stop(db: Path) -> float:
-    pipeline = Pipeline(settings_for(db), WallClock.real())
+    pipeline = Pipeline(settings_for(db).pipeline, WallClock.real())
     send, receive = trio.open_memory_channel[Event](1)
     watch = Stopwatch()
     async with trio.open_nursery() as nursery:

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import trio
 
-from actors.clock import WallClock
-from actors.events import Event, GuildSnapshot, VoiceStateChanged
 from benchmarks.common import Sample, Size, Stopwatch, rss_bytes, settings_for
-from supervisor.pipeline import Pipeline
+from domain.clock import WallClock
+from domain.events import Event, GuildSnapshot, VoiceStateChanged
+from wiring.pipeline import Pipeline
 
 PER_CHANNEL = 25
 CHANNELS_PER_GUILD = 4  # the router's work per join grows with the guild's users in voice
@@ -55,7 +55,7 @@ async def _measure(
     layout = _layout(users)
     guilds = sorted({g for g, _, _ in layout})
     now = time.time()
-    pipeline = Pipeline(settings_for(db), WallClock.real())
+    pipeline = Pipeline(settings_for(db).pipeline, WallClock.real())
     send, receive = trio.open_memory_channel[Event](10_000)
     async with trio.open_nursery() as nursery:
         await nursery.start(pipeline.run, receive)

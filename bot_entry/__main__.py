@@ -1,7 +1,9 @@
-"""Command line: ``python -m bot_entry [run | doctor | backup | restore FILE [--force]]``.
+"""Command line: ``python -m bot_entry [run | doctor | backup | restore FILE [--force] | has-token]``.
 
-``run`` (the default): with ``DISCORD_TOKEN`` set, connect to Discord; without it, run the local
-demo against the loopback simulator. ``doctor`` checks settings, database, disk, backups and the
+``run`` (the default): connect to Discord with ``DISCORD_TOKEN`` (without one it stops with one line:
+the local demo is ``python -m demo``, which ``just run`` starts when no token is configured).
+``has-token`` exits 0 when a token is configured and 1 when not, printing nothing (``just run``
+uses it to choose). ``doctor`` checks settings, database, disk, backups and the
 token, and prints a report (exit 1 when a check fails). ``backup`` writes a consistent copy of the
 database now. ``restore FILE`` checks a backup and puts it in place of the database (stop the bot
 first; the replaced file is kept). A bad setting stops any command with one line naming it
@@ -19,11 +21,11 @@ from pathlib import Path
 import trio
 import trio_asyncio
 
-from actors.clock import WallClock
 from bot_entry.app import BotApp
 from bot_entry.config import ConfigError, Settings, load_settings
 from bot_entry.logs import configure_logging
-from persistence.store import StoreError
+from domain.clock import WallClock
+from persistence.errors import StoreError
 
 log = logging.getLogger("bot_entry")
 
@@ -43,12 +45,7 @@ async def run_bot(settings: Settings) -> None:
 
 async def _main(settings: Settings) -> None:
     async with trio_asyncio.open_loop():
-        if settings.demo:
-            from bot_entry.demo import run_demo
-
-            await run_demo(settings)
-        else:
-            await run_bot(settings)
+        await run_bot(settings)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m bot_entry", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("run", help="run the bot (the demo when no DISCORD_TOKEN is set); the default")
+    commands.add_parser("run", help="run the bot against Discord (needs DISCORD_TOKEN); the default")
     commands.add_parser("doctor", help="check settings, database, disk, backups and token; print a report")
     commands.add_parser("backup", help="write a consistent backup of the database now")
     restore = commands.add_parser("restore", help="check a backup and put it in place of the database")
@@ -67,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         help="replace the database even while another process has it open (a running bot keeps "
         "writing to the replaced file: restart it at once)",
     )
+    commands.add_parser("has-token", help="exit 0 when DISCORD_TOKEN is configured, 1 when not")
     return parser
 
 
@@ -88,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
+    if command == "has-token":
+        return 0 if settings.token else 1
     configure_logging(settings.log_level, settings.log_format, secrets=[settings.token.reveal()])
 
     if command == "doctor":
@@ -111,6 +111,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{command} failed: {exc}", file=sys.stderr)
             return 1
         return 0
+    if not settings.token:
+        print(
+            "config error: DISCORD_TOKEN is not set (in the environment or .env); "
+            "`just run` without a token runs the local demo (python -m demo)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         trio.run(_main, settings)
     except Exception as exc:

@@ -1,7 +1,7 @@
 """The whole bot: the gateway in front of the pipeline (store, supervised actors, router).
 
 ``stop()`` cancels only the gateway; its event channel closes, and the pipeline then shuts down
-in data-flow order (see ``supervisor.pipeline``). Must run inside a trio-asyncio loop.
+in data-flow order (see ``wiring.pipeline``). Must run inside a trio-asyncio loop.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import disnake
 import trio
 import trio_asyncio
 
-from actors.clock import WallClock
-from actors.events import Event
 from bot_entry.app_health import AppHealth
 from bot_entry.board_poster import BoardPoster
 from bot_entry.commands import Services, install_commands
@@ -22,8 +20,10 @@ from bot_entry.config import Settings
 from bot_entry.gateway import Gateway
 from bot_entry.metrics import Metrics
 from bot_entry.ops_http import serve_ops
+from domain.clock import WallClock
+from domain.events import Event
 from persistence.backup import default_backup_dir, run_backups
-from supervisor.pipeline import NO_FAULTS, Faults, Pipeline
+from wiring.pipeline import NO_FAULTS, Faults, Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class BotApp:
         self.settings = settings
         self.clock = clock
         self.api_base = api_base
-        self.pipeline = Pipeline(settings, clock, faults)
+        self.pipeline = Pipeline(settings.pipeline, clock, faults)
         self.gateway: Gateway | None = None
         self.events: trio.MemorySendChannel[Event] | None = None
         self.metrics = Metrics()

@@ -16,6 +16,9 @@ from pathlib import Path
 import environ
 from dotenv import dotenv_values
 
+from domain.guild_config import GuildConfig
+from wiring.pipeline import PipelineSettings
+
 DEFAULT_ARROW = "<a:purp_arrow:1403295268505522187>"
 DEFAULT_COLOUR = 0x571173
 
@@ -253,6 +256,28 @@ class Settings:
     backup_keep: int = environ.var(
         28, name="BACKUP_KEEP", converter=_setting("BACKUP_KEEP", _positive_int, "a positive whole number")
     )
+
+    @property
+    def pipeline(self) -> PipelineSettings:
+        """What the pipeline needs of these settings (it never sees the rest)."""
+        return PipelineSettings(
+            db_path=self.db_path,
+            defaults=GuildConfig(
+                message_board_channel_id=self.message_board_channel_id,
+                voice_board_channel_id=self.voice_board_channel_id,
+                arrow=self.arrow_emoji,
+                colour=self.colour,
+                update_interval=self.leaderboard_interval,
+                period_days=self.period_days,
+                excluded_channels=self.excluded_channel_ids,
+            ),
+            default_guild_id=self.guild_id,
+            message_flush=self.message_flush,
+            message_flush_max=self.message_flush_max,
+            voice_checkpoint=self.voice_checkpoint,
+            supervisor_intensity=self.supervisor_intensity,
+            supervisor_period=self.supervisor_period,
+        )
 
     @property
     def demo(self) -> bool:

@@ -21,9 +21,9 @@ import trio
 import trio_asyncio
 from disnake.ext import commands
 
-from actors.clock import WallClock
-from actors.events import ConnectionLost, ConnectionResumed, Event
 from bot_entry import translate
+from domain.clock import WallClock
+from domain.events import ConnectionLost, ConnectionResumed, Event
 
 log = logging.getLogger(__name__)
 

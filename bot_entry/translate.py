@@ -11,7 +11,7 @@ from typing import Any
 
 from attrs import evolve
 
-from actors.events import GuildSnapshot, MessageSent, VoiceStateChanged
+from domain.events import GuildSnapshot, MessageSent, VoiceStateChanged
 
 # Message types that are people talking: DEFAULT and REPLY. Everything else (joins, pins, boosts,
 # thread starters, command invocations...) is a system message and does not count.

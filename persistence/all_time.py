@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from actors.board_render import BoardKind
+from domain.kinds import BoardKind
 from persistence.queries import COLUMNS, Rank, Standing
 from persistence.store import Store
 

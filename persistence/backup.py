@@ -28,7 +28,7 @@ from pathlib import Path
 
 import trio
 
-from actors.clock import WallClock
+from domain.clock import WallClock
 from persistence.schema import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)

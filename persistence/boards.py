@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from actors.board_render import BoardKind
-from actors.board_schedule import BoardCheckpoint, BoardRow
+from domain.checkpoints import BoardCheckpoint, BoardRow
+from domain.kinds import BoardKind
 from persistence.store import Store
 
 _COLUMNS = "guild_id, kind, channel_id, message_id, content_hash, posted_at, edited_at"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import sqlite3
 from typing import NamedTuple
 
-from actors.board_render import BoardKind
+from domain.kinds import BoardKind
 from persistence.store import Store
 
 # The stored column of each board (voice is kept in milliseconds). Column names come from this

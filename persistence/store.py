@@ -17,9 +17,10 @@ from typing import TypeVar
 
 import sqlite_utils
 import trio
-from attrs import define
 
-from actors.periods import DAY, DEFAULT_PERIOD_DAYS, PeriodSpec, day_floor
+from domain.checkpoints import MessageBatch, VoiceBatch
+from domain.periods import DAY, DEFAULT_PERIOD_DAYS, PeriodSpec, day_floor
+from persistence.errors import StoreBusy, StoreError, StoreFull, StoreUnavailable
 from persistence.schema import migrate
 
 T = TypeVar("T")
@@ -28,30 +29,13 @@ SEEN_MESSAGE_WINDOW_SECONDS = 3_600.0
 Fault = Callable[[str], None]  # tests: called between the statements of a reset transaction
 
 
-class StoreError(RuntimeError):
-    """The database cannot be used; the message says why and what to do."""
-
-
-@define(frozen=True)
-class VoiceBatch:
-    """Flushed voice accounting: counted intervals, and each touched session's latest checkpoint.
-
-    ``checkpoints`` maps (guild, user, session number) -> (state JSON, counted_until), or None when
-    the session ended. Intervals and marks commit in one transaction, which is what makes a replayed
-    checkpoint unable to count twice.
-    """
-
-    intervals: tuple[tuple[int, int, float, float], ...]
-    checkpoints: dict[tuple[int, int, int], tuple[str, float] | None]
-
-
-@define(frozen=True)
-class MessageBatch:
-    """Flushed message increments: counts keyed by (guild, user, whole second), plus what dedupes them."""
-
-    counts: dict[tuple[int, int, int], int]
-    message_ids: tuple[tuple[int, float], ...]
-    names: dict[tuple[int, int], tuple[str, float]]
+def unavailable(exc: sqlite3.OperationalError) -> StoreUnavailable:
+    """SQLite's passing failures as the store's own kinds (callers never import ``sqlite3``)."""
+    if "full" in str(exc):
+        return StoreFull(str(exc))
+    if "locked" in str(exc) or "busy" in str(exc):
+        return StoreBusy(str(exc))
+    return StoreUnavailable(str(exc))
 
 
 class Store:
@@ -88,10 +72,13 @@ class Store:
         thread instead: with a worker thread, virtual time would run on during every write, and a
         simulated month could pass inside one transaction.
         """
-        if self.inline:
-            await trio.lowlevel.checkpoint()
-            return fn(*args)
-        return await trio.to_thread.run_sync(partial(fn, *args), limiter=self._limiter)
+        try:
+            if self.inline:
+                await trio.lowlevel.checkpoint()
+                return fn(*args)
+            return await trio.to_thread.run_sync(partial(fn, *args), limiter=self._limiter)
+        except sqlite3.OperationalError as exc:
+            raise unavailable(exc) from exc
 
     def close(self) -> None:
         self.db.conn.close()
@@ -316,7 +303,7 @@ class Store:
     # -- guild settings and audit -----------------------------------------------------------------
 
     def guild_configs_sync(self) -> dict[int, dict[str, object]]:
-        """Every guild's stored settings (JSON objects; ``actors.guild_config`` gives them meaning)."""
+        """Every guild's stored settings (JSON objects; ``domain.guild_config`` gives them meaning)."""
         return {g: json.loads(c) for g, c in self.db.execute("SELECT guild_id, config FROM guild_config")}
 
     def save_guild_config_sync(

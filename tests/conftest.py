@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 import pytest
 import trio_asyncio
 
-from actors.clock import WallClock
+from domain.clock import WallClock
 from tests.harness import EPOCH
 
 

@@ -14,12 +14,12 @@ from typing import Any
 import trio
 import trio_asyncio
 
-from actors.clock import WallClock
 from bot_entry.app import BotApp
 from bot_entry.config import Settings, load_settings
 from discord_sim.crowd import Scenario, build_scenario
 from discord_sim.server import DiscordSim
 from discord_sim.world import World
+from domain.clock import WallClock
 
 EPOCH = 1_790_000_000.0  # 2026-09-21T14:13:20Z: a fixed "now" for every simulated run
 

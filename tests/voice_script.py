@@ -13,8 +13,8 @@ from collections import Counter, defaultdict
 
 from attrs import define, evolve
 
-from actors.events import GuildSnapshot, VoiceStateChanged
-from actors.periods import PeriodSpec
+from domain.events import GuildSnapshot, VoiceStateChanged
+from domain.periods import PeriodSpec
 from tests.voice_oracle import expected_seconds
 
 GUILD = 4242

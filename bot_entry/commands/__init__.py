@@ -23,10 +23,10 @@ import trio_asyncio
 from attrs import define, field
 from disnake.ext import commands
 
-from actors.clock import WallClock
-from actors.events import Event
-from actors.guild_config import GuildConfigs
 from bot_entry.commands.validation import Invalid
+from domain.clock import WallClock
+from domain.events import Event
+from domain.guild_config import GuildConfigs
 from persistence.store import Store
 
 log = logging.getLogger(__name__)

@@ -26,8 +26,6 @@ from attrs import define, evolve
 from disnake.ext import commands
 
 from actors.board_render import escape_name
-from actors.events import GuildConfigChanged
-from actors.guild_config import config_to_json
 from bot_entry.commands import Refused, Services, answer, answer_error
 from bot_entry.commands.validation import (
     ChannelKind,
@@ -41,6 +39,8 @@ from bot_entry.commands.validation import (
     shown,
 )
 from bot_entry.commands.views import audit_detail, config_embed, describe_changes, utc_day, utc_minute
+from domain.events import GuildConfigChanged
+from domain.guild_config import config_to_json
 from persistence.export import export_csv_sync, forget_member_sync
 from persistence.store import Store
 

@@ -17,7 +17,7 @@ import disnake
 from attrs import define
 from disnake.ext import commands
 
-from actors.board_render import BoardEntry, BoardKind, BoardStyle, BoardView, escape_name, render_board
+from actors.board_render import BoardEntry, BoardStyle, BoardView, escape_name, render_board
 from bot_entry.commands import Refused, Services, answer, answer_error
 from bot_entry.commands.validation import MAX_PAGE, Period, parse_board, parse_page, parse_period, shown
 from bot_entry.commands.views import (
@@ -29,6 +29,7 @@ from bot_entry.commands.views import (
     rank_embed,
 )
 from bot_entry.translate import CDN
+from domain.kinds import BoardKind
 from persistence import queries
 from persistence.all_time import rank_all_time, top_all_time
 from persistence.queries import Rank, Standing

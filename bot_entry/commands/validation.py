@@ -25,8 +25,9 @@ from typing import Any, NamedTuple
 
 from attrs import define, field, fields
 
-from actors.board_render import BoardKind, escape_name
-from actors.guild_config import GuildConfig
+from actors.board_render import escape_name
+from domain.guild_config import GuildConfig
+from domain.kinds import BoardKind
 
 MIN_INTERVAL = 10.0
 MAX_INTERVAL = 86_400.0

@@ -15,9 +15,10 @@ from typing import Any
 
 from attrs import define, fields_dict
 
-from actors.board_render import BoardKind, format_count, format_voice
-from actors.guild_config import GuildConfig
+from actors.board_render import format_count, format_voice
 from bot_entry.commands.validation import MAX_PAGE, shown
+from domain.guild_config import GuildConfig
+from domain.kinds import BoardKind
 from persistence.queries import Rank
 
 PAGE_SIZE = 10

@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 
 from actors.board_render import (
     BoardEntry,
-    BoardKind,
     BoardStyle,
     BoardView,
     check_limits,
@@ -32,6 +31,7 @@ from actors.board_render import (
     format_voice,
     render_board,
 )
+from domain.kinds import BoardKind
 from tests.harness import host_tz
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"

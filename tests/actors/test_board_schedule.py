@@ -9,10 +9,9 @@ from collections import deque
 import pytest
 from attrs import evolve
 
-from actors.board_render import BoardEntry, BoardKind, BoardView
+from actors.board_render import BoardEntry, BoardView
 from actors.board_schedule import (
     Board,
-    BoardRow,
     Check,
     Delete,
     Done,
@@ -29,6 +28,8 @@ from actors.board_schedule import (
     board_channels,
     content_hash,
 )
+from domain.checkpoints import BoardRow
+from domain.kinds import BoardKind
 
 INTERVAL = 60.0
 GUILD, CHANNEL, OTHER_CHANNEL = 1, 10, 20

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import trio
 
-from actors.board_render import BoardKind
 from actors.board_schedule import (
     Done,
     MemberFound,
@@ -21,13 +20,15 @@ from actors.board_schedule import (
     NoAccess,
     Posted,
 )
-from actors.clock import WallClock
-from actors.events import GuildSnapshot
-from actors.guild_config import GuildConfig, GuildConfigs
 from actors.leaderboard_publisher import LeaderboardPublisher
-from actors.periods import iso_date
+from domain.checkpoints import MessageBatch
+from domain.clock import WallClock
+from domain.events import GuildSnapshot
+from domain.guild_config import GuildConfig, GuildConfigs
+from domain.kinds import BoardKind
+from domain.periods import iso_date
 from persistence import boards as board_rows
-from persistence.store import MessageBatch, Store
+from persistence.store import Store
 from supervisor.supervisor import open_supervisor
 from tests.harness import wait_until
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from actors.events import MessageSent
-from actors.guild_config import GuildConfig, GuildConfigs
 from actors.message_tally import MessageTally, Skip
+from domain.events import MessageSent
+from domain.guild_config import GuildConfig, GuildConfigs
 
 
 def msg(message_id: int, author: int = 10, **kw: object) -> MessageSent:

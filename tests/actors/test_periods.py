@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.periods import DAY, PeriodSpec, day_floor, iso_date
+from domain.periods import DAY, PeriodSpec, day_floor, iso_date
 from tests.harness import host_tz
 
 ANCHOR = 1_767_225_600.0  # 2026-01-01T00:00:00Z

@@ -10,15 +10,16 @@ from pathlib import Path
 import pytest
 import trio
 
-from actors.clock import WallClock
-from actors.events import Event, MessageSent
-from actors.guild_config import GuildConfig, GuildConfigs
-from actors.periods import DAY, PeriodSpec, day_floor
 from actors.reset_clock import ResetClock
-from persistence.store import MessageBatch, Store
-from supervisor.pipeline import Pipeline
+from domain.checkpoints import MessageBatch
+from domain.clock import WallClock
+from domain.events import Event, MessageSent
+from domain.guild_config import GuildConfig, GuildConfigs
+from domain.periods import DAY, PeriodSpec, day_floor
+from persistence.store import Store
 from tests.harness import EPOCH, host_tz, settings_for
 from tests.voice_script import GUILD, expected, generate
+from wiring.pipeline import Pipeline
 
 YEAR = 365 * DAY
 
@@ -48,7 +49,7 @@ async def test_a_year_of_twelve_periods_archives_each_once_matching_the_oracle(
     clock = WallClock.starting_at(EPOCH)
     # Long checkpoint and flush intervals keep a simulated year fast; they change no total.
     settings = settings_for(db, VOICE_CHECKPOINT_SECONDS="21600", MESSAGE_FLUSH_SECONDS="3600")
-    pipeline = Pipeline(settings, clock, inline_db=True)  # virtual time must not pass inside a write
+    pipeline = Pipeline(settings.pipeline, clock, inline_db=True)  # virtual time must not pass inside a write
     send, receive = trio.open_memory_channel[Event](1_000)
     async with trio.open_nursery() as nursery:
         await nursery.start(pipeline.run, receive)

@@ -19,7 +19,6 @@ from actors.voice_machine import (
     PauseReason,
     Phase,
     Presence,
-    VoicePolicy,
     VoiceSession,
     advance,
     classify,
@@ -29,6 +28,7 @@ from actors.voice_machine import (
     release,
     start,
 )
+from domain.guild_config import VoicePolicy
 from tests.voice_oracle import counts, expected_seconds
 
 T0 = 1_700_000_000.0

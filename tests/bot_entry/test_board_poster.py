@@ -6,8 +6,8 @@ import pytest
 import trio
 
 from actors.board_schedule import Done, Failed, MessageMissing, NoAccess, OldMessageQuota, Posted, RateLimited
-from actors.clock import WallClock
 from bot_entry.board_poster import BoardPoster, outcome_of_error
+from domain.clock import WallClock
 from tests.discord_sim.conftest import aio, connected, plain_client
 from tests.harness import simulator
 

@@ -9,8 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.board_render import BoardKind
-from actors.guild_config import GuildConfig
 from bot_entry.commands.validation import (
     ChannelKind,
     ChannelRef,
@@ -33,6 +31,8 @@ from bot_entry.commands.validation import (
     shown,
 )
 from bot_entry.commands.views import PageRef, audit_detail, page_buttons, voice_rules
+from domain.guild_config import GuildConfig
+from domain.kinds import BoardKind
 
 GUILD = 1000
 GENERAL, NEWS, LOUNGE, CATEGORY, FORUM, THREAD = 1, 2, 3, 4, 5, 6

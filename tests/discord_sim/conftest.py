@@ -11,8 +11,8 @@ import pytest
 import trio
 import trio_asyncio
 
-from actors.clock import WallClock
 from discord_sim.crowd import Scenario
+from domain.clock import WallClock
 from tests.harness import simulator, wait_until
 
 aio = trio_asyncio.aio_as_trio

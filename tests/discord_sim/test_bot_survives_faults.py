@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from actors.clock import WallClock
 from discord_sim.crowd import chat
+from domain.clock import WallClock
 from tests.harness import db_message_counts, running_bot, settings_for, simulator, wait_until
 
 

@@ -11,10 +11,10 @@ import disnake
 import pytest
 import trio
 
-from actors.clock import WallClock
 from discord_sim.crowd import Scenario
 from discord_sim.gateway import GatewaySession
 from discord_sim.world import SimChannel, SimGuild, SimMember
+from domain.clock import WallClock
 from tests.discord_sim.conftest import aio, connected, plain_client
 from tests.harness import wait_until
 

@@ -6,12 +6,12 @@ import disnake
 import pytest
 from disnake.ext import commands
 
-from actors.clock import WallClock
 from discord_sim.crowd import Scenario
 from discord_sim.errors import ApiError
 from discord_sim.interactions import callback, command_interaction
 from discord_sim.ratelimit import RateLimits
 from discord_sim.world import EPHEMERAL, SimChannel, SimGuild, SimMember, World
+from domain.clock import WallClock
 from tests.discord_sim.conftest import aio, connected, intents
 from tests.harness import wait_until
 

@@ -19,9 +19,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from actors.clock import WallClock
 from discord_sim.crowd import Scenario
 from discord_sim.world import SimMember
+from domain.clock import WallClock
 from tests.discord_sim.conftest import aio
 
 Schema = dict[str, Any]

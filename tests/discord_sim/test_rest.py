@@ -8,9 +8,9 @@ import disnake
 import pytest
 import trio
 
-from actors.clock import WallClock
 from discord_sim.crowd import Scenario
 from discord_sim.ratelimit import Rule
+from domain.clock import WallClock
 from tests.discord_sim.conftest import aio, connected, plain_client
 from tests.harness import wait_until
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.clock import WallClock
+from domain.clock import WallClock
 from tests.harness import db_message_counts, running_bot, settings_for, simulator, wait_until
 
 MALFORMED = [

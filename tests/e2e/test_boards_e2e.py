@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from actors.board_render import escape_name, format_count
-from actors.clock import WallClock
 from bot_entry.config import Settings
 from discord_sim.crowd import Scenario, chat
 from discord_sim.ratelimit import Rule
 from discord_sim.server import DiscordSim
+from domain.clock import WallClock
 from tests.harness import running_bot, settings_for, simulator, wait_until
 
 ARROW = "<a:purp_arrow:1403295268505522187>"

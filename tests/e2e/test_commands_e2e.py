@@ -21,15 +21,16 @@ import pytest
 import trio
 from disnake.ext import commands
 
-from actors.board_render import BoardEntry, BoardKind, BoardView, render_board
-from actors.clock import WallClock
-from actors.guild_config import GuildConfig, GuildConfigs
+from actors.board_render import BoardEntry, BoardView, render_board
 from bot_entry.app import BotApp
 from bot_entry.commands import Services, install_commands
 from bot_entry.commands import member as member_commands
 from discord_sim.crowd import Scenario
 from discord_sim.server import DiscordSim
 from discord_sim.world import LOADING, SimChannel, SimGuild, SimInteraction, SimMember
+from domain.clock import WallClock
+from domain.guild_config import GuildConfig, GuildConfigs
+from domain.kinds import BoardKind
 from persistence.store import Store
 from tests.discord_sim.conftest import connected, intents
 from tests.harness import db_message_counts, running_bot, settings_for, simulator, wait_until

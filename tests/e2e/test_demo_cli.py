@@ -18,7 +18,7 @@ def test_demo_runs_counts_and_shuts_down_cleanly(tmp_path: Path) -> None:
     env |= {"DEMO_SECONDS": "3", "LEADERBOARD_DB": str(db), "PYTHONPATH": str(ROOT), "COLUMNS": "120"}
     env |= {"OPS_PORT": "0", "BACKUP_INTERVAL_HOURS": "0"}
     result = subprocess.run(
-        [sys.executable, "-m", "bot_entry", "run"],
+        [sys.executable, "-m", "demo"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import trio
 
-from actors.clock import WallClock
+from domain.clock import WallClock
 from tests.harness import running_bot, settings_for, simulator, wait_until
 
 

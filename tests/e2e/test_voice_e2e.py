@@ -8,9 +8,9 @@ from pathlib import Path
 import trio
 from attrs import evolve
 
-from actors.clock import WallClock
-from actors.events import GuildSnapshot, VoiceStateChanged
-from actors.periods import DAY, PeriodSpec, day_floor
+from domain.clock import WallClock
+from domain.events import GuildSnapshot, VoiceStateChanged
+from domain.periods import DAY, PeriodSpec, day_floor
 from tests.harness import running_bot, settings_for, simulator, wait_until
 from tests.voice_script import Script, expected
 

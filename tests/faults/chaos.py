@@ -46,11 +46,11 @@ import trio.testing
 import trio_asyncio
 from attrs import define, field
 
-from actors.clock import WallClock
 from discord_sim.crowd import Scenario, build_scenario
 from discord_sim.ratelimit import RateLimits, Rule
 from discord_sim.server import DiscordSim
 from discord_sim.world import TEXT, SimChannel, SimMember, World
+from domain.clock import WallClock
 from tests.voice_oracle import counts as voice_counts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -456,7 +456,7 @@ def board_channel(scenario: Scenario) -> SimChannel:
 
 def seed_board_configs(db: Path, scenarios: list[Scenario], now: float) -> None:
     """Each guild's boards in its own #boards channel, updated every second (stored as admins would)."""
-    from actors.guild_config import GuildConfig, config_to_json
+    from domain.guild_config import GuildConfig, config_to_json
     from persistence.store import Store
 
     store = Store(db)
@@ -755,16 +755,16 @@ async def soak(
 ) -> dict[str, Any]:
     """``days`` of simulated time (MockClock, inline store) at ``per_second`` messages plus voice
     traffic from ``users`` members in 3 guilds; RSS and the pipeline's tables sampled hourly."""
-    from actors.events import Event, GuildSnapshot, MessageSent, VoiceStateChanged
-    from supervisor.pipeline import Pipeline
+    from domain.events import Event, GuildSnapshot, MessageSent, VoiceStateChanged
     from tests.harness import EPOCH, settings_for
+    from wiring.pipeline import Pipeline
 
     rng = random.Random(seed)
     clock = WallClock.starting_at(EPOCH)
     # A reset every day; checkpoints and flushes less often than in production, so a week of
     # thousands of open voice sessions runs in minutes (memory does not depend on how often).
     settings = settings_for(db, PERIOD_DAYS="1", VOICE_CHECKPOINT_SECONDS="600", MESSAGE_FLUSH_SECONDS="30")
-    pipeline = Pipeline(settings, clock, inline_db=True)
+    pipeline = Pipeline(settings.pipeline, clock, inline_db=True)
     guilds = [1_000 + g for g in range(3)]
     channels = {g: [g * 100 + c for c in range(4)] for g in guilds}  # the last one is the AFK channel
     members = [(rng.choice(guilds), 10_000 + u) for u in range(users)]

@@ -17,11 +17,10 @@ from typing import Any
 
 import attrs
 
-from actors.clock import WallClock
-from actors.events import MessageSent
 from discord_sim.interactions import command_interaction
 from discord_sim.world import SimGuild, SimInteraction, SimMember, World
-from supervisor.pipeline import Faults, Pipeline
+from domain.clock import WallClock
+from domain.events import MessageSent
 from tests.faults.test_fuzz_gateway import (
     CALL,
     GUILD_A,
@@ -38,6 +37,7 @@ from tests.faults.test_fuzz_gateway import (
     world_with_guilds,
 )
 from tests.harness import running_bot, settings_for, simulator, wait_until
+from wiring.pipeline import Faults, Pipeline
 
 MANAGE_GUILD = 1 << 5
 COOLDOWN = 10.0

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import trio
 
-from actors.clock import WallClock
-from actors.guild_config import GuildConfig, config_to_json
 from discord_sim.faults import FailedCall
 from discord_sim.ratelimit import Rule
 from discord_sim.server import DiscordSim
 from discord_sim.world import SimMember
+from domain.clock import WallClock
+from domain.guild_config import GuildConfig, config_to_json
 from persistence.store import Store
 from tests.faults import chaos
 from tests.faults.chaos import Bounds, Record, summarize

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from actors.clock import WallClock
-from actors.events import MessageSent
 from discord_sim.crowd import chat
-from supervisor.pipeline import Faults
+from domain.clock import WallClock
+from domain.events import MessageSent
 from supervisor.supervisor import SupervisorEscalation
 from tests.harness import db_message_counts, running_bot, settings_for, simulator, wait_until
+from wiring.pipeline import Faults
 
 
 async def test_counter_crash_mid_stream_restarts_and_counts_exactly(

@@ -38,16 +38,16 @@ import trio_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors.clock import WallClock
-from actors.events import Event, GuildSnapshot, MessageSent, VoiceStateChanged
 from bot_entry import translate
 from bot_entry.gateway import Gateway
 from bot_entry.translate import MalformedPayload
 from discord_sim.world import TEXT, VOICE, SimChannel, SimGuild, SimMember, World
+from domain.clock import WallClock
+from domain.events import Event, GuildSnapshot, MessageSent, VoiceStateChanged
 from persistence.store import Store
-from supervisor.pipeline import NO_FAULTS, Faults, Pipeline
 from tests.harness import EPOCH, running_bot, settings_for, simulator, wait_until
 from tests.voice_oracle import counts as voice_counts
+from wiring.pipeline import NO_FAULTS, Faults, Pipeline
 
 FUZZ = settings(
     derandomize=True,
@@ -691,7 +691,7 @@ async def feed_pipeline(
     async with trio_asyncio.open_loop():
         send, receive = trio.open_memory_channel[Event](10_000)
         gateway = Gateway(send, clock)
-        pipeline = Pipeline(settings_for(db, **env), clock, faults, inline_db=True)
+        pipeline = Pipeline(settings_for(db, **env).pipeline, clock, faults, inline_db=True)
         if configure is not None:
             configure(pipeline)
         parsers = gateway.client._connection.parsers

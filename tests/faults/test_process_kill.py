@@ -19,7 +19,7 @@ from pathlib import Path
 
 import trio
 
-from actors.clock import WallClock
+from domain.clock import WallClock
 from tests.harness import simulator
 
 ROOT = Path(__file__).resolve().parents[2]

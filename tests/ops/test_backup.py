@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import trio
 
-from actors.clock import WallClock
 from bot_entry.logs import configure_logging
+from domain.checkpoints import MessageBatch
+from domain.clock import WallClock
 from persistence import backup as backup_module
 from persistence.backup import (
     BackupError,
@@ -26,7 +27,7 @@ from persistence.backup import (
     restore,
     run_backups,
 )
-from persistence.store import MessageBatch, Store
+from persistence.store import Store
 
 GUILD, USER = 1402040735958470776, 1402040735958470777
 T0 = 1_790_000_000.0

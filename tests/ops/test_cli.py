@@ -69,8 +69,11 @@ def test_a_bad_ops_setting_is_one_line(
 
 
 def test_a_damaged_database_stops_start_up_and_names_the_backup(
-    env: Path, capsys: pytest.CaptureFixture[str]
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The store opens before the gateway connects, so Discord is never reached (port 9 is closed).
+    monkeypatch.setenv("DISCORD_TOKEN", "not-a-real-token")
+    monkeypatch.setenv("DISCORD_API_BASE", "http://127.0.0.1:9/api/v10")
     Store(env).close()
     assert main(["backup"]) == 0
     (backup,) = list_backups(env, env.parent / "backups")
@@ -85,3 +88,21 @@ def test_a_damaged_database_stops_start_up_and_names_the_backup(
     )
     assert err.endswith(f"newest backup: {backup}; restore it with: python -m bot_entry restore {backup}\n")
     assert env.read_bytes() == damaged
+
+
+def test_run_without_a_token_is_one_line_pointing_at_the_demo(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["has-token"]) == 1
+    assert main(["run"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("config error: DISCORD_TOKEN is not set") and "python -m demo" in line
+    assert not env.exists()  # nothing was started
+
+
+def test_has_token_says_only_its_exit_code(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", "MTIz.secret-looking.value")
+    assert main(["has-token"]) == 0
+    assert capsys.readouterr() == ("", "")

@@ -10,7 +10,7 @@ import sqlite_utils
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.board_render import BoardKind
+from domain.kinds import BoardKind
 from persistence.all_time import rank_all_time, top_all_time
 from persistence.queries import Rank, Standing
 from persistence.schema import migrate

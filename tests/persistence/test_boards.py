@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from actors.board_render import BoardKind
-from actors.board_schedule import BoardCheckpoint, BoardRow
+from domain.checkpoints import BoardCheckpoint, BoardRow
+from domain.kinds import BoardKind
 from persistence.boards import load_boards_sync, save_board_sync
 from persistence.store import Store
 

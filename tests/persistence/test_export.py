@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from actors.periods import DAY, day_floor
+from domain.checkpoints import MessageBatch, VoiceBatch
+from domain.periods import DAY, day_floor
 from persistence.export import HEADER, export_csv_sync, export_rows_sync, forget_member_sync
-from persistence.store import MessageBatch, Store, VoiceBatch
+from persistence.store import Store
 
 G, OTHER = 7, 8
 T0 = 1_790_000_000.0  # 2026-09-21T14:13:20Z; the guild's periods start at midnight

@@ -11,7 +11,7 @@ import sqlite_utils
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.board_render import BoardKind
+from domain.kinds import BoardKind
 from persistence.queries import Rank, Standing, rank, top
 from persistence.schema import migrate
 from persistence.store import Store

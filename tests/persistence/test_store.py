@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from actors.periods import DAY
+from domain.checkpoints import MessageBatch
+from domain.periods import DAY
+from persistence.errors import StoreError
 from persistence.schema import SCHEMA_VERSION
-from persistence.store import MessageBatch, Store, StoreError
+from persistence.store import Store
 
 T0 = 1_767_225_600.0 + 3_600  # 2026-01-01T01:00Z
 

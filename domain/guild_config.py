@@ -13,7 +13,14 @@ from typing import Any
 import cattrs
 from attrs import define, evolve, field, fields_dict
 
-from actors.voice_machine import VoicePolicy
+
+@define(frozen=True)
+class VoicePolicy:
+    """Per-guild choices about which voice time counts; defaults are the product's defaults."""
+
+    count_deafened: bool = False
+    count_muted: bool = True
+    count_alone: bool = False
 
 
 @define(frozen=True)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from attrs import define, field
 
-from actors.events import GuildSnapshot, VoiceStateChanged
 from actors.voice_machine import Presence
+from domain.events import GuildSnapshot, VoiceStateChanged
 
 LEFT = Presence(channel_id=None)
 

@@ -19,13 +19,13 @@ from attrs import evolve
 from rich.console import Console
 from rich.table import Table
 
-from actors.clock import WallClock
-from actors.periods import PeriodSpec
 from bot_entry.app import BotApp
 from bot_entry.config import Secret, Settings
 from discord_sim.crowd import Scenario, build_scenario, chat, wander
 from discord_sim.server import DiscordSim
 from discord_sim.world import World
+from domain.clock import WallClock
+from domain.periods import PeriodSpec
 
 log = logging.getLogger(__name__)
 

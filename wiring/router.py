@@ -23,7 +23,10 @@ from collections.abc import Callable
 import trio
 from attrs import define, field
 
-from actors.events import (
+from actors.voice_machine import Presence
+from actors.voice_presence import GuildVoice
+from actors.voice_session import OutageBegan, OutageEnded, PresenceChanged, SessionEvent
+from domain.events import (
     ConnectionLost,
     ConnectionResumed,
     Event,
@@ -32,12 +35,9 @@ from actors.events import (
     MessageSent,
     VoiceStateChanged,
 )
-from actors.guild_config import GuildConfig, GuildConfigs
-from actors.voice_machine import Presence
-from actors.voice_session import OutageBegan, OutageEnded, PresenceChanged, SessionEvent
+from domain.guild_config import GuildConfig, GuildConfigs
 from supervisor.mailbox import Mailbox
 from supervisor.supervisor import ChildSpec, Supervisor
-from supervisor.voice_presence import GuildVoice
 
 log = logging.getLogger(__name__)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from actors.events import VoiceStateChanged
-from supervisor.voice_presence import GuildVoice
+from actors.voice_presence import GuildVoice
+from domain.events import VoiceStateChanged
 
 
 def change(user: int, channel: int | None, **kw: object) -> VoiceStateChanged:

@@ -12,27 +12,25 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import trio
 from attrs import define, evolve
 
-from actors.clock import WallClock
-from actors.events import Event, GuildSnapshot, MessageSent
-from actors.guild_config import GuildConfig, GuildConfigs, config_from_json
 from actors.leaderboard_publisher import LeaderboardPublisher, Poster
 from actors.message_counter import Fault, MessageCounter
 from actors.reset_clock import ResetClock
 from actors.voice_ledger import SessionKey, VoiceLedger
 from actors.voice_session import VoiceFault, VoiceSessionActor
+from domain.clock import WallClock
+from domain.events import Event, GuildSnapshot, MessageSent
+from domain.guild_config import GuildConfig, GuildConfigs, config_from_json
 from persistence.store import Fault as ResetFault
 from persistence.store import Store
 from supervisor.mailbox import Mailbox
-from supervisor.router import Router
 from supervisor.supervisor import ChildSpec, Supervisor, open_supervisor
-
-if TYPE_CHECKING:
-    from bot_entry.config import Settings
+from wiring.router import Router
 
 log = logging.getLogger(__name__)
 
@@ -49,19 +47,6 @@ class Faults:
 NO_FAULTS = Faults()
 
 
-def defaults_from(settings: Settings) -> GuildConfig:
-    """The operator's settings as every guild's starting config."""
-    return GuildConfig(
-        message_board_channel_id=settings.message_board_channel_id,
-        voice_board_channel_id=settings.voice_board_channel_id,
-        arrow=settings.arrow_emoji,
-        colour=settings.colour,
-        update_interval=settings.leaderboard_interval,
-        period_days=settings.period_days,
-        excluded_channels=settings.excluded_channel_ids,
-    )
-
-
 def _signals_return(spec: ChildSpec, returned: trio.Event) -> ChildSpec:
     """``spec`` that sets ``returned`` once it has shut down cleanly (inbox closed, state flushed)."""
 
@@ -73,20 +58,39 @@ def _signals_return(spec: ChildSpec, returned: trio.Event) -> ChildSpec:
     return evolve(spec, run=run)
 
 
-def configs_from(settings: Settings) -> GuildConfigs:
+@define(frozen=True)
+class PipelineSettings:
+    """What the pipeline needs of the operator's settings; ``bot_entry`` builds it from ``Settings``."""
+
+    db_path: Path
+    defaults: GuildConfig  # every guild's starting config
+    default_guild_id: int | None  # GUILD_ID: the default board channels belong to this guild only
+    message_flush: float
+    message_flush_max: int
+    voice_checkpoint: float
+    supervisor_intensity: int
+    supervisor_period: float
+
+
+def configs_from(settings: PipelineSettings) -> GuildConfigs:
     """Every guild starts from the operator's settings; with GUILD_ID set, the board channels in
     them belong to that guild only (other guilds choose theirs with /lbconfig)."""
-    defaults = defaults_from(settings)
-    if settings.guild_id is None:
+    defaults = settings.defaults
+    if settings.default_guild_id is None:
         return GuildConfigs(defaults)
     configs = GuildConfigs(evolve(defaults, message_board_channel_id=None, voice_board_channel_id=None))
-    configs.set(settings.guild_id, defaults)
+    configs.set(settings.default_guild_id, defaults)
     return configs
 
 
 class Pipeline:
     def __init__(
-        self, settings: Settings, clock: WallClock, faults: Faults = NO_FAULTS, *, inline_db: bool = False
+        self,
+        settings: PipelineSettings,
+        clock: WallClock,
+        faults: Faults = NO_FAULTS,
+        *,
+        inline_db: bool = False,
     ) -> None:
         self.settings = settings
         self.inline_db = inline_db  # deterministic simulations only: see ``Store.call``
@@ -124,7 +128,9 @@ class Pipeline:
         """Run until ``events`` is closed and drained, then shut down cleanly."""
         settings = self.settings
         self.store = store = await trio.to_thread.run_sync(
-            lambda: Store(settings.db_path, default_period_days=settings.period_days, inline=self.inline_db)
+            lambda: Store(
+                settings.db_path, default_period_days=settings.defaults.period_days, inline=self.inline_db
+            )
         )
         try:
             for guild_id, raw in (await store.call(store.guild_configs_sync)).items():

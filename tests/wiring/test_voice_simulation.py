@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 import trio
 
-from actors.clock import WallClock
-from actors.events import Event
-from actors.periods import DAY, PeriodSpec, day_floor
 from actors.voice_ledger import SessionKey
 from actors.voice_session import PresenceChanged
-from supervisor.pipeline import Faults, Pipeline
+from domain.clock import WallClock
+from domain.events import Event
+from domain.periods import DAY, PeriodSpec, day_floor
 from tests.harness import EPOCH, settings_for
 from tests.voice_script import EXCLUDED, GUILD, Script, expected, generate
+from wiring.pipeline import Faults, Pipeline
 
 SEEDS = [int(s) for s in os.environ.get("VOICE_SIM_SEEDS", "1,2,3").split(",")]
 
@@ -49,7 +49,7 @@ async def run_script(script: Script, db: Path, faults: Faults, checkpoint_second
         SUPERVISOR_INTENSITY="1000000",
         MESSAGE_FLUSH_SECONDS="30",  # how often the ledger writes changes nothing in the totals
     )
-    pipeline = Pipeline(settings, clock, faults, inline_db=True)
+    pipeline = Pipeline(settings.pipeline, clock, faults, inline_db=True)
     send, receive = trio.open_memory_channel[Event](1_000)
     async with trio.open_nursery() as nursery:
         await nursery.start(pipeline.run, receive)

@@ -1,0 +1,1 @@
+"""The local demo: the loopback Discord simulator, a seeded crowd and the real bot, in one process."""

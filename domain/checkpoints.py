@@ -1,0 +1,59 @@
+"""What actors hand the store and load back: batches of counts, and board checkpoints.
+
+Records, not behaviour: the actors build them, the store writes and reads them, so both layers
+import them from here and neither imports the other's modules for them.
+"""
+
+from __future__ import annotations
+
+from attrs import define
+
+from domain.kinds import BoardKind
+
+
+@define(frozen=True)
+class VoiceBatch:
+    """Flushed voice accounting: counted intervals, and each touched session's latest checkpoint.
+
+    ``checkpoints`` maps (guild, user, session number) -> (state JSON, counted_until), or None when
+    the session ended. Intervals and marks commit in one transaction, which is what makes a replayed
+    checkpoint unable to count twice.
+    """
+
+    intervals: tuple[tuple[int, int, float, float], ...]
+    checkpoints: dict[tuple[int, int, int], tuple[str, float] | None]
+
+
+@define(frozen=True)
+class MessageBatch:
+    """Flushed message increments: counts keyed by (guild, user, whole second), plus what dedupes them."""
+
+    counts: dict[tuple[int, int, int], int]
+    message_ids: tuple[tuple[int, float], ...]
+    names: dict[tuple[int, int], tuple[str, float]]
+
+
+@define(frozen=True)
+class BoardRow:
+    """A board as stored (table ``boards``): the publisher's checkpoint."""
+
+    guild_id: int
+    kind: BoardKind
+    channel_id: int
+    message_id: int
+    content_hash: str
+    posted_at: float
+    edited_at: float  # the last successful write: the interval counts from here, also after a restart
+
+
+@define(frozen=True)
+class BoardCheckpoint:
+    """Everything about a board that must survive a kill: its message (``row``), a post that may
+    have reached Discord without its answer reaching us (channel, nonce), and old messages still to
+    delete. Without the last two a restart would leave a second board behind."""
+
+    guild_id: int
+    kind: BoardKind
+    row: BoardRow | None
+    pending_post: tuple[int, str] | None = None  # (channel, nonce)
+    stale: tuple[tuple[int, int], ...] = ()  # (channel, message)
