@@ -346,7 +346,7 @@ class Rest:
     def _nonce_seen(self, nonce: Any) -> Json | None:
         """The message the bot created with ``nonce`` in the last few minutes (enforce_nonce)."""
         seen = self._nonces.get(str(nonce)) if nonce is not None else None
-        if seen is None or self.world.now_ms() - seen[2] > NONCE_WINDOW_MS:
+        if seen is None or self.world.now_ms() - seen[2] > self.sim.nonce_window_ms:
             return None
         return self.world.message(seen[0], seen[1])
 

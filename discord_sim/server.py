@@ -25,7 +25,7 @@ from discord_sim import interactions
 from discord_sim.faults import Faults
 from discord_sim.gateway import Gateway, GatewaySession
 from discord_sim.ratelimit import RateLimits
-from discord_sim.rest import Rest
+from discord_sim.rest import NONCE_WINDOW_MS, Rest
 from discord_sim.world import (
     PUBLIC_THREAD,
     Json,
@@ -47,6 +47,9 @@ class DiscordSim:
         self.token = token
         self.heartbeat_ms = heartbeat_ms
         self.limits = RateLimits()
+        # Discord deduplicates a message nonce only "in the past few minutes" and publishes no number:
+        # a knob, so the bot is tested under more than one plausible value (0 = no deduplication).
+        self.nonce_window_ms = NONCE_WINDOW_MS
         self.gateway = Gateway(self.world, token, heartbeat_ms, lambda: self.gateway_url)
         self.faults = Faults(self.gateway)
         self._rest = Rest(self)
