@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from discord_sim.crowd import Scenario
 from discord_sim.faults import FailedCall
 from discord_sim.ratelimit import Rule
 from discord_sim.server import DiscordSim
@@ -20,8 +21,10 @@ from discord_sim.world import SimMember
 from domain.clock import WallClock
 from domain.guild_config import GuildConfig, config_to_json
 from persistence.store import Store
-from tests.faults import chaos
-from tests.faults.chaos import Bounds, Record, summarize
+from tests.faults import chaos, chaos_oracle
+from tests.faults.chaos import summarize
+from tests.faults.chaos_oracle import Bounds, Record
+from tests.faults.chaos_run import SEED_CLASS
 from tests.harness import db_message_counts, running_bot, settings_for, simulator, wait_until
 
 # Three seeds of each class (kill, resume, reidentify, rest, db_lock, mixed), three at a time, 1.2 s
@@ -37,7 +40,7 @@ async def test_chaos_seeds_stay_within_the_promised_bounds(tmp_path: Path) -> No
     summary = summarize(reports)
     print("\n".join(r.summary() for r in reports))
     print(summary)
-    assert {r.seed_class for r in reports} == set(chaos.SEED_CLASS.values()), "every class of faults ran"
+    assert {r.seed_class for r in reports} == set(SEED_CLASS.values()), "every class of faults ran"
     assert summary["faults_by_kind"].keys() >= {"kill", "drop", "reconnect", "invalid_session", "db_lock"}
     failed = [r.summary() for r in reports if not r.ok]
     assert not failed, "\n\n".join(failed)
@@ -72,7 +75,7 @@ def test_a_kill_allows_one_checkpoint_and_flush_of_loss_and_downtime_never_count
     record.starts.append(41.0)
     record.identifies.append(42.0)
     bounds = Bounds(record)
-    allowed = chaos.CHECKPOINT + chaos.FLUSH + chaos.STAMP
+    allowed = chaos_oracle.CHECKPOINT + chaos_oracle.FLUSH + chaos_oracle.STAMP
     truth = 60.0 - 2.0  # down from 40 to 42
     within = {d.key: d for d in bounds.voice({(1, 11): truth - allowed + 0.1, (1, 12): truth})}
     assert within[(1, 11)].ok and within[(1, 12)].truth == truth
@@ -101,7 +104,7 @@ def test_a_reidentify_cut_short_by_a_kill_ends_at_the_next_process_identify() ->
     messages after it are delivered, which the oracle had taken for lost until the end."""
     record = Record(start=0.0, end=10.0, starts=[0.0, 4.0], identifies=[0.5, 6.0], kills=[3.6])
     record.messages = [(7.0, 1, 11, True), (7.5, 1, 11, True)]
-    chaos.close_gaps(record, [("invalid_session", 2.7, 0), ("invalid_session", 3.5, 1)])
+    chaos_oracle.close_gaps(record, [("invalid_session", 2.7, 0), ("invalid_session", 3.5, 1)])
     assert [(g0, g1) for _, g0, g1 in record.gaps] == [(2.7, 6.0), (3.5, 6.0)]
     assert {d.key: d.truth for d in Bounds(record).messages({(1, 11): 2})} == {(1, 11): 2}
 
@@ -240,7 +243,7 @@ async def test_a_5xx_on_a_login_call_does_not_end_the_bot(
         assert failed, "the fault was injected"
 
 
-def with_boards(db: Path, scenario: chaos.Scenario) -> None:
+def with_boards(db: Path, scenario: Scenario) -> None:
     """Both boards in the scenario's first text channel, updated every 10 s (as an admin sets them)."""
     store = Store(db)
     try:
@@ -255,7 +258,7 @@ def with_boards(db: Path, scenario: chaos.Scenario) -> None:
         store.close()
 
 
-def bot_messages(scenario: chaos.Scenario) -> list[dict[str, object]]:
+def bot_messages(scenario: Scenario) -> list[dict[str, object]]:
     channel = scenario.text_channels[0].channel_id
     bot = str(scenario.sim.world.bot.user_id)
     return [m for m in scenario.sim.world.messages.get(channel, {}).values() if m["author"]["id"] == bot]  # type: ignore[index]
