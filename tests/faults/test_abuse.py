@@ -1,7 +1,7 @@
 """Abuse: members who try to farm the boards, and non-admins who try admin commands.
 
 Farming runs through the real gateway parsers and the real pipeline on MockClock (see
-``test_fuzz_gateway.feed_pipeline``), so every total is exact and compared with a plain oracle;
+``pipeline_feed.feed_pipeline``), so every total is exact and compared with a plain oracle;
 each test has a control that must count, so a rule that stopped working would fail it. The forged
 interactions go through the whole bot: simulator -> disnake -> our cogs -> SQLite.
 """
@@ -21,21 +21,18 @@ from discord_sim.interactions import command_interaction
 from discord_sim.world import SimGuild, SimInteraction, SimMember, World
 from domain.clock import WallClock
 from domain.events import MessageSent
-from tests.faults.test_fuzz_gateway import (
-    CALL,
+from tests.bot_entry.gateway_payloads import (
     GUILD_A,
     GUILD_B,
-    Frames,
     guild_create,
     humans,
     message_payload,
-    run_frames,
-    stored,
     text_channels,
     voice_channels,
     voice_payload,
     world_with_guilds,
 )
+from tests.faults.pipeline_feed import CALL, Frames, run_frames, stored
 from tests.harness import running_bot, settings_for, simulator, wait_until
 from wiring.pipeline import Faults, Pipeline
 
