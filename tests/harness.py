@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 import trio_asyncio
 
@@ -40,6 +41,21 @@ async def simulator(clock: WallClock, seed: int = 1, members: int = 20) -> Async
         yield scenario
     finally:
         await trio_asyncio.aio_as_trio(sim.close)()
+
+
+SCENARIO_MARKER = "scenario(seed=1, members=20): the seeded guild the ``scenario`` fixture starts"
+
+
+@pytest.fixture
+async def scenario(
+    request: pytest.FixtureRequest, aio_loop: object, clock: WallClock
+) -> AsyncIterator[Scenario]:
+    """``simulator`` as a fixture, for a test that runs in it from start to end; the guild comes
+    from the test's ``@pytest.mark.scenario(seed=..., members=...)``. The test still asks for
+    ``autojump_clock`` itself: pytest-trio takes the clock from the test's own arguments."""
+    marker = request.node.get_closest_marker("scenario")
+    async with simulator(clock, **(marker.kwargs if marker else {})) as started:
+        yield started
 
 
 @asynccontextmanager

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from actors.board_render import escape_name, format_count
 from bot_entry.config import Settings
 from discord_sim.crowd import Scenario, chat
@@ -120,94 +122,94 @@ def board_settings(db: Path, scenario: Scenario, **env: str) -> Settings:
     )
 
 
+@pytest.mark.scenario(seed=7, members=20)
 async def test_boards_are_posted_updated_reposted_when_deleted_and_not_duplicated_on_restart(
-    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+    autojump_clock: object, clock: WallClock, scenario: Scenario, tmp_path: Path
 ) -> None:
     db = tmp_path / "lb.db"
-    async with simulator(clock, seed=7, members=20) as scenario:
-        sim, guild = scenario.sim, scenario.guild
-        messages_channel, voice_channel = (
-            scenario.text_channels[0].channel_id,
-            scenario.text_channels[1].channel_id,
-        )
-        ids = {str(m.user_id) for m in scenario.humans}
-        with timed_calls(sim, clock) as calls:
-            async with running_bot(sim, board_settings(db, scenario), clock) as app:
-                # First start: both boards, empty, in the seed look.
-                await wait_until(
-                    lambda: boards(sim, messages_channel) and boards(sim, voice_channel), what="both boards"
-                )
-                for channel, title, empty in (
-                    (messages_channel, "Message Leaderboard", "start chatting"),
-                    (voice_channel, "Voice Leaderboard", "hop into a voice channel"),
-                ):
-                    _, embed = the_board(sim, channel)
-                    assert embed["title"] == title and embed["color"] == 0x571173  # Discord shows titles bold
-                    icon = f"https://cdn.discordapp.com/icons/{guild.guild_id}/{guild.icon}.png"
-                    assert embed["thumbnail"]["url"] == icon
-                    assert empty in embed["description"] and "Next reset" in embed["footer"]["text"]
+    sim, guild = scenario.sim, scenario.guild
+    messages_channel, voice_channel = (
+        scenario.text_channels[0].channel_id,
+        scenario.text_channels[1].channel_id,
+    )
+    ids = {str(m.user_id) for m in scenario.humans}
+    with timed_calls(sim, clock) as calls:
+        async with running_bot(sim, board_settings(db, scenario), clock) as app:
+            # First start: both boards, empty, in the seed look.
+            await wait_until(
+                lambda: boards(sim, messages_channel) and boards(sim, voice_channel), what="both boards"
+            )
+            for channel, title, empty in (
+                (messages_channel, "Message Leaderboard", "start chatting"),
+                (voice_channel, "Voice Leaderboard", "hop into a voice channel"),
+            ):
+                _, embed = the_board(sim, channel)
+                assert embed["title"] == title and embed["color"] == 0x571173  # Discord shows titles bold
+                icon = f"https://cdn.discordapp.com/icons/{guild.guild_id}/{guild.icon}.png"
+                assert embed["thumbnail"]["url"] == icon
+                assert empty in embed["description"] and "Next reset" in embed["footer"]["text"]
 
-                # A crowd chats and two members talk in voice: the boards follow, an interval at a time.
-                lounge = scenario.voice_channels[0]
-                for member in scenario.humans[:2]:
-                    sim.set_voice(guild, member, lounge)
-                await chat(scenario, random.Random(7), messages=400)
-                for member in scenario.humans[:2]:
-                    sim.set_voice(guild, member, None)
-                await wait_until(
-                    lambda: shown(sim, messages_channel) == expected_message_lines(scenario),
-                    what="the message board to show the crowd's top 10",
-                )
-                await wait_until(lambda: len(shown(sim, voice_channel) or ()) == 2, what="the voice board")
-                _, embed = the_board(sim, messages_channel)
-                assert_seed_lines(embed, 10)
-                assert not any(i in embed["description"] for i in ids)  # display names, never ids
-                _, voice_embed = the_board(sim, voice_channel)
-                assert_seed_lines(voice_embed, 2)
-                talkers = {escape_name(m.global_name or m.username) for m in scenario.humans[:2]}
-                assert {name for name, _ in lines(voice_embed)} == talkers
-                assert all(re.fullmatch(r"\d+h \d\dm", value) for _, value in lines(voice_embed))
-                posts, edits = calls.at("POST", messages_channel), calls.at("PATCH", messages_channel)
-                assert len(posts) == 1 and edits
-                assert all(b - a >= INTERVAL for a, b in itertools.pairwise([posts[0], *edits]))
+            # A crowd chats and two members talk in voice: the boards follow, an interval at a time.
+            lounge = scenario.voice_channels[0]
+            for member in scenario.humans[:2]:
+                sim.set_voice(guild, member, lounge)
+            await chat(scenario, random.Random(7), messages=400)
+            for member in scenario.humans[:2]:
+                sim.set_voice(guild, member, None)
+            await wait_until(
+                lambda: shown(sim, messages_channel) == expected_message_lines(scenario),
+                what="the message board to show the crowd's top 10",
+            )
+            await wait_until(lambda: len(shown(sim, voice_channel) or ()) == 2, what="the voice board")
+            _, embed = the_board(sim, messages_channel)
+            assert_seed_lines(embed, 10)
+            assert not any(i in embed["description"] for i in ids)  # display names, never ids
+            _, voice_embed = the_board(sim, voice_channel)
+            assert_seed_lines(voice_embed, 2)
+            talkers = {escape_name(m.global_name or m.username) for m in scenario.humans[:2]}
+            assert {name for name, _ in lines(voice_embed)} == talkers
+            assert all(re.fullmatch(r"\d+h \d\dm", value) for _, value in lines(voice_embed))
+            posts, edits = calls.at("POST", messages_channel), calls.at("PATCH", messages_channel)
+            assert len(posts) == 1 and edits
+            assert all(b - a >= INTERVAL for a, b in itertools.pairwise([posts[0], *edits]))
 
-                # A moderator deletes the message board: the next update posts a new one.
-                old_id, _ = the_board(sim, messages_channel)
-                sim.delete_message(scenario.text_channels[0], old_id)
-                scenario.say(scenario.humans[3])
-                await wait_until(lambda: len(boards(sim, messages_channel)) == 1, what="the board back")
-                new_id, embed = the_board(sim, messages_channel)
-                assert new_id != old_id and set(lines(embed)) == expected_message_lines(scenario)
+            # A moderator deletes the message board: the next update posts a new one.
+            old_id, _ = the_board(sim, messages_channel)
+            sim.delete_message(scenario.text_channels[0], old_id)
+            scenario.say(scenario.humans[3])
+            await wait_until(lambda: len(boards(sim, messages_channel)) == 1, what="the board back")
+            new_id, embed = the_board(sim, messages_channel)
+            assert new_id != old_id and set(lines(embed)) == expected_message_lines(scenario)
 
-                # Shutdown right after a change: the last state goes out without waiting for the interval.
-                received = app.gateway.received["MESSAGE_CREATE"]  # type: ignore[union-attr]
-                for member in scenario.humans[8:11]:
-                    scenario.say(member)
-                await wait_until(
-                    lambda: app.gateway.received["MESSAGE_CREATE"] >= received + 3,  # type: ignore[union-attr]
-                    what="the last messages",
-                )
-                stopping_at = clock.now()
-            assert max(calls.at("PATCH", messages_channel)) >= stopping_at
-            assert shown(sim, messages_channel) == expected_message_lines(scenario)
-            assert stored_boards(db)["messages"] == (messages_channel, new_id)
+            # Shutdown right after a change: the last state goes out without waiting for the interval.
+            received = app.gateway.received["MESSAGE_CREATE"]  # type: ignore[union-attr]
+            for member in scenario.humans[8:11]:
+                scenario.say(member)
+            await wait_until(
+                lambda: app.gateway.received["MESSAGE_CREATE"] >= received + 3,  # type: ignore[union-attr]
+                what="the last messages",
+            )
+            stopping_at = clock.now()
+        assert max(calls.at("PATCH", messages_channel)) >= stopping_at
+        assert shown(sim, messages_channel) == expected_message_lines(scenario)
+        assert stored_boards(db)["messages"] == (messages_channel, new_id)
 
-            # Restart: the stored boards are checked (GET) and edited in place, never posted again.
-            posts_before = len(calls.at("POST", messages_channel) + calls.at("POST", voice_channel))
-            async with running_bot(sim, board_settings(db, scenario), clock):
-                await wait_until(
-                    lambda: calls.at("GET", messages_channel) and calls.at("GET", voice_channel),
-                    what="the stored boards checked",
-                )
-                for member in scenario.humans[5:8]:
-                    scenario.say(member)
-                await wait_until(
-                    lambda: shown(sim, messages_channel) == expected_message_lines(scenario),
-                    what="the board edited after the restart",
-                )
-        assert len(calls.at("POST", messages_channel) + calls.at("POST", voice_channel)) == posts_before
-        assert list(boards(sim, messages_channel)) == [new_id]
-        assert len(boards(sim, voice_channel)) == 1
+        # Restart: the stored boards are checked (GET) and edited in place, never posted again.
+        posts_before = len(calls.at("POST", messages_channel) + calls.at("POST", voice_channel))
+        async with running_bot(sim, board_settings(db, scenario), clock):
+            await wait_until(
+                lambda: calls.at("GET", messages_channel) and calls.at("GET", voice_channel),
+                what="the stored boards checked",
+            )
+            for member in scenario.humans[5:8]:
+                scenario.say(member)
+            await wait_until(
+                lambda: shown(sim, messages_channel) == expected_message_lines(scenario),
+                what="the board edited after the restart",
+            )
+    assert len(calls.at("POST", messages_channel) + calls.at("POST", voice_channel)) == posts_before
+    assert list(boards(sim, messages_channel)) == [new_id]
+    assert len(boards(sim, voice_channel)) == 1
 
 
 async def test_a_429_storm_is_waited_out_without_an_edit_storm(

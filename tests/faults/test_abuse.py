@@ -1,7 +1,7 @@
 """Abuse: members who try to farm the boards, and non-admins who try admin commands.
 
 Farming runs through the real gateway parsers and the real pipeline on MockClock (see
-``test_fuzz_gateway.feed_pipeline``), so every total is exact and compared with a plain oracle;
+``pipeline_feed.feed_pipeline``), so every total is exact and compared with a plain oracle;
 each test has a control that must count, so a rule that stopped working would fail it. The forged
 interactions go through the whole bot: simulator -> disnake -> our cogs -> SQLite.
 """
@@ -16,27 +16,26 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import pytest
 
+from discord_sim.crowd import Scenario
 from discord_sim.interactions import command_interaction
 from discord_sim.world import SimGuild, SimInteraction, SimMember, World
 from domain.clock import WallClock
 from domain.events import MessageSent
-from tests.faults.test_fuzz_gateway import (
-    CALL,
+from tests.bot_entry.gateway_payloads import (
     GUILD_A,
     GUILD_B,
-    Frames,
     guild_create,
     humans,
     message_payload,
-    run_frames,
-    stored,
     text_channels,
     voice_channels,
     voice_payload,
     world_with_guilds,
 )
-from tests.harness import running_bot, settings_for, simulator, wait_until
+from tests.faults.pipeline_feed import CALL, Frames, run_frames, stored
+from tests.harness import running_bot, settings_for, wait_until
 from wiring.pipeline import Faults, Pipeline
 
 MANAGE_GUILD = 1 << 5
@@ -342,60 +341,60 @@ def snapshot_db(db: Path) -> dict[str, list[tuple[Any, ...]]]:
         return {t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables}
 
 
+@pytest.mark.scenario(seed=23, members=8)
 async def test_forged_admin_interactions_from_a_member_change_nothing(
-    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+    autojump_clock: object, clock: WallClock, scenario: Scenario, tmp_path: Path
 ) -> None:
     db = tmp_path / "lb.db"
-    async with simulator(clock, seed=23, members=8) as scenario:
-        sim, guild = scenario.sim, scenario.guild
-        victim, attacker = scenario.humans[0], scenario.humans[5]
-        async with running_bot(sim, settings_for(db, MESSAGE_FLUSH_SECONDS="0.5"), clock) as app:
-            registered = sim.world.commands
-            calls = admin_calls(victim)
-            names = {name.split()[0] for name, _ in calls}
-            await wait_until(
-                lambda: {c["name"] for c in registered.get(guild.guild_id, {}).values()} >= names,
-                within=30,
-                what="the admin commands registered",
+    sim, guild = scenario.sim, scenario.guild
+    victim, attacker = scenario.humans[0], scenario.humans[5]
+    async with running_bot(sim, settings_for(db, MESSAGE_FLUSH_SECONDS="0.5"), clock) as app:
+        registered = sim.world.commands
+        calls = admin_calls(victim)
+        names = {name.split()[0] for name, _ in calls}
+        await wait_until(
+            lambda: {c["name"] for c in registered.get(guild.guild_id, {}).values()} >= names,
+            within=30,
+            what="the admin commands registered",
+        )
+        for member in (victim, victim, attacker):
+            scenario.say(member)
+        await wait_until(lambda: message_total(db) == 3, what="messages stored")
+        before, config_before = snapshot_db(db), app.pipeline.configs.get(guild.guild_id)
+        answers: list[tuple[str, str, SimInteraction]] = []
+        for how in FORGERIES:
+            for name, options in calls:
+                forged = forge(sim.world, guild, attacker, scenario.text_channels[0], name, options, how)
+                sim.dispatch("INTERACTION_CREATE", forged.payload)
+                answers.append((how, name, forged))
+        await wait_until(lambda: all(a.original is not None for _, _, a in answers), what="every answer")
+        for how, name, forged in answers:
+            assert forged.ephemeral, (how, name)
+            assert forged.original is not None
+            assert (
+                forged.original["content"] == "You need the Manage Server permission to use this command."
+            ), (how, name)
+            assert not forged.original.get("attachments") and not forged.original.get("components"), (
+                how,
+                name,
             )
-            for member in (victim, victim, attacker):
-                scenario.say(member)
-            await wait_until(lambda: message_total(db) == 3, what="messages stored")
-            before, config_before = snapshot_db(db), app.pipeline.configs.get(guild.guild_id)
-            answers: list[tuple[str, str, SimInteraction]] = []
-            for how in FORGERIES:
-                for name, options in calls:
-                    forged = forge(sim.world, guild, attacker, scenario.text_channels[0], name, options, how)
-                    sim.dispatch("INTERACTION_CREATE", forged.payload)
-                    answers.append((how, name, forged))
-            await wait_until(lambda: all(a.original is not None for _, _, a in answers), what="every answer")
-            for how, name, forged in answers:
-                assert forged.ephemeral, (how, name)
-                assert forged.original is not None
-                assert (
-                    forged.original["content"] == "You need the Manage Server permission to use this command."
-                ), (how, name)
-                assert not forged.original.get("attachments") and not forged.original.get("components"), (
-                    how,
-                    name,
-                )
-            assert app.pipeline.configs.get(guild.guild_id) == config_before
-            assert snapshot_db(db) == before, "a forged admin command changed the database"
-            # The control: the same payload, unaltered (an admin's), does change things.
-            real = command_interaction(
-                sim.world,
-                guild,
-                attacker,
-                scenario.text_channels[0],
-                *calls[0],
-                permissions=MANAGE_GUILD,
-            )
-            sim.dispatch("INTERACTION_CREATE", real.payload)
-            await wait_until(
-                lambda: real.original is not None and "Saved" in real.original["content"], what="saved"
-            )
-            assert app.pipeline.configs.get(guild.guild_id).count_alone
-        assert snapshot_db(db) != before
+        assert app.pipeline.configs.get(guild.guild_id) == config_before
+        assert snapshot_db(db) == before, "a forged admin command changed the database"
+        # The control: the same payload, unaltered (an admin's), does change things.
+        real = command_interaction(
+            sim.world,
+            guild,
+            attacker,
+            scenario.text_channels[0],
+            *calls[0],
+            permissions=MANAGE_GUILD,
+        )
+        sim.dispatch("INTERACTION_CREATE", real.payload)
+        await wait_until(
+            lambda: real.original is not None and "Saved" in real.original["content"], what="saved"
+        )
+        assert app.pipeline.configs.get(guild.guild_id).count_alone
+    assert snapshot_db(db) != before
 
 
 def message_total(db: Path) -> int:
