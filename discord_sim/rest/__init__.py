@@ -23,13 +23,13 @@ from discord_sim.ratelimit import Verdict
 from discord_sim.rest.base import API, BODY, FILES, TOKEN_ROUTES, json_response, major_of, parse_body
 from discord_sim.rest.commands import Commands
 from discord_sim.rest.guilds import Guilds
-from discord_sim.rest.messages import NONCE_WINDOW_MS, Messages
+from discord_sim.rest.messages import Messages
 from discord_sim.rest.webhooks import Webhooks
 
 if TYPE_CHECKING:
     from discord_sim.server import DiscordSim
 
-__all__ = ["API", "NONCE_WINDOW_MS", "Rest"]
+__all__ = ["API", "Rest"]
 
 
 class Rest:
@@ -122,7 +122,7 @@ class Rest:
                 text=injected.body, status=injected.status, content_type=injected.content_type
             )
         if isinstance(injected, Verdict):
-            return self._too_many(injected)
+            return self._too_many(self.sim.limits.as_route_429(injected, route, self.world.now_ms() / 1000))
         token_route = template.startswith(TOKEN_ROUTES)
         needs_auth = not token_route and template != "/gateway"
         if needs_auth and request.headers.get("Authorization") != f"Bot {self.sim.token}":

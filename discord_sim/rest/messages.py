@@ -9,6 +9,7 @@ from aiohttp import web
 from discord_sim.errors import (
     CANNOT_EDIT_OTHERS,
     MISSING_ACCESS,
+    MISSING_PERMISSIONS,
     NON_TEXT_CHANNEL,
     OLD_MESSAGE_EDITS,
     ApiError,
@@ -16,14 +17,32 @@ from discord_sim.errors import (
 )
 from discord_sim.limits import check_message
 from discord_sim.rest.base import BODY, FILES, Resource, json_response, no_content, path_id
-from discord_sim.world import MESSAGEABLE_TYPES, SUPPRESS_EMBEDS, Json, snowflake_ms
+from discord_sim.world import (
+    EMBED_LINKS,
+    MESSAGEABLE_TYPES,
+    SEND_MESSAGES,
+    SUPPRESS_EMBEDS,
+    VIEW_CHANNEL,
+    Json,
+    SimChannel,
+    snowflake_ms,
+)
 
 if TYPE_CHECKING:
     from discord_sim.server import DiscordSim
 
-NONCE_WINDOW_MS = 5 * 60 * 1000  # Discord: a nonce is unique "in the past few minutes"
 SUPPRESS_NOTIFICATIONS = 1 << 12
 REPLY = 19
+
+
+def _check_permissions(channel: SimChannel, bot_id: int, body: Json, *, posting: bool) -> None:
+    """Refuse as Discord does what the channel's overwrites deny the bot: reading at all
+    (50001), posting, or embeds (50013; an edit needs no SEND_MESSAGES, only its embeds do)."""
+    denied = channel.denied(bot_id)
+    if denied & VIEW_CHANNEL:
+        raise ApiError(403, MISSING_ACCESS, "Missing Access")
+    if (posting and denied & SEND_MESSAGES) or (body.get("embeds") and denied & EMBED_LINKS):
+        raise ApiError(403, MISSING_PERMISSIONS, "Missing Permissions")
 
 
 class Messages(Resource):
@@ -59,6 +78,7 @@ class Messages(Resource):
         if self.world.bot.user_id not in self.world.guilds[channel.guild_id].members:
             raise ApiError(403, MISSING_ACCESS, "Missing Access")
         body: Json = request[BODY] or {}
+        _check_permissions(channel, self.world.bot.user_id, body, posting=True)
         check_message(body, files=len(request[FILES]))
         world = self.world
         if body.get("enforce_nonce") and (earlier := self._nonce_seen(body.get("nonce"))) is not None:
@@ -101,13 +121,16 @@ class Messages(Resource):
         return self.world.message(seen[0], seen[1])
 
     async def get_message(self, request: web.Request) -> web.Response:
-        return json_response(self._message(request)[1])
+        channel, message = self._message(request)
+        _check_permissions(channel, self.world.bot.user_id, {}, posting=False)
+        return json_response(message)
 
     async def edit_message(self, request: web.Request) -> web.Response:
         channel, message = self._message(request)
         if message["author"]["id"] != str(self.world.bot.user_id):
             raise ApiError(403, CANNOT_EDIT_OTHERS, "Cannot edit a message authored by another user")
         body: Json = request[BODY] or {}
+        _check_permissions(channel, self.world.bot.user_id, body, posting=False)
         attachments = self._uploads(request, channel.channel_id, message["attachments"])
         check_message(body, files=len(request[FILES]), existing=message)
         now_ms = self.world.now_ms()
@@ -126,6 +149,7 @@ class Messages(Resource):
 
     async def delete_message(self, request: web.Request) -> web.Response:
         channel, message = self._message(request)
+        _check_permissions(channel, self.world.bot.user_id, {}, posting=False)
         del self.world.messages[channel.channel_id][int(message["id"])]
         self.sim.dispatch(
             "MESSAGE_DELETE",
