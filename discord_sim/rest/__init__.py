@@ -6,7 +6,8 @@ The route table in ``Rest.install`` is the index: every route and the resource t
 shares, in Discord's order: parse the body (JSON, or multipart with ``payload_json`` and
 ``files[n]``), record the call in ``world.rest_calls``, apply injected faults, check the token
 (webhook and interaction routes need none), count the call against its rate-limit bucket, run
-the handler, and render an ``ApiError`` as Discord's JSON error. Handlers change the world and
+the handler, render an ``ApiError`` as Discord's JSON error, and hold the answer if a fault
+says so. Handlers change the world and
 dispatch what Discord would dispatch.
 """
 
@@ -135,6 +136,8 @@ class Rest:
             response = await handler(request)
         except ApiError as exc:
             response = json_response(exc.body(), exc.status)
+        if held := faults.after_call(request.method, route, path):
+            await asyncio.sleep(held)
         response.headers.update(verdict.headers)
         response.headers["Via"] = "1.1 google"
         return response

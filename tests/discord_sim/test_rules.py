@@ -127,3 +127,16 @@ async def test_without_heartbeat_enforcement_a_silent_client_is_neither_asked_no
         await aio(silent_client)()
     assert [f["op"] for f in frames] == [10, 0, 0], "HELLO, READY, GUILD_CREATE and nothing else"
     assert sim.gateway.connects == 1
+
+
+async def test_a_held_answer_is_carried_out_first(
+    autojump_clock: object, scenario: Scenario, clock: WallClock
+) -> None:
+    sim, channel_id = scenario.sim, scenario.text_channels[0].channel_id
+    sim.faults.hold_answer(f"POST /channels/{channel_id}/messages", seconds=90)
+    with trio.move_on_after(60):  # a client that gives up after a minute
+        await aio(call)(sim, "POST", f"/channels/{channel_id}/messages", {"content": "lost"})
+    assert [m["content"] for m in sim.world.messages[channel_id].values()] == ["lost"]
+    assert sim.faults.log == [("held", f"POST /channels/{channel_id}/messages")]
+    status, _, body = await aio(call)(sim, "POST", f"/channels/{channel_id}/messages", {"content": "next"})
+    assert status == 200 and body["content"] == "next", "only the next call was held"
