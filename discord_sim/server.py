@@ -54,8 +54,8 @@ class DiscordSim:
         self.token = token
         self.heartbeat_ms = heartbeat_ms
         self.limits = RateLimits()
-        # Discord deduplicates a message nonce only "in the past few minutes" (rules.py).
-        self.nonce_window_ms = 0
+        # How long a POST's nonce deduplicates (Discord: "the past few minutes"); set from ``rules``.
+        self.nonce_window_ms: int
         self.gateway = Gateway(self.world, token, heartbeat_ms, lambda: self.gateway_url)
         self.faults = Faults(self.gateway)
         self._rest = Rest(self)
