@@ -31,6 +31,13 @@ class ForcedRateLimit:
     is_global: bool
 
 
+@define
+class HeldAnswer:
+    pattern: str
+    times: int
+    seconds: float
+
+
 @define(frozen=True)
 class FailedCall:
     """An injected error answer: status and a JSON body, or HTML text for 502s."""
@@ -48,6 +55,7 @@ class Faults:
         self._fraction_status = 502
         self._rng = random.Random(0)
         self._rate_limits: list[ForcedRateLimit] = []
+        self._held: list[HeldAnswer] = []
         self.delay = 0.0  # seconds every REST answer waits (on the simulator's clock)
         self.log: list[tuple[str, str]] = []
 
@@ -78,12 +86,25 @@ class Faults:
         """
         self._rate_limits.append(ForcedRateLimit(route, times, retry_after, is_global))
 
+    def hold_answer(self, route: str, *, seconds: float, times: int = 1) -> None:
+        """The next ``times`` calls matching ``route`` (as in ``rate_limit``) are carried out, then
+        their answer waits ``seconds``: a client whose deadline is shorter has lost an answer to a
+        call that did happen (a post it may retry)."""
+        self._held.append(HeldAnswer(route, times, seconds))
+
+    def after_call(self, method: str, route: str, path: str) -> float:
+        """Called by the REST layer once a call is carried out: seconds to hold its answer."""
+        for held in self._held:
+            if held.times > 0 and _matches(held.pattern, method, route, path):
+                held.times -= 1
+                self.log.append(("held", f"{method} {path}"))
+                return held.seconds
+        return 0.0
+
     def before_call(self, method: str, route: str, path: str) -> FailedCall | Verdict | None:
         """Called by the REST layer for each call: an injected answer, or None to proceed."""
         for forced in self._rate_limits:
-            if forced.times > 0 and (
-                route == forced.pattern or fnmatch.fnmatchcase(f"{method} {path}", forced.pattern)
-            ):
+            if forced.times > 0 and _matches(forced.pattern, method, route, path):
                 forced.times -= 1
                 self.log.append(("429", f"{method} {path}"))
                 return too_many(forced.retry_after, is_global=forced.is_global)
@@ -127,3 +148,9 @@ class Faults:
         junk = data if data is not None else {"id": "not-a-snowflake", "channel_id": None, "author": 7}
         self.log.append(("malformed", event))
         self._gateway.send_raw(event, junk)
+
+
+def _matches(pattern: str, method: str, route: str, path: str) -> bool:
+    """``pattern`` is a route template (``"POST /channels/{channel_id}/messages"``) or a glob over
+    the concrete ``"METHOD /path"``."""
+    return route == pattern or fnmatch.fnmatchcase(f"{method} {path}", pattern)

@@ -8,9 +8,14 @@ or an INVALID_SESSION without ``resumable``, ends the session.
 
 Every connection gets HELLO, must heartbeat (op 1) at the interval HELLO gives, and is answered
 with op 11. If a client falls silent for a whole interval the server asks for a heartbeat (op 1),
-as Discord may; past 1.5 intervals of silence it closes the connection (4000, resumable). Asking
-matters under a mock clock: disnake heartbeats from a thread on real time, but answers an op 1
-at once, so virtual hours pass without a spurious timeout.
+as Discord may; past ``heartbeat_timeout`` intervals of silence (an invented rule, see
+``rules.py``) it closes the connection (4000, resumable). Asking matters under a mock clock:
+disnake heartbeats from a thread on real time, but answers an op 1 at once, so virtual hours
+pass without a spurious timeout.
+
+A guild READY lists as unavailable (an outage) gets GUILD_DELETE ``{id, unavailable: true}``
+right after READY instead of a GUILD_CREATE, as Discord sends for a guild that "was already
+unavailable".
 
 With ``compress=zlib-stream`` in the URL every frame goes out as binary through one zlib stream,
 each ending with a Z_SYNC_FLUSH (the ``00 00 ff ff`` suffix clients wait for).
@@ -31,6 +36,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from attrs import define, field
 
+from discord_sim.rules import SimRules
 from discord_sim.world import Json, SimGuild, World
 
 log = logging.getLogger(__name__)
@@ -67,7 +73,6 @@ EVENT_INTENTS = {
 CONTENT_FIELDS = {"content": "", "embeds": [], "attachments": [], "components": []}
 CLIENT_ENDS_SESSION = frozenset({1000, 1001})
 DEFAULT_REPLAY_LIMIT = 100_000
-RESUME_WINDOW_MS = 10 * 60_000
 
 
 @define(frozen=True)
@@ -157,8 +162,10 @@ class Gateway:
         self._drop_countdown: int | None = None
         self.connects = 0  # websockets accepted so far (a reconnecting client adds one each time)
         self.outages: set[int] = set()  # guilds READY lists as unavailable, with no GUILD_CREATE
-        # How long a disconnected session can still be resumed (Discord: a few minutes).
-        self.resume_window_ms = RESUME_WINDOW_MS
+        # Invented rules (rules.py): how long a disconnected session can still be resumed, and
+        # how many intervals of silence close a connection (None: heartbeats are not enforced).
+        self.resume_window_ms = SimRules().resume_window_ms
+        self.heartbeat_timeout: float | None = SimRules().heartbeat_timeout
 
     # -- fan-out (synchronous) ------------------------------------------------------------------
 
@@ -309,8 +316,10 @@ class Gateway:
         interval_ms = self.heartbeat_ms
         while True:
             await asyncio.sleep(interval_ms / 1000)
+            if self.heartbeat_timeout is None:  # read each time: a test may switch it mid-run
+                continue
             silent = self._now() - connection.last_heartbeat_ms
-            if silent > 1.5 * interval_ms:
+            if silent > self.heartbeat_timeout * interval_ms:
                 log.info("gateway: no heartbeat for %d ms; closing", silent)
                 connection.close(4000, "Heartbeat timed out")
                 return
@@ -377,6 +386,8 @@ class Gateway:
             for guild in self.world.guilds.values():
                 if guild.guild_id not in self.outages:
                     session.push("GUILD_CREATE", self._guild_create(session, guild))
+                else:
+                    session.push("GUILD_DELETE", {"id": str(guild.guild_id), "unavailable": True})
         self.identified.set()
         for callback in self.on_identify:
             callback(session)

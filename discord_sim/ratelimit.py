@@ -37,7 +37,7 @@ DEFAULT_RULES: dict[str, Rule] = {
     "PATCH /webhooks/{application_id}/{token}/messages/{message_id}": Rule(5, 2.0),
 }
 DEFAULT_RULE = Rule(50, 1.0)
-# Discord does not publish this quota; 5 an hour per channel makes a once-a-minute editor hit it.
+# Discord does not publish this quota: the default of ``rules.SimRules.old_message_edits``.
 OLD_MESSAGE_EDITS = Rule(5, 3600.0)
 
 
@@ -125,6 +125,22 @@ class RateLimits:
             verdict = too_many(current.reset_at - now, bucket=bucket)
             return Verdict(False, headers | verdict.headers, verdict.retry_after)
         return Verdict(True, headers)
+
+    def as_route_429(self, forced: Verdict, route: str, now: float) -> Verdict:
+        """An injected 429 with the headers Discord sends on a route 429: the route's bucket,
+        its limit, none remaining, and the reset ``retry_after`` from now. A global one is left
+        as it is (Discord's global 429s are not about a bucket)."""
+        if forced.is_global:
+            return forced
+        rule = self.rules.get(route, self.default)
+        headers = {
+            "X-RateLimit-Limit": str(rule.limit if rule is not None else 1),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": f"{now + forced.retry_after:.3f}",
+            "X-RateLimit-Reset-After": f"{forced.retry_after:.3f}",
+            "X-RateLimit-Bucket": bucket_hash(route),
+        }
+        return Verdict(False, headers | forced.headers, forced.retry_after)
 
     def old_edit_allowed(self, channel_id: int, now: float) -> bool:
         """Count an edit of an old message in ``channel_id``; False once the quota is spent."""

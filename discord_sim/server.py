@@ -25,7 +25,8 @@ from discord_sim import interactions
 from discord_sim.faults import Faults
 from discord_sim.gateway import Gateway, GatewaySession
 from discord_sim.ratelimit import RateLimits
-from discord_sim.rest import NONCE_WINDOW_MS, Rest
+from discord_sim.rest import Rest
+from discord_sim.rules import SimRules
 from discord_sim.world import (
     PUBLIC_THREAD,
     Json,
@@ -34,27 +35,50 @@ from discord_sim.world import (
     SimInteraction,
     SimMember,
     World,
+    voice_state_payload,
 )
 
-__all__ = ["DiscordSim", "GatewaySession"]
+__all__ = ["DiscordSim", "GatewaySession", "SimRules"]
 
 
 class DiscordSim:
     def __init__(
-        self, world: World | None = None, *, token: str = "sim-token", heartbeat_ms: int = 41_250
+        self,
+        world: World | None = None,
+        *,
+        token: str = "sim-token",
+        heartbeat_ms: int = 41_250,
+        rules: SimRules | None = None,
     ) -> None:
         self.world = world or World(lambda: int(time.time() * 1000))
         self.token = token
         self.heartbeat_ms = heartbeat_ms
         self.limits = RateLimits()
-        # Discord deduplicates a message nonce only "in the past few minutes" and publishes no number:
-        # a knob, so the bot is tested under more than one plausible value (0 = no deduplication).
-        self.nonce_window_ms = NONCE_WINDOW_MS
+        # How long a POST's nonce deduplicates (Discord: "the past few minutes"); set from ``rules``.
+        self.nonce_window_ms: int
         self.gateway = Gateway(self.world, token, heartbeat_ms, lambda: self.gateway_url)
         self.faults = Faults(self.gateway)
         self._rest = Rest(self)
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self.rules = rules or SimRules()
+
+    @property
+    def rules(self) -> SimRules:
+        """The invented rules as they are now (``rules.py``); each lives in the part it governs."""
+        return SimRules(
+            old_message_edits=self.limits.old_message_edits,
+            nonce_window_ms=self.nonce_window_ms,
+            heartbeat_timeout=self.gateway.heartbeat_timeout,
+            resume_window_ms=self.gateway.resume_window_ms,
+        )
+
+    @rules.setter
+    def rules(self, rules: SimRules) -> None:
+        self.limits.old_message_edits = rules.old_message_edits
+        self.nonce_window_ms = rules.nonce_window_ms
+        self.gateway.heartbeat_timeout = rules.heartbeat_timeout
+        self.gateway.resume_window_ms = rules.resume_window_ms
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -165,20 +189,7 @@ class DiscordSim:
     ) -> Json:
         """Move ``member`` into ``channel`` (None: leave voice) with the given mute/deaf flags,
         update the guild's ``voice_states`` (sent in GUILD_CREATE) and dispatch VOICE_STATE_UPDATE."""
-        state: Json = {
-            "guild_id": str(guild.guild_id),
-            "channel_id": str(channel.channel_id) if channel else None,
-            "user_id": str(member.user_id),
-            "member": member.member_payload(),
-            "session_id": f"voice-{member.user_id}",
-            "deaf": flags.get("deaf", False),
-            "mute": flags.get("mute", False),
-            "self_deaf": flags.get("self_deaf", False),
-            "self_mute": flags.get("self_mute", False),
-            "self_video": False,
-            "suppress": flags.get("suppress", False),
-            "request_to_speak_timestamp": None,
-        }
+        state = voice_state_payload(guild, member, channel.channel_id if channel else None, **flags)
         if channel is None:
             guild.voice_states.pop(member.user_id, None)
         else:
@@ -231,6 +242,18 @@ class DiscordSim:
         guild.channels[channel.channel_id] = channel
         self.dispatch("CHANNEL_CREATE", channel.payload())
         return channel
+
+    def deny_bot(self, channel: SimChannel, permissions: int) -> None:
+        """An admin denies the bot ``permissions`` (bits, ``world.SEND_MESSAGES``...) in ``channel``
+        with a member overwrite (0 removes it): CHANNEL_UPDATE. From then on REST answers as
+        Discord does: 50001 Missing Access without VIEW_CHANNEL, 50013 Missing Permissions for a
+        post without SEND_MESSAGES or a post or edit with embeds without EMBED_LINKS."""
+        bot = str(self.world.bot.user_id)
+        kept = [o for o in channel.permission_overwrites if not (o["type"] == 1 and o["id"] == bot)]
+        if permissions:
+            kept.append({"id": bot, "type": 1, "allow": "0", "deny": str(permissions)})
+        channel.permission_overwrites = kept
+        self.dispatch("CHANNEL_UPDATE", channel.payload())
 
     def join_guild(self, guild: SimGuild) -> None:
         """The bot is added to ``guild``, or the guild comes back after an outage: GUILD_CREATE."""

@@ -28,6 +28,8 @@ MESSAGEABLE_TYPES = frozenset({TEXT, VOICE, ANNOUNCEMENT, STAGE, *THREAD_TYPES})
 DEFAULT_MESSAGE, CHAT_INPUT_COMMAND = 0, 20
 # Message flags
 SUPPRESS_EMBEDS, EPHEMERAL, LOADING = 1 << 2, 1 << 6, 1 << 7
+# Permission bits the REST routes check for the bot (https://discord.com/developers/docs/topics/permissions)
+VIEW_CHANNEL, SEND_MESSAGES, EMBED_LINKS = 1 << 10, 1 << 11, 1 << 14
 # Intents a bot needs approval for (GUILD_MEMBERS, GUILD_PRESENCES, MESSAGE_CONTENT).
 PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)
 EVERYONE_PERMISSIONS = "1071698660929"
@@ -44,6 +46,25 @@ def snowflake_ms(snowflake: int | str) -> int:
 
 def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
+
+
+def voice_state_payload(guild: SimGuild, member: SimMember, channel_id: int | None, **flags: bool) -> Json:
+    """VOICE_STATE_UPDATE as ``DiscordSim.set_voice`` dispatches it: ``member`` in ``channel_id``
+    (None: left voice) with the given mute/deaf/suppress flags (public so tests build the same)."""
+    return {
+        "guild_id": str(guild.guild_id),
+        "channel_id": None if channel_id is None else str(channel_id),
+        "user_id": str(member.user_id),
+        "member": member.member_payload(),
+        "session_id": f"voice-{member.user_id}",
+        "deaf": flags.get("deaf", False),
+        "mute": flags.get("mute", False),
+        "self_deaf": flags.get("self_deaf", False),
+        "self_mute": flags.get("self_mute", False),
+        "self_video": False,
+        "suppress": flags.get("suppress", False),
+        "request_to_speak_timestamp": None,
+    }
 
 
 @define
@@ -90,6 +111,17 @@ class SimChannel:
     name: str
     type: int = TEXT
     parent_id: int | None = None
+    # Member overwrites as Discord lists them; the REST routes refuse what they deny the bot
+    # (50001, 50013), see ``DiscordSim.deny_bot``. Role overwrites are not modelled.
+    permission_overwrites: list[Json] = field(factory=list)
+
+    def denied(self, user_id: int) -> int:
+        """The permission bits this channel's overwrites deny ``user_id``."""
+        bits = 0
+        for overwrite in self.permission_overwrites:
+            if overwrite["type"] == 1 and overwrite["id"] == str(user_id):
+                bits |= int(overwrite["deny"])
+        return bits
 
     def payload(self) -> Json:
         payload: Json = {
@@ -98,7 +130,7 @@ class SimChannel:
             "name": self.name,
             "type": self.type,
             "position": 0,
-            "permission_overwrites": [],
+            "permission_overwrites": [dict(o) for o in self.permission_overwrites],
             "parent_id": str(self.parent_id) if self.parent_id else None,
             "nsfw": False,
         }
@@ -189,7 +221,8 @@ class SimGuild:
         """GUILD_CREATE as sent on (re)connect: the whole guild, with who is in voice.
 
         Without the GUILD_MEMBERS intent Discord lists only the bot itself and members in voice
-        (``all_members=False``); voice states in GUILD_CREATE carry no ``member``.
+        (``all_members=False``); voice states in GUILD_CREATE carry no ``member`` and no
+        ``guild_id`` (the guild is the one they are in), as Discord sends them.
         """
         if all_members:
             members = list(self.members.values())
@@ -204,7 +237,9 @@ class SimGuild:
             "members": [m.member_payload() for m in members],
             "channels": [c.payload() for c in self.channels.values() if c.type not in THREAD_TYPES],
             "threads": [c.payload() for c in self.channels.values() if c.type in THREAD_TYPES],
-            "voice_states": [dict(v) for v in self.voice_states.values()],
+            "voice_states": [
+                {k: value for k, value in v.items() if k != "guild_id"} for v in self.voice_states.values()
+            ],
             "presences": [],
             "stage_instances": [],
             "guild_scheduled_events": [],
