@@ -27,10 +27,8 @@ from typing import Any, Protocol
 import trio
 from attrs import define, field
 
-from actors.board_render import BoardEntry, BoardStyle, BoardView, render_board
-from actors.board_schedule import (
+from actors.board_protocol import (
     Action,
-    Board,
     Check,
     Delete,
     Edit,
@@ -38,13 +36,13 @@ from actors.board_schedule import (
     MemberFound,
     MemberGone,
     MemberOutcome,
-    Need,
     Outcome,
     Post,
     RateLimited,
-    board_channels,
-    content_hash,
+    Scan,
 )
+from actors.board_render import BoardEntry, BoardStyle, BoardView, content_hash, render_board
+from actors.board_schedule import Board, Need, board_channels
 from domain.clock import WallClock
 from domain.events import GuildSnapshot
 from domain.guild_config import GuildConfigs
@@ -58,7 +56,7 @@ from supervisor.supervisor import ChildSpec, Restart
 log = logging.getLogger(__name__)
 
 TOP = 10
-MAX_STEPS = 4  # calls per board per round: e.g. edit -> 404 -> post, then delete an old message
+MAX_STEPS = 6  # calls per board per round: e.g. edit -> 404 -> scan -> post, then delete old ones
 MEMBER_TTL = 3600.0  # seconds a fetched member (name, or gone) is trusted
 HIDDEN_SCAN_LIMIT = 100  # ranked members looked at to fill a top 10 when departed ones are hidden
 CONFIG_RECHECK = 30.0  # seconds: config changes (channel, interval) are picked up at least this often
@@ -74,6 +72,7 @@ class Poster(Protocol):
     async def post(self, channel_id: int, embed: dict[str, Any], nonce: str) -> Outcome: ...
     async def edit(self, channel_id: int, message_id: int, embed: dict[str, Any]) -> Outcome: ...
     async def check(self, channel_id: int, message_id: int) -> Outcome: ...
+    async def scan(self, channel_id: int, kind: BoardKind) -> Outcome: ...
     async def delete(self, channel_id: int, message_id: int) -> Outcome: ...
     async def fetch_member(self, guild_id: int, user_id: int) -> MemberOutcome: ...
 
@@ -274,7 +273,7 @@ class LeaderboardPublisher:
             if isinstance(action, Post):
                 await self._save(board)  # its nonce first: a kill during the post must not post twice
             try:
-                outcome = await self._perform(action, content)
+                outcome = await self._perform(key[1], action, content)
             except trio.Cancelled:
                 if isinstance(action, Post | Edit):
                     board.mark_dirty()  # cut at shutdown: the content may not be on Discord
@@ -301,10 +300,12 @@ class LeaderboardPublisher:
         with trio.CancelScope(shield=True):  # what is on Discord now must be remembered
             await self.store.call(board_rows.save_board_sync, self.store, board.checkpoint())
 
-    async def _perform(self, action: Action, content: Content | None) -> Outcome:
+    async def _perform(self, kind: BoardKind, action: Action, content: Content | None) -> Outcome:
         match action:
             case Check(channel_id, message_id):
                 return await self.poster.check(channel_id, message_id)
+            case Scan(channel_id):
+                return await self.poster.scan(channel_id, kind)
             case Delete(channel_id, message_id):
                 return await self.poster.delete(channel_id, message_id)
             case Post(channel_id, _, nonce):
@@ -347,7 +348,8 @@ class LeaderboardPublisher:
             style=BoardStyle(colour=config.colour, arrow=config.arrow),
             limit=TOP,
         )
-        return Content(render_board(view), content_hash(view))
+        embed = render_board(view)
+        return Content(embed, content_hash(view, embed))
 
     async def _entries(
         self, guild_id: int, kind: BoardKind, period: int, *, hide_departed: bool, now: float

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from actors.board_schedule import Done, Failed, MessageMissing, NoAccess, OldMessageQuota, Posted, RateLimited
+from actors.board_protocol import Done, Failed, MessageMissing, NoAccess, OldMessageQuota, Posted, RateLimited
 from bot_entry.board_poster import BoardPoster, outcome_of_error
 from domain.clock import WallClock
 from tests.discord_sim.conftest import aio, connected, plain_client
