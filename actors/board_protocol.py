@@ -120,7 +120,8 @@ class Check:
 class Scan:
     """Read one page of the channel's recent messages for the bot's own boards of this kind, before
     posting and when adopting a stored board: a post whose nonce Discord no longer remembers
-    (a restart later than its window) is adopted instead of posted twice."""
+    (a restart later than its window) is adopted instead of posted twice. Like ``Check`` it needs
+    the Read Message History permission; without it the board is blocked with a warning."""
 
     channel_id: int
 

@@ -8,8 +8,9 @@ when a board is next due, asks each board what it needs, renders (SQLite top 10 
 ``board_view`` -> ``render_board``), calls Discord through the poster, and hands the answer back
 to the board.
 
-Checkpoint: the ``boards`` rows. A (re)started publisher loads them and confirms each message
-exists before editing it, so a restart never posts a duplicate and keeps each board's interval.
+Checkpoint: the ``boards`` rows. A (re)started publisher loads them, confirms each message exists
+and reads the channel for copies before editing it, and reads it before every post, so a restart
+never leaves a second board (even past Discord's nonce window) and keeps each board's interval.
 What it learned from the gateway (snapshots, dirty guilds, fetched names) lives on this object,
 like the voice ledger's state, so it survives a crash of the loop.
 
