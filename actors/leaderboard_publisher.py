@@ -116,10 +116,6 @@ class LeaderboardPublisher:
     _channel_problems: dict[int, tuple[str, ...]] = field(factory=dict)
     _cut_at_stop: trio.CancelScope | None = None  # the regular work under way, which ``stop`` cuts
 
-    @_names.default
-    def _member_names(self) -> MemberNames:
-        return MemberNames(self._fetch_member, self._remember, self.clock)
-
     # -- listeners (synchronous: called by the counter, the ledger and the router) ----------------
 
     def totals_changed(self, guild_ids: Iterable[int]) -> None:
@@ -350,6 +346,10 @@ class LeaderboardPublisher:
         )
         embed = render_board(view)
         return Content(embed, content_hash(view, embed))
+
+    @_names.default
+    def _member_names(self) -> MemberNames:
+        return MemberNames(self._fetch_member, self._remember, self.clock)
 
     async def _fetch_member(self, guild_id: int, user_id: int) -> MemberOutcome:
         return await self.poster.fetch_member(guild_id, user_id)
