@@ -23,7 +23,7 @@ from disnake.ext import commands
 from actors.board_protocol import Failed, MemberFound, MemberGone, MemberOutcome
 from actors.board_render import render_board
 from actors.board_view import Paging, board_view
-from actors.member_names import Fetch, MemberNames, ranked_members
+from actors.member_names import Fetch, Learned, MemberNames, ranked_members
 from actors.names import escape_name
 from bot_entry.commands import Refused, Services, answer, answer_error
 from bot_entry.commands.validation import MAX_PAGE, Period, parse_board, parse_page, parse_period, shown
@@ -45,10 +45,10 @@ from persistence.store import Store
 log = logging.getLogger(__name__)
 
 
+UNKNOWN_MEMBER = 10007  # Discord's code for a member who left
+
+
 # -- reads (run in the store's thread) --------------------------------------------------------------
-
-
-UNKNOWN_MEMBER = 10007
 
 
 @define(frozen=True)
@@ -137,9 +137,10 @@ def _buttons(specs: list[dict[str, object]]) -> list[disnake.ui.Button[None]]:
 class MemberCommands(commands.Cog):
     def __init__(self, services: Services) -> None:
         self.services = services
+        # Each page passes its own fetch (``member_fetch(inter.guild)``): the guild object is at hand.
         self.names = MemberNames(member_fetch(None), self._remember, services.clock)
 
-    async def _remember(self, learned: list[tuple[tuple[int, int], tuple[str, float]]]) -> None:
+    async def _remember(self, learned: Learned) -> None:
         await self.services.db(self.services.store.remember_names_sync, learned)
 
     async def _page(
