@@ -2,9 +2,9 @@
 
 Theory of operation: everything that decides how a board looks lives here, and nothing here does I/O or
 reads a clock; the publisher passes `updated_at` and `next_reset_at` in. Names come from Discord users and
-are hostile input, so every name goes through `escape_name` before it reaches the embed, and every render
-is checked against Discord's embed limits before it is returned: a board that Discord rejects is a board
-that silently stops updating.
+are hostile input, so every name goes through `escape_name` (`actors.names`) before it reaches the embed,
+and every render is checked against Discord's embed limits before it is returned: a board that Discord
+rejects is a board that silently stops updating.
 
 Decisions:
 - "Bold title": Discord renders an embed's `title` in bold, so the title is the plain text
@@ -18,11 +18,14 @@ Decisions:
 
 from __future__ import annotations
 
-import unicodedata
+import hashlib
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 from attrs import define, field, validators
 
+from actors.names import escape_name
 from domain.kinds import BoardKind
 
 __all__ = [
@@ -30,10 +33,12 @@ __all__ = [
     "BoardStyle",
     "BoardView",
     "check_limits",
+    "content_hash",
     "embed_length",
-    "escape_name",
+    "escape_name",  # re-exported for the commands; it lives in ``actors.names``
     "format_count",
     "format_voice",
+    "is_board",
     "render_board",
 ]
 
@@ -133,133 +138,6 @@ def _format_value(kind: BoardKind, value: int) -> str:
     return f"{format_count(value)} {'message' if value == 1 else 'messages'}"
 
 
-# --- Names ------------------------------------------------------------------------------------------
-
-_ZWSP = "\u200b"
-_ZWJ = "\u200d"
-_ZWNJ = "\u200c"
-# Backslash-escaped so Discord shows them literally (it honours `\` before any punctuation).
-_MARKDOWN = frozenset("\\*_~|>#-`[]")
-# Letters that render as nothing; a name made only of these reads as blank.
-_BLANK_LOOKALIKES = frozenset("\u115f\u1160\u3164\uffa0\u2800")
-_MAX_MARKS = 2  # more combining marks than this on one base character is zalgo
-_UNKNOWN = "Unknown member"
-
-
-def _is_mark(ch: str) -> bool:
-    return unicodedata.category(ch) in ("Mn", "Me")
-
-
-def _clean(name: str) -> str:
-    """Normalise a raw name to plain visible text: no controls, no bidi tricks, no zalgo, one-line."""
-    out: list[str] = []
-    marks, has_base = 0, False
-    for ch in unicodedata.normalize("NFC", name):
-        cat = unicodedata.category(ch)
-        if ch.isspace() or cat in ("Zs", "Zl", "Zp") or ch in _BLANK_LOOKALIKES:
-            # Newlines, tabs and every kind of space collapse to one space.
-            if out and out[-1] != " ":
-                out.append(" ")
-            marks, has_base = 0, False
-            continue
-        if cat in ("Cc", "Cs"):
-            continue  # control characters; lone surrogates cannot even be sent as UTF-8
-        if cat == "Cf":
-            # Bidi overrides/isolates, LRM/RLM, zero-width spaces, BOM: invisible, often abusive.
-            # ZWJ/ZWNJ (emoji sequences, Persian) and tag characters (subdivision flags) stay, and do not
-            # end a run of marks, so they cannot be used to stack zalgo past the cap.
-            if ch in (_ZWJ, _ZWNJ) or "\U000e0020" <= ch <= "\U000e007f":
-                out.append(ch)
-            continue
-        if _is_mark(ch):
-            # A mark with no base (start, or after a space) or past the cap is dropped.
-            if not has_base or marks >= _MAX_MARKS:
-                continue
-            marks += 1
-        else:
-            marks = 0
-            has_base = True
-        out.append(ch)
-    return "".join(out).strip(" ")
-
-
-def _extends_cluster(prev: str, ch: str) -> bool:
-    """Whether `ch` belongs to the same visible character as the one before it (approximate graphemes)."""
-    cat = unicodedata.category(ch)
-    return (
-        cat in ("Mn", "Me", "Mc")
-        or ch in (_ZWJ, _ZWNJ)
-        or prev == _ZWJ
-        or "\U0001f3fb" <= ch <= "\U0001f3ff"  # skin tones
-        or "\U000e0020" <= ch <= "\U000e007f"  # tag characters
-    )
-
-
-def _clusters(text: str) -> list[str]:
-    """Split into approximate grapheme clusters so truncation never cuts an emoji or an accent."""
-    clusters: list[str] = []
-    for ch in text:
-        if clusters and _extends_cluster(clusters[-1][-1], ch):
-            clusters[-1] += ch
-        elif (
-            clusters
-            and len(clusters[-1]) == 1
-            and "\U0001f1e6" <= ch <= "\U0001f1ff"
-            and "\U0001f1e6" <= clusters[-1] <= "\U0001f1ff"
-        ):
-            clusters[-1] += ch  # two regional indicators make one flag
-        else:
-            clusters.append(ch)
-    return clusters
-
-
-def _escape_cluster(text: str, start: int, end: int) -> str:
-    """Escape every character of the cluster `text[start:end]` (a joiner can pull punctuation into one)."""
-    out: list[str] = []
-    for i in range(start, end):
-        ch = text[i]
-        if ch in _MARKDOWN:
-            out.append("\\" + ch)
-        elif ch in "@<" or (ch == ":" and text.startswith("//", i + 1)):
-            # A zero-width space right after the `@`/`<` stops Discord parsing `@everyone`, `<@123>`,
-            # `<#1>`, `<@&1>`, `<t:1>`; after the `:` it stops `https://` being auto-linked.
-            out.append(ch + _ZWSP)
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def escape_name(name: str, max_len: int = 32) -> str:
-    """Make an untrusted display name safe to show in an embed: it renders as the text the member chose,
-    never as markdown, a link or a mention, on one line, at most `max_len` characters (escapes included).
-    """
-    if max_len < 1:
-        raise ValueError(f"max_len must be at least 1, got {max_len}")
-    text = _clean(name)
-    if not any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in text):
-        text = ""  # only joiners or tag characters left: nothing a reader could see
-    clusters = _clusters(text)
-    units: list[str] = []
-    start = 0
-    for cluster in clusters:
-        units.append(_escape_cluster(text, start, start + len(cluster)))
-        start += len(cluster)
-    escaped = "".join(units)
-    if not escaped:
-        escaped, units = _UNKNOWN, list(_UNKNOWN)
-    if len(escaped) <= max_len:
-        return escaped
-    # Keep whole units (an escape is never split from what it escapes) and leave room for the ellipsis.
-    kept: list[str] = []
-    size = 0
-    for unit in units:
-        if size + len(unit) > max_len - 1:
-            break
-        kept.append(unit)
-        size += len(unit)
-    return "".join(kept).rstrip(" ") + "…"
-
-
 # --- The board --------------------------------------------------------------------------------------
 
 _TITLES = {BoardKind.MESSAGES: "Message Leaderboard", BoardKind.VOICE: "Voice Leaderboard"}
@@ -274,11 +152,15 @@ def _utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, tz=UTC)
 
 
+_UPDATED = "Updated "  # the footer's first word: with the title, what marks a message as a board
+
+
+def _reset_note(view: BoardView) -> str:
+    return "" if view.next_reset_at is None else f" · Next reset {_utc(view.next_reset_at):%Y-%m-%d}"
+
+
 def _footer(view: BoardView) -> str:
-    text = f"Updated {_utc(view.updated_at):%Y-%m-%d %H:%M} UTC"
-    if view.next_reset_at is not None:
-        text += f" · Next reset {_utc(view.next_reset_at):%Y-%m-%d}"
-    return text
+    return f"{_UPDATED}{_utc(view.updated_at):%Y-%m-%d %H:%M} UTC{_reset_note(view)}"
 
 
 def _ranked_lines(view: BoardView) -> list[str]:
@@ -331,3 +213,25 @@ def render_board(view: BoardView) -> dict:
         embed["description"] = _EMPTY[view.kind]
     check_limits(embed)
     return embed
+
+
+def content_hash(view: BoardView, embed: dict[str, Any] | None = None) -> str:
+    """The hash of what members would see, ignoring the "Updated" time (which changes every render).
+
+    ``embed`` is ``render_board(view)`` when the caller has it already: the board is rendered once.
+    """
+    if embed is None:
+        embed = render_board(view)
+    shown = {key: value for key, value in embed.items() if key not in ("timestamp", "footer")}
+    shown["footer"] = _reset_note(view)
+    return hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def is_board(kind: BoardKind, embed: Any) -> bool:
+    """Whether an embed (as Discord returns it, untrusted) has the look of a ``kind`` board: its
+    title and footer. Only for messages the bot itself wrote: a member cannot fake the author."""
+    if not isinstance(embed, dict):
+        return False
+    footer = embed.get("footer")
+    text = footer.get("text") if isinstance(footer, dict) else None
+    return embed.get("title") == _TITLES[kind] and isinstance(text, str) and text.startswith(_UPDATED)

@@ -4,9 +4,9 @@ Theory of operation: one ``Board`` per (guild, kind) holds where its message liv
 written there and when, and whether the totals changed since. It does no I/O and reads no clock.
 The publisher asks ``needs(now)`` what the board wants, gets the one ``Action`` to perform from
 ``action()`` (rendering first when the board needs content), performs it, and hands Discord's
-answer (an ``Outcome``) to ``handle()``, which moves the board to its next phase. Everything that
-decides when Discord is called lives in this file, so a board that spams Discord or goes silent is
-reproducible in a three-line test without Trio.
+answer (an ``Outcome``, both in ``actors.board_protocol``) to ``handle()``, which moves the board to
+its next phase. Everything that decides when Discord is called lives in this file, so a board that
+spams Discord or goes silent is reproducible in a three-line test without Trio.
 
 The rules:
 1. At most one write (post or edit) per board per ``interval``: a write never comes sooner than
@@ -20,175 +20,140 @@ The rules:
    message older than an hour) -> post a fresh message, then delete the old one.
 5. Unknown channel, missing access or missing permissions -> BLOCKED with one warning, until the
    configured channel changes or the guild is seen again (``unblock``).
+6. Before every post, and when adopting a stored board after a (re)start, one page of the channel's
+   recent messages is read (``Scan``) for the bot's own boards of this kind: the newest is adopted
+   and the other copies deleted. Discord deduplicates a post's nonce only for a few minutes, so a
+   post cut short by a kill and made again after a late restart would otherwise leave two boards.
+7. A live board is read back (``Check``) after ``RECHECK_INTERVALS`` intervals without a write or a
+   check, so a board a moderator deleted in a quiet server comes back without waiting for activity.
 
-Transitions of the phase, (phase, action, outcome) -> phase; a missing entry keeps the phase:
+Phase changes come only from ``TRANSITIONS``, (phase, action, outcome) -> phase, complete for every
+action a phase asks for (``ASKS``) and every answer that action can get (``ANSWERS``); an answer
+not in it is a poster bug: the board backs off and warns. The two inputs from the config
+(``configure`` to another channel, ``unblock``) restart a board from UNSCANNED or UNCHECKED.
 
-    UNCHECKED  --Check:Done-->              LIVE
-    UNCHECKED  --Check:MessageMissing-->    UNPOSTED
+    UNSCANNED  --Scan:Found-->              LIVE       (the newest adopted, the other copies deleted)
+    UNSCANNED  --Scan:NoneFound-->          UNPOSTED
     UNPOSTED   --Post:Posted-->             LIVE
-    LIVE       --Edit:MessageMissing-->     UNPOSTED
+    UNPOSTED   --Post:Failed-->             UNSCANNED  (it may have been created: look before again)
+    UNCHECKED  --Check:Done-->              CHECKED
+    UNCHECKED  --Check:MessageMissing-->    UNSCANNED
+    CHECKED    --Scan:Found|NoneFound-->    LIVE       (copies newer or older than it deleted)
+    LIVE       --Edit|Check:Done-->         LIVE
+    LIVE       --Edit|Check:MessageMissing--> UNSCANNED
     LIVE       --Edit:OldMessageQuota-->    UNPOSTED   (the old message is kept to be deleted)
     any        --any:NoAccess-->            BLOCKED    (Delete excepted: the stale message is let go)
+    any        --any:RateLimited|Failed-->  the same phase, backing off
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
-import json
 import math
 
-from attrs import define, evolve, field
+from attrs import define, field
 
-from actors.board_render import BoardView, render_board
+from actors.board_protocol import (
+    Action,
+    Check,
+    Delete,
+    Done,
+    Edit,
+    Failed,
+    Found,
+    MessageMissing,
+    NoAccess,
+    NoneFound,
+    OldMessageQuota,
+    Outcome,
+    Post,
+    Posted,
+    RateLimited,
+    Scan,
+)
 from domain.checkpoints import BoardCheckpoint, BoardRow
 from domain.kinds import BoardKind
 
 __all__ = [
+    "ANSWERS",
+    "ASKS",
+    "RECHECK_INTERVALS",
+    "TRANSITIONS",
     "Board",
-    "Check",
-    "Delete",
-    "Done",
-    "Edit",
-    "Failed",
-    "MemberFound",
-    "MemberGone",
-    "MessageMissing",
     "Need",
-    "NoAccess",
-    "OldMessageQuota",
     "Phase",
-    "Post",
-    "Posted",
-    "RateLimited",
     "Report",
     "board_channels",
-    "content_hash",
 ]
 
 MAX_BACKOFF_DOUBLINGS = 4  # after repeated failures: interval, 2x, 4x, 8x, then 16x at most
-
-
-# --- What Discord answered (the poster translates HTTP errors into these) ----------------------------
-
-
-@define(frozen=True)
-class Posted:
-    message_id: int
-
-
-@define(frozen=True)
-class Done:
-    """The edit, check or delete succeeded."""
-
-
-@define(frozen=True)
-class MessageMissing:
-    """404 Unknown Message (10008): the board was deleted."""
-
-
-@define(frozen=True)
-class RateLimited:
-    retry_after: float
-
-
-@define(frozen=True)
-class OldMessageQuota:
-    """400, 30046: too many edits to a message older than an hour."""
-
-
-@define(frozen=True)
-class NoAccess:
-    """Unknown channel (10003), missing access (50001) or permissions (50013), not a text channel."""
-
-    code: int
-    detail: str
-
-
-@define(frozen=True)
-class Failed:
-    """Anything else: 5xx after disnake's retries, a timeout, a refused connection, a bad request."""
-
-    detail: str
-
-
-@define(frozen=True)
-class MemberFound:
-    name: str
-
-
-@define(frozen=True)
-class MemberGone:
-    """404 Unknown Member (10007): they left the server."""
-
-
-Outcome = Posted | Done | MessageMissing | RateLimited | OldMessageQuota | NoAccess | Failed
-MemberOutcome = MemberFound | MemberGone | RateLimited | Failed
-
-
-# --- What the publisher is asked to do ---------------------------------------------------------------
-
-
-@define(frozen=True)
-class Check:
-    """GET the stored message once after a (re)start, so a restart never posts a duplicate."""
-
-    channel_id: int
-    message_id: int
-
-
-@define(frozen=True)
-class Post:
-    """POST a new board message. ``nonce`` is sent with ``enforce_nonce``: a retry of a post that
-    Discord did create (the answer was lost, or the call was cut at shutdown) returns that message
-    instead of posting a second board."""
-
-    channel_id: int
-    content_hash: str
-    nonce: str
-
-
-@define(frozen=True)
-class Edit:
-    channel_id: int
-    message_id: int
-    content_hash: str
-
-
-@define(frozen=True)
-class Delete:
-    """Delete a board message we no longer use (replaced after 30046, or moved to another channel)."""
-
-    channel_id: int
-    message_id: int
-
-
-Action = Check | Post | Edit | Delete
+RECHECK_INTERVALS = 10  # a quiet live board is read back after this many intervals
 
 
 class Need(enum.Enum):
     CHECK = "check"
+    SCAN = "scan"
     CONTENT = "content"  # render, then ``action(Need.CONTENT, hash)`` says post, edit or nothing
     DELETE = "delete"
 
 
 class Phase(enum.Enum):
-    UNPOSTED = "unposted"  # no message: post one when a write is allowed
+    UNSCANNED = "unscanned"  # no message known: read the channel for one of ours before posting
+    UNPOSTED = "unposted"  # none of ours in the channel: post one when a write is allowed
     UNCHECKED = "unchecked"  # a message id from the database, not yet confirmed to exist
+    CHECKED = "checked"  # the stored message exists: read the channel for copies of it
     LIVE = "live"  # the message exists: edit it when dirty, the interval allows, and content changed
     BLOCKED = "blocked"  # the channel is missing or we may not post there: wait for config or snapshot
 
 
-_PHASE_AFTER: dict[tuple[type, type], Phase] = {
-    (Check, Done): Phase.LIVE,
-    (Check, MessageMissing): Phase.UNPOSTED,
-    (Post, Posted): Phase.LIVE,
-    (Edit, MessageMissing): Phase.UNPOSTED,
-    (Edit, OldMessageQuota): Phase.UNPOSTED,
-    (Check, NoAccess): Phase.BLOCKED,
-    (Post, NoAccess): Phase.BLOCKED,
-    (Edit, NoAccess): Phase.BLOCKED,
+_NO_MESSAGE = (Phase.UNSCANNED, Phase.UNPOSTED)  # no Delete here: the new message comes first
+
+# What each phase may ask Discord for (Delete: an old message, once the board has one).
+ASKS: dict[Phase, tuple[type, ...]] = {
+    Phase.UNSCANNED: (Scan,),
+    Phase.UNPOSTED: (Post,),
+    Phase.UNCHECKED: (Check, Delete),
+    Phase.CHECKED: (Scan, Delete),
+    Phase.LIVE: (Edit, Check, Delete),
+    Phase.BLOCKED: (Delete,),
 }
+
+# Every answer each action can get from the poster.
+_TROUBLE = (NoAccess, RateLimited, Failed)
+ANSWERS: dict[type, tuple[type, ...]] = {
+    Check: (Done, MessageMissing, *_TROUBLE),
+    Scan: (Found, NoneFound, *_TROUBLE),
+    Post: (Posted, *_TROUBLE),
+    Edit: (Done, MessageMissing, OldMessageQuota, *_TROUBLE),
+    Delete: (Done, MessageMissing, *_TROUBLE),
+}
+
+TRANSITIONS: dict[tuple[Phase, type, type], Phase] = {
+    (Phase.UNSCANNED, Scan, Found): Phase.LIVE,
+    (Phase.UNSCANNED, Scan, NoneFound): Phase.UNPOSTED,
+    (Phase.UNPOSTED, Post, Posted): Phase.LIVE,
+    (Phase.UNPOSTED, Post, Failed): Phase.UNSCANNED,
+    (Phase.UNCHECKED, Check, Done): Phase.CHECKED,
+    (Phase.UNCHECKED, Check, MessageMissing): Phase.UNSCANNED,
+    (Phase.CHECKED, Scan, Found): Phase.LIVE,
+    (Phase.CHECKED, Scan, NoneFound): Phase.LIVE,
+    (Phase.LIVE, Edit, Done): Phase.LIVE,
+    (Phase.LIVE, Edit, MessageMissing): Phase.UNSCANNED,
+    (Phase.LIVE, Edit, OldMessageQuota): Phase.UNPOSTED,
+    (Phase.LIVE, Check, Done): Phase.LIVE,
+    (Phase.LIVE, Check, MessageMissing): Phase.UNSCANNED,
+}
+# The same for every phase: no access blocks (a delete just lets the message go), a delete leaves
+# the phase as it was, and a 429 or a failure keeps the phase while the board backs off.
+for _phase, _asks in ASKS.items():
+    for _action in _asks:
+        TRANSITIONS[(_phase, _action, NoAccess)] = _phase if _action is Delete else Phase.BLOCKED
+        TRANSITIONS.setdefault((_phase, _action, Failed), _phase)
+        TRANSITIONS[(_phase, _action, RateLimited)] = _phase
+        if _action is Delete:
+            TRANSITIONS[(_phase, Delete, Done)] = TRANSITIONS[(_phase, Delete, MessageMissing)] = _phase
+del _phase, _asks, _action
 
 
 @define(frozen=True)
@@ -203,10 +168,10 @@ class Report:
 class Board:
     guild_id: int
     kind: BoardKind
-    phase: Phase = Phase.UNPOSTED
+    phase: Phase = Phase.UNSCANNED
     channel_id: int | None = None  # where the message is (or is to be posted)
     message_id: int | None = None
-    content_hash: str | None = None  # of the last content written
+    content_hash: str | None = None  # of the last content written ("": adopted, content unknown)
     posted_at: float | None = None
     last_write_at: float | None = None
     interval: float = 60.0
@@ -216,6 +181,7 @@ class Board:
     failures: int = 0
     stale: list[tuple[int, int]] = field(factory=list)  # (channel, message) to delete
     post_nonce: str | None = None  # the post being attempted: kept until Discord's answer is definite
+    confirmed_at: float | None = None  # when the message was last known to exist (write or check)
 
     @classmethod
     def from_row(cls, row: BoardRow) -> Board:
@@ -238,11 +204,11 @@ class Board:
         board = cls.from_row(row) if row is not None else cls(checkpoint.guild_id, checkpoint.kind)
         board.stale = list(checkpoint.stale)
         if row is not None and (row.channel_id, row.message_id) in board.stale:
-            board.phase, board.message_id = Phase.UNPOSTED, None  # it was being replaced
+            board.phase, board.message_id = Phase.UNSCANNED, None  # it was being replaced
         if checkpoint.pending_post is not None:
             board.channel_id, board.post_nonce = checkpoint.pending_post
             if board.message_id is None:
-                board.phase = Phase.UNPOSTED
+                board.phase = Phase.UNSCANNED  # the post may have been made: look first
         return board
 
     def checkpoint(self) -> BoardCheckpoint:
@@ -276,13 +242,13 @@ class Board:
         if self.message_id is not None and self.channel_id is not None:
             self.stale.append((self.channel_id, self.message_id))
         self.channel_id, self.message_id, self.content_hash = channel_id, None, None
-        self.phase, self.dirty, self.failures, self.retry_at = Phase.UNPOSTED, True, 0, -math.inf
+        self.phase, self.dirty, self.failures, self.retry_at = Phase.UNSCANNED, True, 0, -math.inf
         self.post_nonce = None
 
     def unblock(self) -> None:
         """The guild was seen again (channels or permissions may have changed): try once more."""
         if self.phase is Phase.BLOCKED:
-            self.phase = Phase.UNPOSTED if self.message_id is None else Phase.UNCHECKED
+            self.phase = Phase.UNSCANNED if self.message_id is None else Phase.UNCHECKED
             self.retry_at, self.failures = -math.inf, 0
 
     def mark_dirty(self) -> None:
@@ -293,17 +259,31 @@ class Board:
     def write_allowed_at(self) -> float:
         return -math.inf if self.last_write_at is None else self.last_write_at + self.interval
 
+    def recheck_at(self) -> float:
+        """When a live board is next read back if nothing is written meanwhile (rule 7)."""
+        seen = -math.inf if self.confirmed_at is None else self.confirmed_at
+        return seen + RECHECK_INTERVALS * self.interval
+
     def needs(self, now: float, *, urgent: bool = False) -> Need | None:
         """What the board wants at ``now`` (None: nothing). ``urgent`` ignores the write interval."""
         if now < self.retry_at:
             return None
         if self.enabled and self.phase is not Phase.BLOCKED:
-            if self.phase is Phase.UNCHECKED:
-                return Need.CHECK
             write_ok = urgent or now >= self.write_allowed_at()
-            if write_ok and (self.phase is Phase.UNPOSTED or self.dirty):
-                return Need.CONTENT
-        if self.stale and self.phase is not Phase.UNPOSTED:  # the new message first, then the delete
+            match self.phase:
+                case Phase.UNCHECKED:
+                    return Need.CHECK
+                case Phase.CHECKED:
+                    return Need.SCAN
+                case Phase.UNSCANNED if write_ok:
+                    return Need.SCAN
+                case Phase.UNPOSTED if write_ok:
+                    return Need.CONTENT
+                case Phase.LIVE if write_ok and self.dirty:
+                    return Need.CONTENT
+                case Phase.LIVE if now >= self.recheck_at():
+                    return Need.CHECK
+        if self.stale and self.phase not in _NO_MESSAGE:  # the new message first, then the delete
             return Need.DELETE
         return None
 
@@ -311,11 +291,13 @@ class Board:
         """The earliest time ``needs`` may answer something, if nothing else happens."""
         candidates: list[float] = []
         if self.enabled and self.phase is not Phase.BLOCKED:
-            if self.phase is Phase.UNCHECKED:
+            if self.phase in (Phase.UNCHECKED, Phase.CHECKED):
                 candidates.append(self.retry_at)
-            elif self.phase is Phase.UNPOSTED or self.dirty:
+            elif self.phase in _NO_MESSAGE or self.dirty:
                 candidates.append(max(self.retry_at, self.write_allowed_at()))
-        if self.stale and self.phase is not Phase.UNPOSTED:
+            if self.phase is Phase.LIVE:
+                candidates.append(max(self.retry_at, self.recheck_at()))
+        if self.stale and self.phase not in _NO_MESSAGE:
             candidates.append(self.retry_at)
         return min(candidates) if candidates else None
 
@@ -325,6 +307,8 @@ class Board:
             channel_id, message_id = self.stale[0]
             return Delete(channel_id, message_id)
         assert self.channel_id is not None
+        if need is Need.SCAN:
+            return Scan(self.channel_id)
         if need is Need.CHECK:
             assert self.message_id is not None
             return Check(self.channel_id, self.message_id)
@@ -344,55 +328,88 @@ class Board:
     # -- learning from Discord's answer -----------------------------------------------------------
 
     def handle(self, action: Action, outcome: Outcome, now: float) -> Report:
-        """Apply Discord's answer to ``action``; the report says whether to store the board."""
-        if isinstance(action, Delete):
-            return self._deleted(action, outcome, now)
+        """Apply Discord's answer to ``action``; the phase comes from ``TRANSITIONS`` alone."""
+        if isinstance(outcome, Found):
+            outcome = self._unstale(outcome)
+        phase = TRANSITIONS.get((self.phase, type(action), type(outcome)))
+        if phase is None:
+            # An answer that cannot belong to this call (e.g. Posted for an edit): a poster bug.
+            self._back_off(now, 0.0)
+            return Report(
+                warning=f"{self._name()}: unexpected answer {outcome!r} to {action!r} in {self.phase.name}"
+            )
+        report = self._learn(action, outcome, now)
+        self.phase = phase
+        return report
+
+    def _learn(self, action: Action, outcome: Outcome, now: float) -> Report:
+        """What the answer tells about the message (everything but the phase)."""
         if isinstance(outcome, RateLimited | Failed):
             if isinstance(action, Post | Edit):
                 self.dirty = True  # the content was not written
             self._back_off(now, outcome.retry_after if isinstance(outcome, RateLimited) else 0.0)
             return Report()
         self.failures, self.retry_at = 0, -math.inf
-        phase = _PHASE_AFTER.get((type(action), type(outcome)))
-        save, warning = False, None
+        if isinstance(action, Delete):
+            return self._deleted(action, outcome)
         match action, outcome:
+            case Scan(), Found(message_ids=found):
+                return self._adopt(found, now)
+            case Scan(), NoneFound():
+                if self.message_id is not None:
+                    self.confirmed_at = now  # CHECKED: the stored one is older than the page
+                return Report()
             case Post(), Posted(message_id=message_id):
                 self.message_id, self.posted_at, self.post_nonce = message_id, now, None
                 self._written(action.content_hash, now)
-                save = True
+                return Report(save=True)
             case Edit(), Done():
                 self._written(action.content_hash, now)
-                save = True
+                return Report(save=True)
+            case Check(), Done():
+                self.confirmed_at = now
+                return Report()
             case Edit(), OldMessageQuota():
                 assert self.channel_id is not None and self.message_id is not None
                 self.stale.append((self.channel_id, self.message_id))
                 self.message_id, self.dirty = None, True
+                return Report()
             case Edit() | Check(), MessageMissing():
                 self.message_id, self.dirty = None, True
+                return Report()
             case _, NoAccess(code=code, detail=detail):
                 if isinstance(action, Post | Edit):
                     self.dirty = True
                 if isinstance(action, Post):
                     self.post_nonce = None  # nothing was posted: a later post is a new one
-                warning = self._blocked_warning(code, detail)
-            case Check(), Done():
-                pass
-            case _:
-                # An answer that cannot belong to this call (e.g. Posted for an edit): a poster bug.
-                self._back_off(now, 0.0)
-                return Report(warning=f"{self._name()}: unexpected answer {outcome!r} to {action!r}")
-        if phase is not None:
-            self.phase = phase
-        return Report(save=save, warning=warning)
+                return Report(warning=self._blocked_warning(code, detail))
+        raise AssertionError(f"TRANSITIONS holds {action!r} -> {outcome!r} but nothing learns from it")
+
+    def _unstale(self, found: Found) -> Found | NoneFound:
+        """Messages being deleted are not candidates: a 30046 replacement must not adopt its old one."""
+        stale = {message_id for channel_id, message_id in self.stale if channel_id == self.channel_id}
+        kept = tuple(m for m in found.message_ids if m not in stale)
+        return Found(kept) if kept else NoneFound()
+
+    def _adopt(self, found: tuple[int, ...], now: float) -> Report:
+        """The newest of our boards in the channel (the stored one too) is the board; the rest go."""
+        assert self.channel_id is not None
+        candidates = set(found) | ({self.message_id} if self.message_id is not None else set())
+        newest = max(candidates)
+        for message_id in sorted(candidates - {newest}):
+            if (self.channel_id, message_id) not in self.stale:
+                self.stale.append((self.channel_id, message_id))
+        if newest != self.message_id:
+            # A post made before a kill, or a copy: what it shows is unknown, so it is edited.
+            self.message_id, self.content_hash, self.dirty = newest, "", True
+            self.posted_at = now if self.posted_at is None else self.posted_at
+        self.post_nonce, self.confirmed_at = None, now
+        return Report(save=True)
 
     def _written(self, content_hash: str, now: float) -> None:
-        self.content_hash, self.last_write_at = content_hash, now
+        self.content_hash, self.last_write_at, self.confirmed_at = content_hash, now, now
 
-    def _deleted(self, action: Delete, outcome: Outcome, now: float) -> Report:
-        if isinstance(outcome, RateLimited | Failed):
-            self._back_off(now, outcome.retry_after if isinstance(outcome, RateLimited) else 0.0)
-            return Report()
-        self.failures, self.retry_at = 0, -math.inf
+    def _deleted(self, action: Delete, outcome: Outcome) -> Report:
         target = (action.channel_id, action.message_id)
         if target in self.stale:
             self.stale.remove(target)
@@ -421,12 +438,6 @@ class Board:
 
 
 # --- Pure helpers the publisher uses ---------------------------------------------------------------
-
-
-def content_hash(view: BoardView) -> str:
-    """The hash of what members would see, ignoring the "Updated" time (which changes every render)."""
-    embed = render_board(evolve(view, updated_at=0.0))
-    return hashlib.sha256(json.dumps(embed, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def board_channels(

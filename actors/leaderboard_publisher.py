@@ -4,18 +4,19 @@ It keeps two boards per guild (messages, voice) up to date in the channels the g
 The counter and the voice ledger tell it which guilds' totals changed (``totals_changed``), the
 router hands it every ``GuildSnapshot`` (name, icon, text channels; ``guild_seen``); both only mark
 and nudge, so 5,000 changes a second cost a set insertion each. The run loop wakes on a nudge or
-when a board is next due, asks each board what it needs, renders (SQLite top 10 + names +
-``render_board``), calls Discord through the poster, and hands the answer back to the board.
+when a board is next due, asks each board what it needs, renders (SQLite top 10 + names ->
+``board_view`` -> ``render_board``), calls Discord through the poster, and hands the answer back
+to the board.
 
-Checkpoint: the ``boards`` rows. A (re)started publisher loads them and confirms each message
-exists before editing it, so a restart never posts a duplicate and keeps each board's interval.
+Checkpoint: the ``boards`` rows. A (re)started publisher loads them, confirms each message exists
+and reads the channel for copies before editing it, and reads it before every post, so a restart
+never leaves a second board (even past Discord's nonce window) and keeps each board's interval.
 What it learned from the gateway (snapshots, dirty guilds, fetched names) lives on this object,
 like the voice ledger's state, so it survives a crash of the loop.
 
-Names: the last-known name stored in ``members``; else the member fetched over REST (cached, and
-remembered in ``members``); else "Unknown member" (the renderer's word for a blank name). Never a
-raw id. With ``hide_departed`` each ranked member is confirmed over REST (cached for an hour) and
-those who left are skipped.
+Names: ``actors.member_names`` (the last-known name stored in ``members``; else the member fetched
+over REST, cached and remembered; else "Unknown member"; never a raw id). With ``hide_departed``
+each ranked member is confirmed over REST (cached for an hour) and those who left are skipped.
 """
 
 from __future__ import annotations
@@ -27,24 +28,22 @@ from typing import Any, Protocol
 import trio
 from attrs import define, field
 
-from actors.board_render import BoardEntry, BoardStyle, BoardView, render_board
-from actors.board_schedule import (
+from actors.board_protocol import (
     Action,
-    Board,
     Check,
     Delete,
     Edit,
     Failed,
-    MemberFound,
-    MemberGone,
     MemberOutcome,
-    Need,
     Outcome,
     Post,
     RateLimited,
-    board_channels,
-    content_hash,
+    Scan,
 )
+from actors.board_render import content_hash, render_board
+from actors.board_schedule import Board, Need, board_channels
+from actors.board_view import TOP, Paging, board_view
+from actors.member_names import Learned, MemberNames, ranked_members
 from domain.clock import WallClock
 from domain.events import GuildSnapshot
 from domain.guild_config import GuildConfigs
@@ -57,10 +56,7 @@ from supervisor.supervisor import ChildSpec, Restart
 
 log = logging.getLogger(__name__)
 
-TOP = 10
-MAX_STEPS = 4  # calls per board per round: e.g. edit -> 404 -> post, then delete an old message
-MEMBER_TTL = 3600.0  # seconds a fetched member (name, or gone) is trusted
-HIDDEN_SCAN_LIMIT = 100  # ranked members looked at to fill a top 10 when departed ones are hidden
+MAX_STEPS = 6  # calls per board per round: e.g. edit -> 404 -> scan -> post, then delete old ones
 CONFIG_RECHECK = 30.0  # seconds: config changes (channel, interval) are picked up at least this often
 FINAL_WAIT = 30.0  # seconds the reset clock waits for the final boards
 SHUTDOWN_WAIT = 10.0  # seconds the last state may take to go out at shutdown
@@ -74,6 +70,7 @@ class Poster(Protocol):
     async def post(self, channel_id: int, embed: dict[str, Any], nonce: str) -> Outcome: ...
     async def edit(self, channel_id: int, message_id: int, embed: dict[str, Any]) -> Outcome: ...
     async def check(self, channel_id: int, message_id: int) -> Outcome: ...
+    async def scan(self, channel_id: int, kind: BoardKind) -> Outcome: ...
     async def delete(self, channel_id: int, message_id: int) -> Outcome: ...
     async def fetch_member(self, guild_id: int, user_id: int) -> MemberOutcome: ...
 
@@ -102,13 +99,6 @@ class Content:
     hash: str
 
 
-@define(frozen=True)
-class Member:
-    name: str | None
-    present: bool
-    checked_at: float
-
-
 @define
 class LeaderboardPublisher:
     store: Store
@@ -122,7 +112,7 @@ class LeaderboardPublisher:
     _dirty: set[int] = field(factory=set)
     _seen: set[int] = field(factory=set)  # guilds whose snapshot arrived since the last round
     _nudged: bool = False
-    _members: dict[tuple[int, int], Member] = field(factory=dict)
+    _names: MemberNames = field(init=False)
     _channel_problems: dict[int, tuple[str, ...]] = field(factory=dict)
     _cut_at_stop: trio.CancelScope | None = None  # the regular work under way, which ``stop`` cuts
 
@@ -274,7 +264,7 @@ class LeaderboardPublisher:
             if isinstance(action, Post):
                 await self._save(board)  # its nonce first: a kill during the post must not post twice
             try:
-                outcome = await self._perform(action, content)
+                outcome = await self._perform(key[1], action, content)
             except trio.Cancelled:
                 if isinstance(action, Post | Edit):
                     board.mark_dirty()  # cut at shutdown: the content may not be on Discord
@@ -301,10 +291,12 @@ class LeaderboardPublisher:
         with trio.CancelScope(shield=True):  # what is on Discord now must be remembered
             await self.store.call(board_rows.save_board_sync, self.store, board.checkpoint())
 
-    async def _perform(self, action: Action, content: Content | None) -> Outcome:
+    async def _perform(self, kind: BoardKind, action: Action, content: Content | None) -> Outcome:
         match action:
             case Check(channel_id, message_id):
                 return await self.poster.check(channel_id, message_id)
+            case Scan(channel_id):
+                return await self.poster.scan(channel_id, kind)
             case Delete(channel_id, message_id):
                 return await self.poster.delete(channel_id, message_id)
             case Post(channel_id, _, nonce):
@@ -336,55 +328,31 @@ class LeaderboardPublisher:
         spec = await self.store.call(self.store.period_spec_sync, guild_id, now)
         if period is None:
             period = spec.index_at(now - self.settle_seconds)
-        entries = await self._entries(guild_id, kind, period, hide_departed=config.hide_departed, now=now)
-        view = BoardView(
-            kind=kind,
-            entries=tuple(entries),
+
+        async def read_page(size: int, offset: int) -> list[queries.Standing]:
+            return await self.store.call(queries.top, self.store, guild_id, period, kind, size, offset)
+
+        paging = Paging(TOP, hide_departed=config.hide_departed)
+        standings, names = await ranked_members(read_page, self._names, guild_id, paging)
+        view = board_view(
+            kind,
+            standings,
+            names,
+            config,
             guild_name=snapshot.name,
             guild_icon_url=snapshot.icon_url,
             updated_at=now,
             next_reset_at=spec.end_of(period),
-            style=BoardStyle(colour=config.colour, arrow=config.arrow),
-            limit=TOP,
         )
-        return Content(render_board(view), content_hash(view))
+        embed = render_board(view)
+        return Content(embed, content_hash(view, embed))
 
-    async def _entries(
-        self, guild_id: int, kind: BoardKind, period: int, *, hide_departed: bool, now: float
-    ) -> list[BoardEntry]:
-        entries: list[BoardEntry] = []
-        offset = 0
-        page_size = 2 * TOP if hide_departed else TOP
-        while len(entries) < TOP and offset < HIDDEN_SCAN_LIMIT:
-            page = await self.store.call(queries.top, self.store, guild_id, period, kind, page_size, offset)
-            offset += len(page)
-            for standing in page:
-                name = standing.name
-                if name is None or hide_departed:
-                    member = await self._member(guild_id, standing.user_id, now)
-                    if hide_departed and not member.present:
-                        continue
-                    name = name or member.name
-                value = standing.value // 1000 if kind is BoardKind.VOICE else standing.value  # voice: ms
-                entries.append(BoardEntry(standing.user_id, name or "", value))  # "": "Unknown member"
-                if len(entries) == TOP:
-                    break
-            if len(page) < page_size or not hide_departed:
-                break
-        return entries
+    @_names.default
+    def _member_names(self) -> MemberNames:
+        return MemberNames(self._fetch_member, self._remember, self.clock)
 
-    async def _member(self, guild_id: int, user_id: int, now: float) -> Member:
-        """The member as Discord knows them now (cached); unknown answers are not cached."""
-        cached = self._members.get((guild_id, user_id))
-        if cached is not None and now - cached.checked_at < MEMBER_TTL:
-            return cached
-        match await self.poster.fetch_member(guild_id, user_id):
-            case MemberFound(name):
-                member = Member(name, True, now)
-                await self.store.call(self.store.remember_names_sync, [((guild_id, user_id), (name, now))])
-            case MemberGone():
-                member = Member(None, False, now)
-            case _:
-                return cached or Member(None, True, now)  # not known to have left: keep them listed
-        self._members[(guild_id, user_id)] = member
-        return member
+    async def _fetch_member(self, guild_id: int, user_id: int) -> MemberOutcome:
+        return await self.poster.fetch_member(guild_id, user_id)
+
+    async def _remember(self, learned: Learned) -> None:
+        await self.store.call(self.store.remember_names_sync, learned)

@@ -41,7 +41,7 @@ from typing import Any
 import trio
 import trio.testing
 
-from actors.board_schedule import Done, MemberFound, MessageMissing, Posted
+from actors.board_protocol import Done, MemberFound, MessageMissing, NoneFound, Posted
 from actors.leaderboard_publisher import Content, LeaderboardPublisher
 from benchmarks.common import Sample, Size, profiled, settings_for
 from domain.checkpoints import MessageBatch
@@ -88,6 +88,11 @@ class RecordingPoster:
         await trio.lowlevel.checkpoint()
         self._record("check", channel_id)
         return Done() if message_id in self.messages[channel_id] else MessageMissing()
+
+    async def scan(self, channel_id: int, kind: BoardKind) -> NoneFound:
+        await trio.lowlevel.checkpoint()
+        self._record("scan", channel_id)
+        return NoneFound()  # a fresh database and a fresh channel
 
     async def delete(self, channel_id: int, message_id: int) -> Done:
         await trio.lowlevel.checkpoint()

@@ -1,9 +1,10 @@
 """The board poster: the only place that calls Discord for leaderboards.
 
-Posts, edits, reads and deletes a board message, and fetches a member's name, through the
-disnake client's REST layer (``client.http``: raw JSON in and out, no disnake models to build),
-and turns every answer into one of the schedule's small outcome types (``actors.board_schedule``),
-so the publisher never imports disnake and every Discord error has exactly one meaning.
+Posts, edits, reads and deletes a board message, reads one page of a channel for the bot's own
+boards, and fetches a member's name, through the disnake client's REST layer (``client.http``: raw
+JSON in and out, no disnake models to build), and turns every answer into one of the protocol's
+small outcome types (``actors.board_protocol``), so the publisher never imports disnake and every
+Discord error has exactly one meaning.
 
 disnake already waits out 429s (up to five tries) and retries 500/502/504; what still reaches us
 is reported as ``RateLimited`` / ``Failed`` and the schedule backs off for at least an interval.
@@ -24,20 +25,24 @@ import trio_asyncio
 from attrs import define
 from disnake.http import Route
 
-from actors.board_schedule import (
+from actors.board_protocol import (
     Done,
     Failed,
+    Found,
     MemberFound,
     MemberGone,
     MemberOutcome,
     MessageMissing,
     NoAccess,
+    NoneFound,
     OldMessageQuota,
     Outcome,
     Posted,
     RateLimited,
 )
+from actors.board_render import is_board
 from bot_entry.translate import display_name
+from domain.kinds import BoardKind
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +62,8 @@ NO_ACCESS = {
     MISSING_PERMISSIONS: "missing permissions",
 }
 DEFAULT_RETRY_AFTER = 5.0
+SCAN_LIMIT = 50  # messages read when looking for the bot's own boards: one page, bounded
+DEFAULT_MESSAGE = 0  # message type: a board is a plain message, never a reply or a command's answer
 CALL_TIMEOUT = 60.0  # seconds; generous, as disnake may sleep through several 429s in one call
 
 
@@ -73,6 +80,35 @@ def outcome_of_error(status: int, code: int, text: str, retry_after: float | Non
     if status == 403:
         return NoAccess(code, "forbidden")
     return Failed(f"HTTP {status}, code {code}: {text[:200]}")
+
+
+def own_boards(messages: list[Any], bot_id: int | None, kind: BoardKind) -> tuple[int, ...]:
+    """Ids of the ``kind`` boards the bot wrote among ``messages`` (Discord's JSON), newest first.
+
+    Written by the bot (author id), a plain message (not a webhook, a reply or a command's answer),
+    and with a board's title and footer: a member's lookalike or a public ``/leaderboard`` answer
+    is never taken for a board, so it is never edited or deleted.
+    """
+    found: list[int] = []
+    for message in messages:
+        if not isinstance(message, dict) or bot_id is None:
+            continue
+        author = message.get("author")
+        embeds = message.get("embeds")
+        if (
+            isinstance(author, dict)
+            and str(author.get("id")) == str(bot_id)
+            and message.get("type", DEFAULT_MESSAGE) == DEFAULT_MESSAGE
+            and message.get("webhook_id") is None
+            and message.get("interaction_metadata") is None
+            and message.get("interaction") is None
+            and isinstance(embeds, list)
+            and len(embeds) == 1
+            and is_board(kind, embeds[0])
+            and str(message.get("id", "")).isdigit()
+        ):
+            found.append(int(message["id"]))
+    return tuple(sorted(found, reverse=True))
 
 
 def _retry_after(exc: disnake.HTTPException) -> float | None:
@@ -126,6 +162,15 @@ class BoardPoster:
     async def delete(self, channel_id: int, message_id: int) -> Outcome:
         result = await self._call("delete", self.client.http.delete_message, channel_id, message_id)
         return result.outcome() if isinstance(result, _Refused) else Done()
+
+    async def scan(self, channel_id: int, kind: BoardKind) -> Outcome:
+        """The bot's own ``kind`` boards among the channel's last ``SCAN_LIMIT`` messages."""
+        result = await self._call("scan", self.client.http.logs_from, channel_id, SCAN_LIMIT)
+        if isinstance(result, _Refused):
+            return result.outcome()
+        me = self.client.user.id if self.client.user is not None else None
+        found = own_boards(result if isinstance(result, list) else [], me, kind)
+        return Found(found) if found else NoneFound()
 
     # -- names ------------------------------------------------------------------------------------
 

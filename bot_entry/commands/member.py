@@ -1,6 +1,10 @@
 """Members' commands: ``/leaderboard`` (a board page, rendered exactly like the posted boards) and
 ``/rank`` (where someone stands on both boards, and which voice rules apply here).
 
+A page is assembled like a posted board: the same member-name order (``actors.member_names``), the
+same view (``actors.board_view``), the same renderer; with ``hide_departed`` members who left are
+skipped here too, and the pages count only members still in the server.
+
 Both are reads. Each defers before it touches the database, then answers in one edit. Paging is
 stateless: the Previous/Next buttons carry the board, the period number and the page in their
 custom ids (``views.PageRef``), so they keep working across restarts.
@@ -10,14 +14,17 @@ custom ids (``views.PageRef``), so they keep working across restarts.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 import disnake
 from attrs import define
 from disnake.ext import commands
 
-from actors.board_render import BoardEntry, BoardStyle, BoardView, escape_name, render_board
+from actors.board_protocol import Failed, MemberFound, MemberGone, MemberOutcome
+from actors.board_render import render_board
+from actors.board_view import Paging, board_view
+from actors.member_names import Fetch, Learned, MemberNames, ranked_members
+from actors.names import escape_name
 from bot_entry.commands import Refused, Services, answer, answer_error
 from bot_entry.commands.validation import MAX_PAGE, Period, parse_board, parse_page, parse_period, shown
 from bot_entry.commands.views import (
@@ -38,6 +45,9 @@ from persistence.store import Store
 log = logging.getLogger(__name__)
 
 
+UNKNOWN_MEMBER = 10007  # Discord's code for a member who left
+
+
 # -- reads (run in the store's thread) --------------------------------------------------------------
 
 
@@ -47,7 +57,6 @@ class BoardPage:
     current: int
     current_started_at: float
     next_reset_at: float
-    standings: list[Standing]
     viewer: Rank
 
 
@@ -61,14 +70,20 @@ def board_page_sync(
         number = {Period.CURRENT: current, Period.PREVIOUS: current - 1, Period.ALL_TIME: None}[period]
     else:
         number = period
-    offset = (page - 1) * PAGE_SIZE
     if number is None:
-        standings = top_all_time(store, guild_id, board, PAGE_SIZE, offset)
         you = rank_all_time(store, guild_id, viewer, board)
     else:
-        standings = queries.top(store, guild_id, number, board, PAGE_SIZE, offset)
         you = queries.rank(store, guild_id, number, viewer, board)
-    return BoardPage(number, current, spec.start_of(current), spec.next_boundary(at), standings, you)
+    return BoardPage(number, current, spec.start_of(current), spec.next_boundary(at), you)
+
+
+def standings_sync(
+    store: Store, guild_id: int, board: BoardKind, period: int | None, size: int, offset: int
+) -> list[Standing]:
+    """Ranked members ``offset`` to ``offset + size`` of a period (None: all time)."""
+    if period is None:
+        return top_all_time(store, guild_id, board, size, offset)
+    return queries.top(store, guild_id, period, board, size, offset)
 
 
 def ranks_sync(
@@ -90,29 +105,21 @@ def icon_url(guild: disnake.Guild | None) -> str | None:
     return f"{CDN}/icons/{guild.id}/{guild.icon.key}.png"
 
 
-async def display_names(
-    services: Services, guild: disnake.Guild | None, standings: list[Standing]
-) -> dict[int, str]:
-    """Last-known names from the database; for members never named there (voice-only members),
-    the member cache, then one REST fetch each, remembered for next time. Whoever is left shows
-    as "Unknown member"."""
-    names = {s.user_id: s.name for s in standings if s.name}
-    if guild is None:
-        return names
-    learned: list[tuple[tuple[int, int], tuple[str, float]]] = []
-    for standing in standings:
-        if standing.user_id in names:
-            continue
-        member = guild.get_member(standing.user_id)
-        if member is None:
-            with contextlib.suppress(disnake.HTTPException):
-                member = await guild.fetch_member(standing.user_id)
-        if member is not None:
-            names[standing.user_id] = member.display_name
-            learned.append(((guild.id, standing.user_id), (member.display_name, services.clock.now())))
-    if learned:
-        await services.db(services.store.remember_names_sync, learned)
-    return names
+def member_fetch(guild: disnake.Guild | None) -> Fetch:
+    """Discord's answer about one member of ``guild``, in the protocol's words (asyncio side)."""
+
+    async def fetch(guild_id: int, user_id: int) -> MemberOutcome:
+        if guild is None:
+            return Failed(f"member {user_id}: the server is not in the bot's cache")
+        try:
+            member = await guild.fetch_member(user_id)
+        except disnake.HTTPException as exc:
+            if exc.code == UNKNOWN_MEMBER:
+                return MemberGone()
+            return Failed(f"member {user_id}: HTTP {exc.status}, code {exc.code}")
+        return MemberFound(member.display_name)
+
+    return fetch
 
 
 def _buttons(specs: list[dict[str, object]]) -> list[disnake.ui.Button[None]]:
@@ -130,6 +137,11 @@ def _buttons(specs: list[dict[str, object]]) -> list[disnake.ui.Button[None]]:
 class MemberCommands(commands.Cog):
     def __init__(self, services: Services) -> None:
         self.services = services
+        # Each page passes its own fetch (``member_fetch(inter.guild)``): the guild object is at hand.
+        self.names = MemberNames(member_fetch(None), self._remember, services.clock)
+
+    async def _remember(self, learned: Learned) -> None:
+        await self.services.db(self.services.store.remember_names_sync, learned)
 
     async def _page(
         self, inter: disnake.Interaction, board: BoardKind, period: Period | int, page: int, *, personal: bool
@@ -141,22 +153,30 @@ class MemberCommands(commands.Cog):
         now = s.clock.now()
         data = await s.db(board_page_sync, s.store, guild_id, board, period, page, inter.author.id, now)
         guild = inter.guild
-        names = await display_names(s, guild, data.standings)
         config = s.configs.get(guild_id)
-        seconds = board is BoardKind.VOICE
-        view = BoardView(
-            kind=board,
-            entries=tuple(
-                BoardEntry(st.user_id, names.get(st.user_id, ""), st.value // 1000 if seconds else st.value)
-                for st in data.standings
-            ),
+        paging = Paging(PAGE_SIZE, (page - 1) * PAGE_SIZE, hide_departed=config.hide_departed)
+
+        async def read_page(size: int, offset: int) -> list[Standing]:
+            return await s.db(standings_sync, s.store, guild_id, board, data.period, size, offset)
+
+        def seen(user_id: int) -> str | None:
+            member = guild.get_member(user_id) if guild is not None else None
+            return member.display_name if member is not None else None
+
+        standings, names = await ranked_members(
+            read_page, self.names, guild_id, paging, seen=seen, fetch=member_fetch(guild)
+        )
+        view = board_view(
+            board,
+            standings,
+            names,
+            config,
             guild_name=guild.name if guild is not None else "",
             guild_icon_url=icon_url(guild),
             updated_at=now,
             next_reset_at=data.next_reset_at,
-            style=BoardStyle(colour=config.colour, arrow=config.arrow),
             limit=PAGE_SIZE,
-            offset=(page - 1) * PAGE_SIZE,
+            offset=paging.offset,
         )
         embed = disnake.Embed.from_dict(render_board(view))
         label = period_label(data.period, data.current, data.current_started_at)

@@ -9,24 +9,32 @@ from collections import deque
 import pytest
 from attrs import evolve
 
-from actors.board_render import BoardEntry, BoardView
-from actors.board_schedule import (
-    Board,
+from actors.board_protocol import (
     Check,
     Delete,
     Done,
     Edit,
     Failed,
+    Found,
     MessageMissing,
-    Need,
     NoAccess,
+    NoneFound,
     OldMessageQuota,
-    Phase,
     Post,
     Posted,
     RateLimited,
+    Scan,
+)
+from actors.board_render import BoardEntry, BoardView, content_hash
+from actors.board_schedule import (
+    ANSWERS,
+    ASKS,
+    RECHECK_INTERVALS,
+    TRANSITIONS,
+    Board,
+    Need,
+    Phase,
     board_channels,
-    content_hash,
 )
 from domain.checkpoints import BoardRow
 from domain.kinds import BoardKind
@@ -36,7 +44,8 @@ GUILD, CHANNEL, OTHER_CHANNEL = 1, 10, 20
 
 
 class FakeDiscord:
-    """Answers each call from a script, else with success; records (time, action, answer)."""
+    """Answers each call from a script, else with success (a scan finds none of our boards);
+    records (time, action, answer)."""
 
     def __init__(self, *answers: object) -> None:
         self.script = deque(answers)
@@ -47,7 +56,13 @@ class FakeDiscord:
         if self.script:
             answer = self.script.popleft()
         else:
-            answer = Posted(next(self._ids)) if isinstance(action, Post) else Done()
+            answer = (
+                Posted(next(self._ids))
+                if isinstance(action, Post)
+                else NoneFound()
+                if isinstance(action, Scan)
+                else Done()
+            )
         self.calls.append((now, action, answer))
         return answer
 
@@ -60,7 +75,7 @@ def step(
 ) -> list:
     """One round of the publisher's loop for one board, with ``content`` as the rendered hash."""
     reports = []
-    for _ in range(4):
+    for _ in range(6):
         need = board.needs(now, urgent=urgent)
         if need is None:
             break
@@ -69,6 +84,13 @@ def step(
             break
         reports.append(board.handle(action, discord(action, now), now))
     return reports
+
+
+def scanned(board: Board, now: float, answer: object = None) -> None:
+    """The scan before a post: it finds none of our boards (unless ``answer`` says otherwise)."""
+    scan = board.action(Need.SCAN, None, now)
+    assert isinstance(scan, Scan)
+    board.handle(scan, answer or NoneFound(), now)  # type: ignore[arg-type]
 
 
 def live_board(discord: FakeDiscord, now: float = 0.0) -> Board:
@@ -129,7 +151,7 @@ def test_unchanged_content_is_not_edited() -> None:
     board.mark_dirty()
     assert board.needs(INTERVAL) is Need.CONTENT
     assert board.action(Need.CONTENT, "v0", INTERVAL) is None  # same hash as on Discord
-    assert not board.dirty and board.next_due() is None
+    assert not board.dirty and board.next_due() == RECHECK_INTERVALS * INTERVAL  # only the re-check
     assert discord.of(Edit) == []
 
 
@@ -226,7 +248,7 @@ def test_30046_posts_a_fresh_message_then_deletes_the_old_one() -> None:
     board.mark_dirty()
     discord.script.append(OldMessageQuota())
     reports = step(board, discord, INTERVAL, "v1")
-    kinds = [type(a) for _, a, _ in discord.calls[1:]]
+    kinds = [type(a) for _, a, _ in discord.calls[2:]]
     assert kinds == [Edit, Post, Delete]  # fresh message first, so the board never disappears
     assert discord.calls[-1][1] == Delete(CHANNEL, old)  # type: ignore[arg-type]
     assert board.message_id not in (None, old) and board.stale == [] and board.content_hash == "v1"
@@ -253,7 +275,7 @@ def test_404_on_edit_posts_a_new_board() -> None:
     board.mark_dirty()
     discord.script.append(MessageMissing())
     step(board, discord, INTERVAL, "v1")
-    assert [type(a) for _, a, _ in discord.calls] == [Post, Edit, Post]
+    assert [type(a) for _, a, _ in discord.calls] == [Scan, Post, Edit, Scan, Post]  # look, then post
     assert board.phase is Phase.LIVE and board.message_id == discord.calls[-1][2].message_id  # type: ignore[attr-defined]
 
 
@@ -262,11 +284,12 @@ def test_restart_checks_the_stored_message_and_edits_it_without_reposting() -> N
     discord = FakeDiscord()
     board = Board.from_row(row)
     board.configure(CHANNEL, INTERVAL)
-    step(board, discord, 130.0, "v0")  # the stored message exists
-    assert [a for _, a, _ in discord.calls] == [Check(CHANNEL, 77)] and board.phase is Phase.LIVE
+    step(board, discord, 130.0, "v0")  # the stored message exists, and has no copies
+    assert [a for _, a, _ in discord.calls] == [Check(CHANNEL, 77), Scan(CHANNEL)]
+    assert board.phase is Phase.LIVE
     assert board.next_due() == 160.0  # the interval counts from the last write before the restart
     step(board, discord, 160.0, "v0")  # rendered the same as before the restart: nothing to write
-    assert len(discord.calls) == 1 and not board.dirty
+    assert len(discord.calls) == 2 and not board.dirty
     board.mark_dirty()
     step(board, discord, 161.0, "v1")
     assert discord.calls[-1][1] == Edit(CHANNEL, 77, "v1")
@@ -279,7 +302,7 @@ def test_restart_after_the_board_was_deleted_reposts_once_its_interval_allows() 
     board = Board.from_row(row)
     board.configure(CHANNEL, INTERVAL)
     step(board, discord, 130.0)
-    assert board.phase is Phase.UNPOSTED and discord.of(Post) == []
+    assert board.phase is Phase.UNSCANNED and discord.of(Post) == [] and discord.of(Scan) == []
     step(board, discord, 160.0)
     assert len(discord.of(Post)) == 1 and board.phase is Phase.LIVE
 
@@ -305,7 +328,7 @@ def test_missing_channel_or_permission_warns_once_and_stops_until_config_or_snap
     assert board.next_due() is None and len(discord.calls) == 1
     board.unblock()  # the guild was seen again
     step(board, discord, 86_400.0)
-    assert board.phase is Phase.LIVE and len(discord.calls) == 2
+    assert board.phase is Phase.LIVE and [type(a) for _, a, _ in discord.calls[1:]] == [Scan, Post]
 
 
 def test_a_new_channel_unblocks_and_moves_the_board() -> None:
@@ -315,7 +338,8 @@ def test_a_new_channel_unblocks_and_moves_the_board() -> None:
     board.configure(OTHER_CHANNEL, INTERVAL)
     assert board.needs(1.0) is None  # a move is a write too: once the interval allows
     step(board, discord, INTERVAL)
-    post, delete = (a for _, a, _ in discord.calls[1:])
+    scan, post, delete = (a for _, a, _ in discord.calls[2:])
+    assert scan == Scan(OTHER_CHANNEL)
     assert isinstance(post, Post) and (post.channel_id, post.content_hash) == (OTHER_CHANNEL, "v1")
     assert delete == Delete(CHANNEL, old)
     assert board.channel_id == OTHER_CHANNEL
@@ -355,14 +379,19 @@ def test_a_post_retried_after_a_lost_answer_reuses_its_nonce_and_the_next_post_d
     """Discord dedupes posts by nonce (enforce_nonce), so a retry must send the same one."""
     board = Board(GUILD, BoardKind.MESSAGES)
     board.configure(CHANNEL, INTERVAL)
+    scanned(board, 0.0)
     first = board.action(Need.CONTENT, "v1", 0.0)
     board.handle(first, Failed("no answer within 60s"), 0.0)  # type: ignore[arg-type]
-    retry = board.action(board.needs(board.retry_at), "v2", board.retry_at)  # type: ignore[arg-type]
+    later = board.retry_at
+    assert board.needs(later) is Need.SCAN  # the post may have been made: look before posting again
+    scanned(board, later)
+    retry = board.action(board.needs(later), "v2", later)  # type: ignore[arg-type]
     assert isinstance(first, Post) and isinstance(retry, Post)
     assert retry.nonce == first.nonce and len(first.nonce) <= 25
-    board.handle(retry, Posted(7), board.retry_at)
-    board.handle(Edit(CHANNEL, 7, "v2"), MessageMissing(), board.retry_at + 1)  # a moderator deleted it
-    again = board.action(Need.CONTENT, "v3", board.retry_at + 1)
+    board.handle(retry, Posted(7), later)
+    board.handle(Edit(CHANNEL, 7, "v2"), MessageMissing(), later + 1)  # a moderator deleted it
+    scanned(board, later + 1)
+    again = board.action(Need.CONTENT, "v3", later + 1)
     assert isinstance(again, Post) and again.nonce != first.nonce
 
 
@@ -383,6 +412,8 @@ def test_a_board_restored_mid_replacement_posts_with_its_nonce_then_deletes_the_
     )
     restored = Board.restore(evolve(checkpoint, row=old_row))
     restored.configure(CHANNEL, INTERVAL)
+    scanned(restored, 2 * INTERVAL, Found((old_row.message_id,)))  # the old one is not adopted
+    assert restored.phase is Phase.UNPOSTED
     again = restored.action(restored.needs(2 * INTERVAL), "v2", 2 * INTERVAL)  # type: ignore[arg-type]
     assert isinstance(again, Post) and again.nonce == post.nonce
     restored.handle(again, Posted(99), 2 * INTERVAL)
@@ -392,8 +423,141 @@ def test_a_board_restored_mid_replacement_posts_with_its_nonce_then_deletes_the_
 def test_a_first_post_in_flight_at_a_kill_is_made_again_with_its_nonce() -> None:
     board = Board(GUILD, BoardKind.VOICE)
     board.configure(CHANNEL, INTERVAL)
+    scanned(board, 0.0)
     post = board.action(Need.CONTENT, "v0", 0.0)
     restored = Board.restore(board.checkpoint())
     restored.configure(CHANNEL, INTERVAL)
+    scanned(restored, 1.0)  # Discord had not made it
     again = restored.action(restored.needs(1.0), "v0", 1.0)  # type: ignore[arg-type]
     assert isinstance(post, Post) and isinstance(again, Post) and again.nonce == post.nonce
+
+
+# --- the transition table ----------------------------------------------------------------------------
+
+ACTIONS = {
+    Check: Check(CHANNEL, 77),
+    Scan: Scan(CHANNEL),
+    Post: Post(CHANNEL, "v1", "nonce"),
+    Edit: Edit(CHANNEL, 77, "v1"),
+    Delete: Delete(OTHER_CHANNEL, 5),
+}
+ANSWERED = {
+    Posted: Posted(99),
+    Done: Done(),
+    MessageMissing: MessageMissing(),
+    RateLimited: RateLimited(1.0),
+    OldMessageQuota: OldMessageQuota(),
+    NoAccess: NoAccess(50001, "missing access"),
+    Failed: Failed("502"),
+    Found: Found((99,)),
+    NoneFound: NoneFound(),
+}
+
+
+def board_in(phase: Phase) -> Board:
+    has_message = phase not in (Phase.UNSCANNED, Phase.UNPOSTED)
+    board = Board(GUILD, BoardKind.MESSAGES, phase, CHANNEL, 77 if has_message else None, "v0", 0.0, 0.0)
+    board.enabled, board.interval, board.stale = True, INTERVAL, [(OTHER_CHANNEL, 5)]
+    return board
+
+
+def test_the_table_answers_every_call_a_phase_makes_with_every_answer_it_can_get() -> None:
+    asked = {(p, a, o) for p, actions in ASKS.items() for a in actions for o in ANSWERS[a]}
+    assert asked == set(TRANSITIONS)  # complete, and nothing a phase never asks for
+    assert set(ASKS) == set(Phase) and set(ANSWERS) == set(ACTIONS)
+
+
+@pytest.mark.parametrize("phase", list(Phase))
+def test_every_phase_action_answer_triple_moves_as_the_table_says_or_is_refused(phase: Phase) -> None:
+    for (action_type, action), (outcome_type, outcome) in itertools.product(
+        ACTIONS.items(), ANSWERED.items()
+    ):
+        board = board_in(phase)
+        report = board.handle(action, outcome, 100.0)  # type: ignore[arg-type]
+        expected = TRANSITIONS.get((phase, action_type, outcome_type))
+        if expected is None:  # a missing pair is a poster bug: refused, the board backs off
+            assert board.phase is phase and board.retry_at > 100.0, (action, outcome)
+            assert report.warning is not None and "unexpected answer" in report.warning
+        else:
+            assert board.phase is expected, (phase, action, outcome)
+            assert (report.warning is not None) == (outcome_type is NoAccess), (action, outcome)
+
+
+def test_a_board_asks_only_for_what_its_phase_may_ask() -> None:
+    """A random hour of answers: every call the board makes is one its phase lists in ASKS."""
+    rng = random.Random(16)
+    board = Board(GUILD, BoardKind.MESSAGES)
+    board.configure(CHANNEL, INTERVAL)
+    for tick in range(3_600):
+        now = float(tick)
+        if rng.random() < 0.3:
+            board.mark_dirty()
+        if rng.random() < 0.01:
+            board.configure(rng.choice([CHANNEL, OTHER_CHANNEL]), INTERVAL)
+        need = board.needs(now)
+        if need is None:
+            continue
+        action = board.action(need, f"v{tick // 120}", now)
+        if action is None:
+            continue
+        assert type(action) in ASKS[board.phase], (board.phase, action)
+        answers = [ANSWERED[o] for o in ANSWERS[type(action)] if o is not NoAccess]
+        board.handle(action, rng.choice(answers), now)  # type: ignore[arg-type]
+
+
+# --- issue 15: a second board after a late restart; a deleted board in a quiet server --------------
+
+
+def test_a_post_cut_by_a_kill_is_adopted_after_a_restart_later_than_the_nonce_window() -> None:
+    """Discord made the post, the kill lost the answer, and the restart comes after the nonce
+    window: the scan finds the board, which is adopted and edited instead of posted twice."""
+    board = Board(GUILD, BoardKind.MESSAGES)
+    board.configure(CHANNEL, INTERVAL)
+    scanned(board, 0.0)
+    assert isinstance(board.action(Need.CONTENT, "v0", 0.0), Post)  # Discord creates message 500
+    restored = Board.restore(board.checkpoint())
+    restored.configure(CHANNEL, INTERVAL)
+    discord = FakeDiscord(Found((500,)))
+    step(restored, discord, 3_600.0, "v1")
+    assert [a for _, a, _ in discord.calls] == [Scan(CHANNEL), Edit(CHANNEL, 500, "v1")]
+    assert restored.phase is Phase.LIVE and restored.checkpoint().pending_post is None
+    row = restored.row()
+    assert row is not None and row.message_id == 500
+
+
+def test_adopting_a_stored_board_keeps_the_newest_copy_and_deletes_the_others() -> None:
+    row = BoardRow(GUILD, BoardKind.MESSAGES, CHANNEL, 77, "v0", posted_at=0.0, edited_at=100.0)
+    board = Board.from_row(row)
+    board.configure(CHANNEL, INTERVAL)
+    discord = FakeDiscord(Done(), Found((90, 80)))  # the stored 77 exists; 80 and 90 are copies
+    step(board, discord, 130.0, "v0")
+    assert [a for _, a, _ in discord.calls] == [
+        Check(CHANNEL, 77),
+        Scan(CHANNEL),
+        Delete(CHANNEL, 77),
+        Delete(CHANNEL, 80),
+    ]
+    assert board.message_id == 90 and board.stale == [] and board.phase is Phase.LIVE
+    assert board.dirty and board.next_due() == 160.0  # what 90 shows is unknown: edited in turn
+    step(board, discord, 160.0, "v0")
+    assert discord.calls[-1][1] == Edit(CHANNEL, 90, "v0")
+
+
+def test_a_quiet_board_is_read_back_every_ten_intervals_and_reposted_once_deleted() -> None:
+    discord = FakeDiscord()
+    board = live_board(discord)
+    for now in range(0, 1_800, 10):
+        step(board, discord, float(now))
+    assert [(t, type(a)) for t, a, _ in discord.calls[2:]] == [(600.0, Check), (1_200.0, Check)]
+    discord.script.append(MessageMissing())  # a moderator deleted it; nobody is talking
+    step(board, discord, 1_800.0)
+    assert [type(a) for _, a, _ in discord.calls[4:]] == [Check, Scan, Post]
+    assert board.phase is Phase.LIVE and board.next_due() == 1_800.0 + 600.0
+
+
+def test_a_write_counts_as_the_read_back() -> None:
+    discord = FakeDiscord()
+    board = live_board(discord)
+    board.mark_dirty()
+    step(board, discord, 500.0, "v1")  # an edit at 500 s: the board was there then
+    assert board.needs(600.0) is None and board.next_due() == 500.0 + 600.0

@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 import trio
 
-from actors.board_schedule import (
+from actors.board_protocol import (
     Done,
+    Found,
     MemberFound,
     MemberGone,
     MessageMissing,
     NoAccess,
+    NoneFound,
     Posted,
 )
 from actors.leaderboard_publisher import LeaderboardPublisher
@@ -80,6 +82,13 @@ class FakeDiscord:
         if (forced := self._record("check", channel_id)) is not None:
             return forced
         return Done() if message_id in self.messages.get(channel_id, {}) else MessageMissing()
+
+    async def scan(self, channel_id: int, kind: BoardKind) -> object:
+        await trio.lowlevel.checkpoint()
+        if (forced := self._record("scan", channel_id)) is not None:
+            return forced
+        found = tuple(sorted(self.messages.get(channel_id, {}), reverse=True))  # one board per channel
+        return Found(found) if found else NoneFound()
 
     async def delete(self, channel_id: int, message_id: int) -> object:
         await trio.lowlevel.checkpoint()
@@ -278,7 +287,8 @@ async def test_missing_channels_warn_once_and_the_rest_keeps_working(
 ) -> None:
     discord = FakeDiscord(clock)
     publisher = LeaderboardPublisher(store, discord, configs(), clock)
-    discord.answers.append(NoAccess(50013, "missing permissions"))  # the first post: messages board
+    # The messages board's first calls: the scan finds nothing, the post is refused.
+    discord.answers.extend([NoneFound(), NoAccess(50013, "missing permissions")])
     async with running(publisher):
         for _ in range(3):
             publisher.guild_seen(snapshot(clock.now(), channels=frozenset({MESSAGES_CHANNEL})))

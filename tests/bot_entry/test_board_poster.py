@@ -1,13 +1,15 @@
-"""The poster's one table: Discord's error answers as the board schedule understands them."""
+"""The poster: Discord's error answers as the board schedule understands them, and which messages
+are the bot's own boards."""
 
 from __future__ import annotations
 
 import pytest
 import trio
 
-from actors.board_schedule import Done, Failed, MessageMissing, NoAccess, OldMessageQuota, Posted, RateLimited
-from bot_entry.board_poster import BoardPoster, outcome_of_error
+from actors.board_protocol import Done, Failed, MessageMissing, NoAccess, OldMessageQuota, Posted, RateLimited
+from bot_entry.board_poster import BoardPoster, outcome_of_error, own_boards
 from domain.clock import WallClock
+from domain.kinds import BoardKind
 from tests.discord_sim.conftest import aio, connected, plain_client
 from tests.harness import simulator
 
@@ -64,3 +66,32 @@ async def test_a_call_whose_session_closes_during_a_429_wait_is_made_once_more(
         await poster.aclose()
         assert outcome == [Done()]
         assert posted.message_id not in scenario.sim.world.messages[channel_id]
+
+
+BOT = 42
+
+
+def message(
+    message_id: int, *, author: int = BOT, title: str = "Message Leaderboard", **extra: object
+) -> dict:
+    embed = {"title": title, "footer": {"text": "Updated 2025-01-01 00:00 UTC · Next reset 2025-01-31"}}
+    return {"id": str(message_id), "author": {"id": str(author)}, "type": 0, "embeds": [embed], **extra}
+
+
+def test_own_boards_are_the_bots_plain_messages_with_a_boards_title_and_footer_newest_first() -> None:
+    page = [
+        message(5),
+        message(9),
+        message(7, author=1),  # a member's lookalike
+        message(8, title="Voice Leaderboard"),  # the other kind
+        message(6, type=20),  # a public /leaderboard answer
+        message(4, webhook_id="3"),
+        message(3, interaction_metadata={"id": "1"}),
+        {**message(2), "embeds": [{"title": "Message Leaderboard"}]},  # no board footer
+        {**message(1), "embeds": []},
+        "garbage",
+        {"id": "x", "author": None},
+    ]
+    assert own_boards(page, BOT, BoardKind.MESSAGES) == (9, 5)
+    assert own_boards(page, BOT, BoardKind.VOICE) == (8,)
+    assert own_boards(page, None, BoardKind.MESSAGES) == ()

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trio
 
 from actors.board_render import escape_name, format_count
+from actors.board_schedule import RECHECK_INTERVALS
 from bot_entry.config import Settings
 from discord_sim.crowd import Scenario, chat
 from discord_sim.ratelimit import Rule
@@ -279,3 +281,131 @@ async def test_30046_posts_a_fresh_board_and_deletes_the_old_one(
             len(calls.at("POST", channel.channel_id)) == 2
             and len(calls.at("DELETE", channel.channel_id)) == 1
         )
+
+
+def lookalike(scenario: Scenario, channel_index: int = 0) -> int:
+    """A member posts an embed that looks like the message board (title and footer)."""
+    sim, channel = scenario.sim, scenario.text_channels[channel_index]
+    embed = {
+        "title": "Message Leaderboard",
+        "description": "fake standings",
+        "footer": {"text": "Updated 2025-01-01 00:00 UTC"},
+    }
+    payload = sim.world.message_payload(channel, scenario.humans[0], embeds=[embed])
+    return int(sim.world.store_message(payload)["id"])
+
+
+async def test_a_post_cut_by_a_kill_leaves_one_board_per_kind_after_a_restart_past_the_nonce_window(
+    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+) -> None:
+    """Issue 15.4: Discord forgets nonces at once (window 0); the bot is killed while both first
+    posts are in flight, and Discord creates them anyway. The restart finds them among the
+    channels' recent messages and adopts them instead of posting again; a member's lookalike of a
+    board is neither adopted, edited nor deleted."""
+    db = tmp_path / "lb.db"
+    async with simulator(clock, seed=15, members=6) as scenario:
+        sim = scenario.sim
+        sim.nonce_window_ms = 0
+        channels = [scenario.text_channels[i].channel_id for i in (0, 1)]
+        fake = lookalike(scenario)
+        fake_before = dict(sim.world.messages[channels[0]][fake])
+        with timed_calls(sim, clock) as calls:
+
+            def posts() -> int:
+                return sum(len(calls.at("POST", c)) for c in channels)
+
+            sim.faults.set_delay(20.0)  # Discord is slow: both posts are in flight at the kill
+            with trio.CancelScope() as kill:
+                async with running_bot(sim, board_settings(db, scenario), clock):
+                    await wait_until(lambda: posts() == 2, within=600, what="both posts in flight")
+                    kill.cancel()  # no shutdown round: the process is gone
+            sim.faults.set_delay(0.0)
+            await trio.sleep(60)  # Discord finishes the posts it received
+            assert all(len(boards(sim, c)) == 1 for c in channels)  # each post made, the bot never knew
+            first = {c: the_board(sim, c)[0] for c in channels}
+            async with running_bot(sim, board_settings(db, scenario), clock):
+                scenario.say(scenario.humans[1])
+                await wait_until(
+                    lambda: (shown(sim, channels[0]) or set()) == expected_message_lines(scenario),
+                    within=300,
+                    what="the adopted board edited",
+                )
+                await trio.sleep(300)
+        assert posts() == 2  # never posted again
+        assert {c: list(boards(sim, c)) for c in channels} == {c: [first[c]] for c in channels}
+        assert stored_boards(db) == {
+            "messages": (channels[0], first[channels[0]]),
+            "voice": (channels[1], first[channels[1]]),
+        }
+        assert sim.world.messages[channels[0]][fake] == fake_before  # the lookalike is untouched
+
+
+async def test_copies_left_by_an_earlier_run_are_deleted_and_the_newest_adopted(
+    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+) -> None:
+    """Boards a bot without the scan left behind: at the restart the newest is kept, every other
+    copy of that kind by the bot is deleted, and nothing a member wrote is touched."""
+    db = tmp_path / "lb.db"
+    async with simulator(clock, seed=16, members=6) as scenario:
+        sim, channel = scenario.sim, scenario.text_channels[0]
+        async with running_bot(sim, board_settings(db, scenario), clock):
+            await wait_until(lambda: len(boards(sim, channel.channel_id)) == 1, what="the board")
+        stored, embed = the_board(sim, channel.channel_id)
+        copies = []
+        for _ in range(2):  # two more copies by the bot, newer than the stored one
+            payload = sim.world.message_payload(channel, sim.world.bot, embeds=[embed])
+            copies.append(int(sim.world.store_message(payload)["id"]))
+        fake = lookalike(scenario)
+        with timed_calls(sim, clock) as calls:
+            async with running_bot(sim, board_settings(db, scenario), clock):
+                await wait_until(lambda: len(boards(sim, channel.channel_id)) == 1, what="one board left")
+                await trio.sleep(120)
+        assert list(boards(sim, channel.channel_id)) == [max(copies)]
+        assert stored_boards(db)["messages"] == (channel.channel_id, max(copies))
+        assert (
+            fake in sim.world.messages[channel.channel_id]
+            and stored not in sim.world.messages[channel.channel_id]
+        )
+        assert calls.at("POST", channel.channel_id) == []
+        assert len(calls.at("DELETE", channel.channel_id)) == 2
+
+
+async def test_a_board_deleted_in_a_quiet_server_comes_back_with_only_the_slow_check(
+    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+) -> None:
+    """Issue 15.6: nobody talks; a moderator deletes the message board. The slow check (every
+    ten intervals without a write) finds it gone and reposts it; meanwhile the only calls are
+    those checks."""
+    db = tmp_path / "lb.db"
+    async with simulator(clock, seed=17, members=6) as scenario:
+        sim = scenario.sim
+        channels = [scenario.text_channels[i].channel_id for i in (0, 1)]
+        with timed_calls(sim, clock) as calls:
+            async with running_bot(sim, board_settings(db, scenario), clock):
+                await wait_until(lambda: all(boards(sim, c) for c in channels), what="both boards")
+                await trio.sleep(2 * INTERVAL)  # settled: nothing changes any more
+                old_id, _ = the_board(sim, channels[0])
+                quiet_from = len(calls)
+                sim.delete_message(scenario.text_channels[0], old_id)
+                deleted_at = clock.now()
+                await wait_until(
+                    lambda: len(boards(sim, channels[0])) == 1,
+                    within=RECHECK_INTERVALS * INTERVAL + INTERVAL,
+                    what="the board back",
+                )
+                back_at = clock.now()
+                await trio.sleep(RECHECK_INTERVALS * INTERVAL * 2)
+        assert the_board(sim, channels[0])[0] != old_id and back_at - deleted_at <= 11 * INTERVAL
+        quiet = [(t, m, p) for t, (m, p, _) in zip(calls.times, calls, strict=True)][quiet_from:]
+        board_paths = tuple(f"/api/v10/channels/{c}/messages" for c in channels)
+        assert all(p.startswith(board_paths) for _, _, p in quiet), quiet  # nothing but the boards
+        assert [(m, p) for _, m, p in quiet if m != "GET" or p in board_paths] == [
+            ("GET", board_paths[0]),  # the scan before the post: none of ours left
+            ("POST", board_paths[0]),
+        ]
+        for path in board_paths:
+            checks = [t for t, m, p in quiet if m == "GET" and p.startswith(path + "/")]
+            assert checks and all(
+                b - a >= RECHECK_INTERVALS * INTERVAL for a, b in itertools.pairwise(checks)
+            )
+            assert len(checks) <= 4, checks  # 2,400 s quiet at most: one read back per ten intervals
