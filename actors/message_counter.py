@@ -30,9 +30,9 @@ from supervisor.supervisor import ChildSpec, Restart
 log = logging.getLogger(__name__)
 
 Fault = Callable[[MessageSent], None]
-# While running: about 26 s of waits, then the batch stays pending (the inbox fills and holds the
+# While running: about 6 s of waits, then the batch stays pending (the inbox fills and holds the
 # gateway back). At a stop: about 3 s, then what is left is reported (``Store.not_written``).
-RUNNING_BACKOFF = Backoff(attempts=12, first=0.05, cap=5.0)
+RUNNING_BACKOFF = Backoff(attempts=8, first=0.05, cap=5.0)
 FINAL_BACKOFF = Backoff(attempts=5, first=0.2, cap=2.0)
 
 
@@ -61,7 +61,7 @@ class MessageCounter:
         task_status.started()
         try:
             while await self._fill_batch(tally, inbox):
-                await self._flush(tally)
+                await self._flush(tally, stopping=lambda: inbox.closed)
         except BaseException:  # a crash or a cancellation: keep what was counted, then go
             with trio.CancelScope(shield=True):
                 await self._flush(tally, final=True)
@@ -73,7 +73,7 @@ class MessageCounter:
     async def _fill_batch(self, tally: MessageTally, inbox: Mailbox[MessageSent]) -> bool:
         """Take events until the batch is due; False once the inbox is closed and drained."""
         with trio.move_on_at(math.inf) as batch_due:
-            while tally.pending < self.flush_max:
+            while tally.pending < self.flush_max or inbox.closed:  # at a stop: drain it all
                 try:
                     event = await inbox.receive()
                 except trio.EndOfChannel:
@@ -85,15 +85,18 @@ class MessageCounter:
                     batch_due.deadline = trio.current_time() + self.flush_seconds
         return True
 
-    async def _flush(self, tally: MessageTally, *, final: bool = False) -> None:
+    async def _flush(
+        self, tally: MessageTally, *, final: bool = False, stopping: Callable[[], bool] = lambda: False
+    ) -> None:
         """Write the pending batch in one transaction, retrying within a bound; on failure keep it.
 
         A ``final`` flush (the stop, or a crash) retries briefly, then reports what it could not
-        write, per guild; otherwise the batch stays pending for the next flush.
+        write, per guild; otherwise the batch stays pending for the next flush, or for the final
+        one as soon as ``stopping()`` (so a stop never waits out the running retries).
         """
         why = ""
         for wait in (FINAL_BACKOFF if final else RUNNING_BACKOFF).waits():
-            if not tally.pending:
+            if not tally.pending or (wait and stopping()):
                 return
             if wait:
                 log.warning("message_counter: database unavailable (%s); retrying in %.2fs", why, wait)

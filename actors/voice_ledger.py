@@ -29,9 +29,9 @@ from supervisor.supervisor import ChildSpec, Restart
 log = logging.getLogger(__name__)
 
 SessionKey = tuple[int, int, int]  # guild, user, session number
-# While running: about 26 s of waits, then the intervals stay pending for the next flush. At a
+# While running: about 6 s of waits, then the intervals stay pending for the next flush. At a
 # stop: about 3 s, then what is left is reported (see ``Store.not_written``) and the stop goes on.
-RUNNING_BACKOFF = Backoff(attempts=12, first=0.05, cap=5.0)
+RUNNING_BACKOFF = Backoff(attempts=8, first=0.05, cap=5.0)
 FINAL_BACKOFF = Backoff(attempts=5, first=0.2, cap=2.0)
 
 
@@ -86,23 +86,26 @@ class VoiceLedger:
                         await inbox.receive()  # nothing is sent; closing the inbox means shut down
                     except trio.EndOfChannel:
                         break
-                await self.flush()
+                await self.flush(stopping=lambda: inbox.closed)
             with contextlib.suppress(StoreUnavailable):
                 await self.store.call(self.store.stopping_sync)
         finally:
             with trio.CancelScope(shield=True):
                 await self.flush(final=True)
 
-    async def flush(self, *, final: bool = False) -> bool:
+    async def flush(self, *, final: bool = False, stopping: Callable[[], bool] = lambda: False) -> bool:
         """Write everything pending in one transaction, retrying within a bound; False if it could not.
 
-        On failure everything stays pending, in front of what arrived meanwhile. A ``final`` flush
-        (the stop) retries briefly, then reports what it could not write, per guild.
+        On failure everything stays pending, in front of what arrived meanwhile (for the next flush,
+        or for the final one as soon as ``stopping()``). A ``final`` flush (the stop) retries
+        briefly, then reports what it could not write, per guild.
         """
         why = ""
         for wait in (FINAL_BACKOFF if final else RUNNING_BACKOFF).waits():
             if not self.pending:
                 return True
+            if wait and stopping():
+                return False
             if wait:
                 log.warning("voice_ledger: database unavailable (%s); retrying in %.2fs", why, wait)
                 await trio.sleep(wait)

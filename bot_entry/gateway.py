@@ -38,7 +38,9 @@ from domain.events import ConnectionLost, ConnectionResumed, Event, MessageSent
 log = logging.getLogger(__name__)
 
 Parser = Callable[[Any], None]
-LOGIN_RETRY_FIRST, LOGIN_RETRY_MAX = 1.0, 60.0
+# A Discord outage at login: 1 s doubling to 60 s, 40 tries (about 35 minutes), then the process
+# stops with the last reason (a supervisor such as systemd starts it again).
+LOGIN_BACKOFF = Backoff(attempts=40, first=1.0, cap=60.0)
 # Channel -> parent: every channel and active thread the bot has seen, bounded (an evicted thread
 # costs one more lookup). A lookup Discord could not answer is not retried for a while.
 PARENT_CACHE_SIZE = 200_000
@@ -62,6 +64,10 @@ def intents() -> disnake.Intents:
     wanted.guild_messages = True
     wanted.voice_states = True
     return wanted
+
+
+class GatewayUnavailable(RuntimeError):
+    """Discord kept failing the login (5xx, network) through every bounded retry."""
 
 
 class Gateway:
@@ -116,9 +122,13 @@ class Gateway:
 
         Once connected, disnake reconnects by itself. A bad token (401) is not retried.
         """
-        delay = LOGIN_RETRY_FIRST
+        why = ""
         try:
-            while True:
+            for wait in LOGIN_BACKOFF.waits():
+                if wait:
+                    log.warning("gateway: could not log in (%s); retrying in %.0f s", why, wait)
+                    await trio_asyncio.aio_as_trio(self.client.http.close)()  # the failed attempt's session
+                    await trio.sleep(wait)
                 try:
                     await trio_asyncio.aio_as_trio(self.client.start)(token)
                     return
@@ -128,10 +138,7 @@ class Gateway:
                     why = f"Discord answered {exc.status}"
                 except (aiohttp.ClientError, OSError, disnake.GatewayNotFound) as exc:
                     why = f"{type(exc).__name__}: {exc}"  # GatewayNotFound: a 5xx on /gateway/bot
-                log.warning("gateway: could not log in (%s); retrying in %.0f s", why, delay)
-                await trio_asyncio.aio_as_trio(self.client.http.close)()  # the failed attempt's session
-                await trio.sleep(delay)
-                delay = min(delay * 2, LOGIN_RETRY_MAX)
+            raise GatewayUnavailable(f"could not log in after {LOGIN_BACKOFF.attempts} tries: {why}")
         finally:
             with trio.CancelScope(shield=True):
                 await trio_asyncio.aio_as_trio(self.client.close)()
