@@ -9,14 +9,17 @@ and the mailbox redelivers the event that was in hand (the tally dedupes it).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+from collections import Counter
 from collections.abc import Callable
 
 import trio
 from attrs import define, field
 
 from actors.message_tally import MessageTally
+from domain.backoff import Backoff
 from domain.events import MessageSent
 from domain.guild_config import GuildConfig, GuildConfigs
 from persistence.errors import StoreUnavailable
@@ -27,6 +30,10 @@ from supervisor.supervisor import ChildSpec, Restart
 log = logging.getLogger(__name__)
 
 Fault = Callable[[MessageSent], None]
+# While running: about 6 s of waits, then the batch stays pending (the inbox fills and holds the
+# gateway back). At a stop: about 3 s, then what is left is reported (``Store.not_written``).
+RUNNING_BACKOFF = Backoff(attempts=8, first=0.05, cap=5.0)
+FINAL_BACKOFF = Backoff(attempts=5, first=0.2, cap=2.0)
 
 
 @define(frozen=True)
@@ -54,17 +61,19 @@ class MessageCounter:
         task_status.started()
         try:
             while await self._fill_batch(tally, inbox):
-                await self._flush(tally)
+                await self._flush(tally, stopping=lambda: inbox.closed)
         except BaseException:  # a crash or a cancellation: keep what was counted, then go
             with trio.CancelScope(shield=True):
-                await self._flush(tally, retry=False)
+                await self._flush(tally, final=True)
             raise
-        await self._flush(tally)
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.call(self.store.stopping_sync)
+        await self._flush(tally, final=True)
 
     async def _fill_batch(self, tally: MessageTally, inbox: Mailbox[MessageSent]) -> bool:
         """Take events until the batch is due; False once the inbox is closed and drained."""
         with trio.move_on_at(math.inf) as batch_due:
-            while tally.pending < self.flush_max:
+            while tally.pending < self.flush_max or inbox.closed:  # at a stop: drain it all
                 try:
                     event = await inbox.receive()
                 except trio.EndOfChannel:
@@ -76,20 +85,42 @@ class MessageCounter:
                     batch_due.deadline = trio.current_time() + self.flush_seconds
         return True
 
-    async def _flush(self, tally: MessageTally, *, retry: bool = True) -> None:
-        """Write the pending batch in one transaction; on a locked database keep it and retry."""
-        delay = 0.05
-        while tally.pending:
+    async def _flush(
+        self, tally: MessageTally, *, final: bool = False, stopping: Callable[[], bool] = lambda: False
+    ) -> None:
+        """Write the pending batch in one transaction, retrying within a bound; on failure keep it.
+
+        A ``final`` flush (the stop, or a crash) retries briefly, then reports what it could not
+        write, per guild; otherwise the batch stays pending for the next flush, or for the final
+        one as soon as ``stopping()`` (so a stop never waits out the running retries).
+        """
+        why = ""
+        for wait in (FINAL_BACKOFF if final else RUNNING_BACKOFF).waits():
+            if not tally.pending or (wait and stopping()):
+                return
+            if wait:
+                log.warning("message_counter: database unavailable (%s); retrying in %.2fs", why, wait)
+                await trio.sleep(wait)
             batch = tally.take_batch()
             try:
                 await self.store.apply_messages(batch)
-                if self.on_flushed is not None:
-                    self.on_flushed({guild_id for guild_id, _, _ in batch.counts})
             except StoreUnavailable as exc:
                 tally.put_back(batch)
-                if not retry:
-                    log.error("message_counter: could not flush %d messages: %s", len(batch.message_ids), exc)
-                    return
-                log.warning("message_counter: database busy (%s); retrying in %.2fs", exc, delay)
-                await trio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                why = str(exc)
+                continue
+            if self.on_flushed is not None:
+                self.on_flushed({guild_id for guild_id, _, _ in batch.counts})
+            return
+        if not tally.pending:
+            return
+        if final:
+            messages: Counter[int] = Counter()
+            for (guild_id, _, _), n in tally.counts.items():
+                messages[guild_id] += n
+            self.store.not_written("messages", messages, why)
+        else:
+            log.error(
+                "message_counter: database unavailable (%s); %d messages stay pending for the next flush",
+                why,
+                tally.pending,
+            )

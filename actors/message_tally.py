@@ -27,6 +27,7 @@ class Skip(enum.Enum):
     SYSTEM = "system message"
     DUPLICATE = "already counted"
     EXCLUDED_CHANNEL = "excluded channel"
+    PARENT_UNKNOWN = "channel of unknown parent, and the guild excludes channels"
     EXCLUDED_ROLE = "author has an excluded role"
     COOLDOWN = "within the member's cooldown"
 
@@ -68,6 +69,8 @@ class MessageTally:
         excluded = config.excluded_channels
         if event.channel_id in excluded or event.parent_channel_id in excluded:
             return Skip.EXCLUDED_CHANNEL
+        if event.parent_unknown and excluded:  # never counted against an exclusion by mistake
+            return Skip.PARENT_UNKNOWN
         if event.author_roles & config.excluded_roles:
             return Skip.EXCLUDED_ROLE
         if event.message_id in self.seen:

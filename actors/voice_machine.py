@@ -57,9 +57,11 @@ class Presence:
     deaf: bool = False  # server deafen
     suppress: bool = False  # stage audience: cannot speak, so treated like muted
     afk: bool = False  # the channel is the guild's AFK channel
-    excluded: bool = False  # the channel is excluded by guild config
+    excluded: bool = False  # the channel, or one of the member's roles, is excluded by guild config
     has_company: bool = False  # at least one other non-bot member in the same channel
-    bot: bool = False
+    # Who is there, for the record (the last-known name the boards and exports show); not part of
+    # the counting rule, so a name change alone is no change of presence.
+    name: str = attrs.field(default="", eq=False)
 
 
 class Phase(enum.Enum):
@@ -77,7 +79,6 @@ class Hold(enum.Enum):
 
 
 class PauseReason(enum.Enum):
-    BOT = "bot"
     AFK = "afk"
     EXCLUDED = "excluded"
     DEAFENED = "deafened"
@@ -125,7 +126,6 @@ _Rule = Callable[[Presence, VoicePolicy], bool]
 # Why time does not count, first match wins. Order matters only for which reason is reported:
 # any match pauses. Being in no channel at all is AWAY, decided before this table.
 _PAUSE_RULES: tuple[tuple[PauseReason, _Rule], ...] = (
-    (PauseReason.BOT, lambda p, pol: p.bot),
     (PauseReason.AFK, lambda p, pol: p.afk),
     (PauseReason.EXCLUDED, lambda p, pol: p.excluded),
     (PauseReason.DEAFENED, lambda p, pol: (p.self_deaf or p.deaf) and not pol.count_deafened),

@@ -3,6 +3,7 @@
 The router owns one ``GuildVoice`` per guild. A voice change can alter other users' situation
 too (someone joining gives the people already there company), so ``apply`` returns the new
 presence of every user it affected, and only those whose presence actually changed.
+Bots are dropped here, before any presence is made: the voice machine never sees one.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class GuildVoice:
             afk=state.channel_id == self.afk_channel_id,
             excluded=state.channel_id in self.excluded or bool(state.roles & self.excluded_roles),
             has_company=len(self.rooms.get(state.channel_id, ())) > 1,
+            name=state.member_name,
         )
 
     def apply(self, change: VoiceStateChanged) -> list[tuple[int, Presence]]:

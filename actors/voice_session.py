@@ -123,6 +123,8 @@ class VoiceSessionActor:
                 state, interval = vm.hold(state, change.at, change.seq)
             case OutageEnded():
                 state, interval = vm.release(state, change.at, change.seq)
+        if isinstance(change, PresenceChanged) and change.presence.name:
+            self.ledger.named(self.key, change.presence.name, change.at)
         if state.phase is vm.Phase.AWAY:
             self.ledger.ended(self.key, state, interval)
         else:

@@ -7,8 +7,8 @@ one transaction and cached in the run's temporary directory. Layout (all seeded)
   38,000 members for 1,000,000 rows), so some guilds are large, as on Discord; every row is in the
   current period, the worst case for a rank query;
 - each member has messages (85%, a heavy tail of counts, many ties) and/or voice time (40%);
-- one ``members`` name per row, 100,000 recent message ids (the dedupe window) and 1,000 open
-  ``voice_sessions`` rows, as a killed process leaves them.
+- one ``members`` name per row and 100,000 recent message ids (the dedupe window), as a killed
+  process leaves them (open voice sessions are not stored: schema v7).
 """
 
 from __future__ import annotations
@@ -24,14 +24,11 @@ from pathlib import Path
 import sqlite_utils
 from attrs import define
 
-from actors.voice_ledger import dump_session
-from actors.voice_machine import Phase, VoiceSession
 from domain.periods import DAY, DEFAULT_PERIOD_DAYS, day_floor
 from persistence.schema import migrate
 
 GUILDS = 100
 GROWTH = 1.037  # each guild this much bigger than the last: 1 : ~38 from smallest to largest
-OPEN_SESSIONS = 1_000
 SEED = 30
 GUILD_BASE = 400_000_000_000_000_000
 USER_BASE = 300_000_000_000_000_000
@@ -113,16 +110,6 @@ def build(path: Path, rows: int) -> Layout:
         conn.executemany(
             "INSERT INTO seen_messages (message_id, at) VALUES (?, ?)",
             ((10**17 + k, now - 3_000 + k * 0.03) for k in range(min(100_000, rows // 10))),
-        )
-        sessions = []
-        for k, row in enumerate(rng.sample(range(rows), min(OPEN_SESSIONS, rows))):
-            guild_id, user_id = layout.member_at(row)
-            state = VoiceSession(Phase.COUNTING, None, 200_000 + k % 50, now - rng.uniform(0, 5), k + 1)
-            sessions.append((guild_id, user_id, k + 1, dump_session(state), state.counted_until))
-        conn.executemany(
-            "INSERT INTO voice_sessions (guild_id, user_id, session_no, state, counted_until) "
-            "VALUES (?, ?, ?, ?, ?)",
-            sessions,
         )
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()

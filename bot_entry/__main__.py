@@ -7,7 +7,9 @@ uses it to choose). ``doctor`` checks settings, database, disk, backups and the
 token, and prints a report (exit 1 when a check fails). ``backup`` writes a consistent copy of the
 database now. ``restore FILE`` checks a backup and puts it in place of the database (stop the bot
 first; the replaced file is kept). A bad setting stops any command with one line naming it
-(exit code 2); a database problem exits 3 and names the backup to restore from.
+(exit code 2); a database problem exits 3 and names the backup to restore from. A stop that
+could not write everything to a failing database (full disk, locked for minutes) retries within a
+bound, then exits 4; the log and the last line name what was not written, per guild.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from bot_entry.app import BotApp
 from bot_entry.config import ConfigError, Settings, load_settings
 from bot_entry.logs import configure_logging
 from domain.clock import WallClock
-from persistence.errors import StoreError
+from persistence.errors import FlushIncomplete, StoreError
 
 log = logging.getLogger("bot_entry")
 
@@ -124,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         error = _store_error(exc)
         if error is None:
             raise
+        if isinstance(error, FlushIncomplete):
+            print(f"stopped without writing everything: {error}", file=sys.stderr)
+            return 4
         print(f"database error: {error}\n{_backup_hint(settings)}", file=sys.stderr)
         return 3
     return 0

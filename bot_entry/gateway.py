@@ -5,10 +5,17 @@ need with translators (``bot_entry.translate``) and wrap every other parser so a
 is logged and skipped instead of killing the websocket loop. Events are handed to Trio with a
 synchronous ``send_nowait`` (the fast path, measured in DESIGN.md); only when the channel is full
 does the websocket stop reading until the backlog drains (backpressure, never a drop).
+
+Threads follow their parent channel's rules: the gateway learns each channel's parent from
+GUILD_CREATE (``channels`` and ``threads``), CHANNEL_CREATE, THREAD_CREATE and THREAD_LIST_SYNC, and
+fills ``MessageSent.parent_channel_id``. A message in a channel it has not seen waits in the backlog
+(the websocket reads nothing meanwhile, so order is kept) for one bounded REST lookup, whose answer
+is cached; if Discord cannot answer, the message goes on marked ``parent_unknown``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections import Counter, deque
@@ -19,16 +26,35 @@ import aiohttp
 import disnake
 import trio
 import trio_asyncio
+from attrs import define, evolve
+from cachetools import LRUCache, TTLCache
 from disnake.ext import commands
 
 from bot_entry import translate
+from domain.backoff import Backoff
 from domain.clock import WallClock
-from domain.events import ConnectionLost, ConnectionResumed, Event
+from domain.events import ConnectionLost, ConnectionResumed, Event, MessageSent
 
 log = logging.getLogger(__name__)
 
 Parser = Callable[[Any], None]
-LOGIN_RETRY_FIRST, LOGIN_RETRY_MAX = 1.0, 60.0
+# A Discord outage at login: 1 s doubling to 60 s, 40 tries (about 35 minutes), then the process
+# stops with the last reason (a supervisor such as systemd starts it again).
+LOGIN_BACKOFF = Backoff(attempts=40, first=1.0, cap=60.0)
+# Channel -> parent: every channel and active thread the bot has seen, bounded (an evicted thread
+# costs one more lookup). A lookup Discord could not answer is not retried for a while.
+PARENT_CACHE_SIZE = 200_000
+UNRESOLVED_CACHE_SIZE, UNRESOLVED_TTL = 10_000, 300.0
+# One lookup: at most 3 tries of at most 10 s each, 0.5 s and 1 s apart (about 31 s at worst).
+LOOKUP_BACKOFF = Backoff(attempts=3, first=0.5)
+LOOKUP_TIMEOUT = 10.0
+
+
+@define(frozen=True)
+class _Unresolved:
+    """A message whose channel the bot has not seen: it waits in the backlog for the lookup."""
+
+    event: MessageSent
 
 
 def intents() -> disnake.Intents:
@@ -40,6 +66,10 @@ def intents() -> disnake.Intents:
     return wanted
 
 
+class GatewayUnavailable(RuntimeError):
+    """Discord kept failing the login (5xx, network) through every bounded retry."""
+
+
 class Gateway:
     def __init__(self, events: trio.MemorySendChannel[Event], clock: WallClock) -> None:
         self.events = events
@@ -47,7 +77,12 @@ class Gateway:
         self.ready = trio.Event()
         self.received: Counter[str] = Counter()
         self.malformed: Counter[str] = Counter()
-        self._backlog: deque[Event] = deque()
+        self._backlog: deque[Event | _Unresolved] = deque()
+        self.parents: LRUCache[int, int | None] = LRUCache(maxsize=PARENT_CACHE_SIZE)
+        self._unresolved: TTLCache[int, bool] = TTLCache(
+            maxsize=UNRESOLVED_CACHE_SIZE, ttl=UNRESOLVED_TTL, timer=clock.now
+        )
+        self.parent_lookups: Counter[str] = Counter()  # "found" | "failed" (metrics, tests)
         # An InteractionBot: a Client that also registers and dispatches slash commands.
         # Registration is per guild and ours (bot_entry.commands); disnake's own sync would add the
         # commands globally too, and overwrite a guild's commands with nothing.
@@ -87,9 +122,13 @@ class Gateway:
 
         Once connected, disnake reconnects by itself. A bad token (401) is not retried.
         """
-        delay = LOGIN_RETRY_FIRST
+        why = ""
         try:
-            while True:
+            for wait in LOGIN_BACKOFF.waits():
+                if wait:
+                    log.warning("gateway: could not log in (%s); retrying in %.0f s", why, wait)
+                    await trio_asyncio.aio_as_trio(self.client.http.close)()  # the failed attempt's session
+                    await trio.sleep(wait)
                 try:
                     await trio_asyncio.aio_as_trio(self.client.start)(token)
                     return
@@ -99,10 +138,7 @@ class Gateway:
                     why = f"Discord answered {exc.status}"
                 except (aiohttp.ClientError, OSError, disnake.GatewayNotFound) as exc:
                     why = f"{type(exc).__name__}: {exc}"  # GatewayNotFound: a 5xx on /gateway/bot
-                log.warning("gateway: could not log in (%s); retrying in %.0f s", why, delay)
-                await trio_asyncio.aio_as_trio(self.client.http.close)()  # the failed attempt's session
-                await trio.sleep(delay)
-                delay = min(delay * 2, LOGIN_RETRY_MAX)
+            raise GatewayUnavailable(f"could not log in after {LOGIN_BACKOFF.attempts} tries: {why}")
         finally:
             with trio.CancelScope(shield=True):
                 await trio_asyncio.aio_as_trio(self.client.close)()
@@ -123,6 +159,11 @@ class Gateway:
             "GUILD_CREATE", self._also(self._guild_create, original["GUILD_CREATE"])
         )
         parsers["RESUMED"] = self._guarded("RESUMED", self._also(self._resumed, original["RESUMED"]))
+        for name in ("CHANNEL_CREATE", "THREAD_CREATE", "THREAD_UPDATE"):
+            parsers[name] = self._guarded(name, self._also(self._channel_seen, original[name]))
+        parsers["THREAD_LIST_SYNC"] = self._guarded(
+            "THREAD_LIST_SYNC", self._also(self._channels_seen, original["THREAD_LIST_SYNC"])
+        )
 
     def _report_disconnects(self) -> None:
         """Tell the pipeline the moment the websocket closes (voice sessions hold from there).
@@ -163,13 +204,71 @@ class Gateway:
 
     def _message_create(self, data: Any) -> None:
         event = translate.message_sent(data, self.clock.now())
-        if event is not None:
-            self._push(event)
+        if event is None:
+            return
+        try:
+            parent = self.parents[event.channel_id]
+        except KeyError:
+            self._backlog.append(_Unresolved(event))
+            self._hold_reads_until_drained()
+            return
+        self._push(event if parent is None else evolve(event, parent_channel_id=parent))
+
+    def _channel_seen(self, data: Any) -> None:
+        channel_id, parent = translate.channel_parent(data)
+        self.parents[channel_id] = parent
+
+    def _channels_seen(self, data: Any) -> None:
+        self.parents.update(translate.channel_parents(data))
+
+    async def _resolve(self, event: MessageSent) -> MessageSent:
+        """Fill in the parent of a message's unseen channel: one bounded REST lookup, cached."""
+        channel_id = event.channel_id
+        if channel_id not in self.parents and channel_id not in self._unresolved:
+            await self._look_up(channel_id)
+        if channel_id in self.parents:
+            parent = self.parents[channel_id]
+            return event if parent is None else evolve(event, parent_channel_id=parent)
+        return evolve(event, parent_unknown=True)
+
+    async def _look_up(self, channel_id: int) -> None:
+        """GET /channels/{id} on the asyncio side; tries bounded by ``LOOKUP_BACKOFF``."""
+        why = "no answer"
+        for wait in LOOKUP_BACKOFF.waits():
+            if wait:
+                await asyncio.sleep(wait)
+            try:
+                data = await asyncio.wait_for(self.client.http.get_channel(channel_id), LOOKUP_TIMEOUT)
+                found, parent = translate.channel_parent(data)
+                if found != channel_id:
+                    raise translate.MalformedPayload(f"asked for channel {channel_id}, got {found}")
+            except disnake.HTTPException as exc:
+                why = f"Discord answered {exc.status}"
+                if exc.status < 500:
+                    break  # 403 (no access), 404 (deleted): asking again will not help
+            except (aiohttp.ClientError, OSError, TimeoutError, translate.MalformedPayload) as exc:
+                why = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # never let a lookup break the websocket's read loop
+                why = f"{type(exc).__name__}: {exc}"
+                break
+            else:
+                self.parents[channel_id] = parent
+                self.parent_lookups["found"] += 1
+                return
+        self.parent_lookups["failed"] += 1
+        self._unresolved[channel_id] = True
+        log.warning(
+            "gateway: could not look up channel %d (%s); its messages count only where no channel is "
+            "excluded",
+            channel_id,
+            why,
+        )
 
     def _voice_state_update(self, data: Any) -> None:
         self._push(translate.voice_state_changed(data, self.clock.now()))
 
     def _guild_create(self, data: Any) -> None:
+        self.parents.update(translate.channel_parents(data))
         snapshot = translate.guild_snapshot(data, self.clock.now())
         if snapshot is not None:
             self._push(snapshot)
@@ -193,6 +292,19 @@ class Gateway:
         self._backlog.append(event)
         self._hold_reads_until_drained()
 
+    async def drain(self) -> None:
+        """Hand the backlog over in order (asyncio side), looking up the parents it waits for.
+
+        The websocket calls this before it reads each frame once something is held back; a test
+        that plays frames into the parsers by hand calls it after each one, as the websocket would.
+        """
+        while self._backlog:
+            item = self._backlog[0]
+            if isinstance(item, _Unresolved):
+                item = self._backlog[0] = await self._resolve(item.event)
+            await trio_asyncio.trio_as_aio(self.events.send)(item)
+            self._backlog.popleft()
+
     def _hold_reads_until_drained(self) -> None:
         """Make the current websocket drain our backlog before it reads the next frame."""
         ws = self.client.ws
@@ -201,9 +313,7 @@ class Gateway:
         read_next = ws.poll_event
 
         async def poll_event() -> None:
-            while self._backlog:
-                await trio_asyncio.trio_as_aio(self.events.send)(self._backlog[0])
-                self._backlog.popleft()
+            await self.drain()
             await read_next()
 
         ws.poll_event = poll_event  # type: ignore[method-assign]

@@ -18,6 +18,8 @@ from domain.events import GuildSnapshot, MessageSent, VoiceStateChanged
 TALK_TYPES = frozenset({0, 19})
 VOICE_CHANNEL_TYPES = frozenset({2, 13})
 TEXT_CHANNEL_TYPES = frozenset({0, 5, 15})  # text, announcement, forum
+# Announcement, public and private threads; a forum post is a public thread whose parent is the forum.
+THREAD_TYPES = frozenset({10, 11, 12})
 CDN = "https://cdn.discordapp.com"
 
 
@@ -172,3 +174,37 @@ def guild_snapshot(data: Any, at: float) -> GuildSnapshot | None:
         text_channel_ids=_channel_ids(channels, TEXT_CHANNEL_TYPES),
         voice_states=tuple(evolve(s, bot=s.bot or s.user_id in bots) for s in voice_states),
     )
+
+
+def channel_parent(data: Any) -> tuple[int, int | None]:
+    """A channel or thread payload -> (its id, the channel whose rules it follows).
+
+    A thread (a forum post too) follows its parent channel, so excluding a channel excludes its
+    threads; any other channel follows itself (None). Categories do not pass their rules down.
+    """
+    data = _dict(data, "channel")
+    kind = data.get("type")
+    if isinstance(kind, bool) or not isinstance(kind, int):
+        raise MalformedPayload(f"channel.type: expected an integer, got {type(kind).__name__}")
+    return _id(data, "id"), _id(data, "parent_id") if kind in THREAD_TYPES else None
+
+
+def channel_parents(data: Any) -> dict[int, int | None]:
+    """GUILD_CREATE or THREAD_LIST_SYNC -> channel id -> the channel whose rules it follows.
+
+    Reads ``channels`` and ``threads``. An entry that cannot be read is left out rather than
+    failing the whole payload: a channel missing here is looked up over REST when a message needs it.
+    """
+    data = _dict(data, "channels payload")
+    parents: dict[int, int | None] = {}
+    for key in ("channels", "threads"):
+        entries = data.get(key) or []
+        if not isinstance(entries, list):
+            raise MalformedPayload(f"{key}: expected a list, got {type(entries).__name__}")
+        for entry in entries:
+            try:
+                channel_id, parent = channel_parent(entry)
+            except MalformedPayload:
+                continue
+            parents[channel_id] = parent
+    return parents

@@ -6,22 +6,21 @@ import them from here and neither imports the other's modules for them.
 
 from __future__ import annotations
 
-from attrs import define
+from attrs import define, field
 
 from domain.kinds import BoardKind
 
 
 @define(frozen=True)
 class VoiceBatch:
-    """Flushed voice accounting: counted intervals, and each touched session's latest checkpoint.
+    """Flushed voice accounting: counted intervals (guild, user, start, end) and last-known names.
 
-    ``checkpoints`` maps (guild, user, session number) -> (state JSON, counted_until), or None when
-    the session ended. Intervals and marks commit in one transaction, which is what makes a replayed
-    checkpoint unable to count twice.
+    Each interval starts at its session's previous mark, so intervals never overlap: a session
+    hands each stretch of time to the ledger once, and the ledger writes each batch once.
     """
 
     intervals: tuple[tuple[int, int, float, float], ...]
-    checkpoints: dict[tuple[int, int, int], tuple[str, float] | None]
+    names: dict[tuple[int, int], tuple[str, float]] = field(factory=dict)  # last-known, seen in voice
 
 
 @define(frozen=True)

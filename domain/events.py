@@ -23,6 +23,9 @@ class MessageSent:
     webhook: bool = False
     system: bool = False
     parent_channel_id: int | None = None  # the thread's parent, so excluding a channel excludes its threads
+    # The bot could not learn whether the channel is a thread, nor its parent (Discord refused or
+    # failed the lookup): the tally must not count it where an exclusion might apply.
+    parent_unknown: bool = False
     author_roles: frozenset[int] = field(factory=frozenset)  # so excluded roles can be honoured
 
 

@@ -1,7 +1,8 @@
 """Data rights: a guild's totals as CSV (every period, current and archived), and forgetting a member.
 
 Both run in the store's writer thread (``await store.call(export_csv_sync, store, ...)``). The export
-is a read; ``forget_member_sync`` deletes everything stored about one member of one guild and
+is a read (``/lbexport`` first fetches the members ``unnamed_members_sync`` lists and stores their
+names); ``forget_member_sync`` deletes everything stored about one member of one guild and
 records who asked, in one transaction, so a crash can leave neither half-deleted data nor a
 deletion without its audit row.
 """
@@ -17,6 +18,8 @@ from attrs import define
 
 from persistence.store import Store
 
+# A member with no name the bot knows (stored, seen, or fetched): they left before the bot learned it.
+UNKNOWN_MEMBER = "unknown member (left)"
 HEADER = ("period", "status", "started_at", "ended_at", "user_id", "name", "messages", "voice_seconds")
 # A cell starting with one of these is a formula in Excel or LibreOffice ("CSV injection"); names
 # are chosen by members, so such a name is written with a leading apostrophe.
@@ -29,7 +32,6 @@ class Forgotten:
 
     activity_rows: int  # per-period totals
     names: int  # last-known name rows
-    voice_sessions: int  # open session checkpoints
     archives: int  # archived top-10 lists the member was taken out of
 
 
@@ -43,8 +45,25 @@ def safe_cell(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
+def unnamed_members_sync(store: Store, guild_id: int) -> list[int]:
+    """Members with activity in ``guild_id`` and no stored name (the export fetches these first)."""
+    return [
+        user_id
+        for (user_id,) in store.db.execute(
+            "SELECT DISTINCT a.user_id FROM activity AS a LEFT JOIN members AS m "
+            "ON m.guild_id = a.guild_id AND m.user_id = a.user_id "
+            "WHERE a.guild_id = ? AND m.name IS NULL AND (a.messages > 0 OR a.voice_ms > 0) "
+            "ORDER BY a.user_id",
+            (guild_id,),
+        )
+    ]
+
+
 def export_rows_sync(store: Store, guild_id: int, at: float) -> list[tuple[str, ...]]:
     """One row per member and period with any activity, periods oldest first, members by id.
+
+    ``name`` is the last-known name stored (from messages, voice, or a member fetch), else
+    ``UNKNOWN_MEMBER``: never blank.
 
     ``status`` is ``current`` (still counting), ``archived`` (reset and archived) or ``finished``
     (ended, its archive not written yet: the reset clock waits a short grace after a boundary).
@@ -77,7 +96,7 @@ def export_rows_sync(store: Store, guild_id: int, at: float) -> list[tuple[str, 
                 _iso(started),
                 _iso(ended),
                 str(user_id),
-                safe_cell(name or ""),
+                safe_cell(name or UNKNOWN_MEMBER),
                 str(messages),
                 f"{voice_ms / 1000:.3f}",
             )
@@ -94,7 +113,7 @@ def export_csv_sync(store: Store, guild_id: int, at: float) -> str:
 
 
 def forget_member_sync(store: Store, guild_id: int, user_id: int, by_user: int, at: float) -> Forgotten:
-    """Delete ``user_id``'s data in ``guild_id`` (totals, name, open sessions, archived top lists)
+    """Delete ``user_id``'s data in ``guild_id`` (totals, name, archived top lists)
     and record the deletion in the audit table, in one transaction.
 
     The audit row keeps the member's id (what was deleted, by whom, when) and nothing else.
@@ -105,7 +124,6 @@ def forget_member_sync(store: Store, guild_id: int, user_id: int, by_user: int, 
         args = (guild_id, user_id)
         activity = db.execute(f"DELETE FROM activity {where}", args).rowcount
         names = db.execute(f"DELETE FROM members {where}", args).rowcount
-        sessions = db.execute(f"DELETE FROM voice_sessions {where}", args).rowcount
         archives = 0
         for period, top_messages, top_voice in db.execute(
             "SELECT period, top_messages, top_voice FROM period_archive WHERE guild_id = ?", (guild_id,)
@@ -120,8 +138,8 @@ def forget_member_sync(store: Store, guild_id: int, user_id: int, by_user: int, 
                     (json.dumps(kept[0]), json.dumps(kept[1]), guild_id, period),
                 )
         detail = (
-            f"member {user_id}: {activity} period totals, {names} name, {sessions} open voice sessions "
-            f"deleted; removed from {archives} archived top lists"
+            f"member {user_id}: {activity} period totals, {names} name deleted; "
+            f"removed from {archives} archived top lists"
         )
         store.audit_sync(guild_id, by_user, "forget", detail, at)
-    return Forgotten(activity, names, sessions, archives)
+    return Forgotten(activity, names, archives)

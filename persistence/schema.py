@@ -102,6 +102,13 @@ def _v6_board_cleanup(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v7_drop_voice_sessions(db: sqlite_utils.Database) -> None:
+    """Open voice sessions are not stored any more: the table was written on every flush and never
+    read. Seconds and marks commit with ``activity`` alone; after a process crash a session ends at
+    its last flush and the next GUILD_CREATE opens fresh ones, so its rows held nothing to resume."""
+    db["voice_sessions"].drop(ignore=True)
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v1_messages,
     _v2_voice_sessions,
@@ -109,6 +116,7 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v4_period_archive,
     _v5_period_base,
     _v6_board_cleanup,
+    _v7_drop_voice_sessions,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -9,8 +9,10 @@ the ``_sync`` bodies run in the worker thread.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -20,12 +22,16 @@ import trio
 
 from domain.checkpoints import MessageBatch, VoiceBatch
 from domain.periods import DAY, DEFAULT_PERIOD_DAYS, PeriodSpec, day_floor
-from persistence.errors import StoreBusy, StoreError, StoreFull, StoreUnavailable
+from persistence.errors import FlushIncomplete, StoreBusy, StoreError, StoreFull, StoreUnavailable
 from persistence.schema import migrate
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 SEEN_MESSAGE_WINDOW_SECONDS = 3_600.0
+# At a stop a locked database is waited for this long per try (instead of the connection's 30 s),
+# so the final flushes' bounded tries bound the stop itself.
+STOP_BUSY_TIMEOUT_MS = 1_000
 Fault = Callable[[str], None]  # tests: called between the statements of a reset transaction
 
 
@@ -46,6 +52,8 @@ class Store:
         self.inline = inline
         self._default_period_seconds = default_period_days * DAY
         self._limiter = trio.CapacityLimiter(1)
+        # What final flushes could not write: kind -> guild -> amount (``not_written``, ``aclose``).
+        self.unwritten: dict[str, Counter[int]] = {}
         try:
             conn = sqlite3.connect(path, timeout=30.0, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
@@ -84,9 +92,32 @@ class Store:
         self.db.conn.close()
 
     async def aclose(self) -> None:
-        """Close once no call is running in the writer thread (closing under a query can crash)."""
+        """Close once no call is running in the writer thread (closing under a query can crash).
+
+        Then, if a final flush could not write everything, raise ``FlushIncomplete`` naming what,
+        per guild: the process stops non-zero, and the next start begins from what was committed.
+        """
         async with self._limiter:
             self.close()
+        if self.unwritten:
+            raise FlushIncomplete(
+                "; ".join(
+                    f"{kind}: " + ", ".join(f"guild {g}: {n:g}" for g, n in sorted(per_guild.items()))
+                    for kind, per_guild in sorted(self.unwritten.items())
+                )
+            )
+
+    def stopping_sync(self) -> None:
+        """The bot is stopping: wait at most ``STOP_BUSY_TIMEOUT_MS`` for a lock from now on."""
+        self.db.execute(f"PRAGMA busy_timeout = {STOP_BUSY_TIMEOUT_MS}")
+
+    def not_written(self, kind: str, per_guild: Mapping[int, float], why: str) -> None:
+        """A final flush gave up: log exactly what is lost, per guild, and remember it for ``aclose``."""
+        if not per_guild:
+            return
+        detail = ", ".join(f"guild {g}: {n:g}" for g, n in sorted(per_guild.items()))
+        log.error("store: stopping without writing %s (%s): %s", kind, why, detail)
+        self.unwritten.setdefault(kind, Counter()).update(per_guild)
 
     # -- guilds and periods ---------------------------------------------------------------------
 
@@ -236,7 +267,7 @@ class Store:
     # -- voice --------------------------------------------------------------------------------
 
     def apply_voice_sync(self, batch: VoiceBatch) -> None:
-        """Add counted intervals (split at period boundaries) and move session marks, atomically."""
+        """Add counted intervals (split at period boundaries) and last-known names, atomically."""
         with self.db.atomic():
             per_period: dict[tuple[int, int, int], int] = {}
             for guild_id, user_id, start, end in batch.intervals:
@@ -250,29 +281,10 @@ class Store:
                 "ON CONFLICT DO UPDATE SET voice_ms = voice_ms + excluded.voice_ms",
                 [(*key, ms) for key, ms in per_period.items()],
             )
-            for (guild_id, user_id, session_no), row in batch.checkpoints.items():
-                if row is None:
-                    self.db.execute(
-                        "DELETE FROM voice_sessions WHERE guild_id = ? AND user_id = ? AND session_no = ?",
-                        [guild_id, user_id, session_no],
-                    )
-                    continue
-                state, counted_until = row
-                self.db.execute(
-                    "INSERT INTO voice_sessions (guild_id, user_id, session_no, state, counted_until) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET session_no = excluded.session_no, "
-                    "state = excluded.state, counted_until = excluded.counted_until "
-                    "WHERE excluded.session_no >= voice_sessions.session_no",
-                    [guild_id, user_id, session_no, state, counted_until],
-                )
+            self._remember_names(batch.names.items())
 
     async def apply_voice(self, batch: VoiceBatch) -> None:
         await self.call(self.apply_voice_sync, batch)
-
-    def end_open_voice_sessions_sync(self) -> int:
-        """At process start: sessions left open by a crash end at their last mark (downtime never counts)."""
-        with self.db.atomic():
-            return self.db.execute("DELETE FROM voice_sessions").rowcount
 
     def voice_seconds_sync(self, guild_id: int, period: int | None = None) -> dict[int, float]:
         """Voice seconds per user in one period (``None``: all time)."""

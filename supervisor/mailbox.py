@@ -20,9 +20,16 @@ log = logging.getLogger(__name__)
 
 
 class Mailbox(Generic[T]):
+    """``capacity`` means what it does for trio's memory channels: 0 is a rendezvous, ``math.inf``
+    (said explicitly) is unbounded, and a negative or fractional size is refused."""
+
     def __init__(self, name: str, capacity: float = 1_000) -> None:
+        if capacity != math.inf and (capacity < 0 or capacity != int(capacity)):
+            raise ValueError(
+                f"mailbox {name}: capacity must be a whole number >= 0 or math.inf, not {capacity!r}"
+            )
         self.name = name
-        self._send, self._receive = trio.open_memory_channel[T](capacity if capacity > 0 else math.inf)
+        self._send, self._receive = trio.open_memory_channel[T](capacity)
         self._in_flight: T | None = None
         self._redelivering: T | None = None
         self._last_redelivered: T | None = None

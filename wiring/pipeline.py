@@ -135,9 +135,6 @@ class Pipeline:
         try:
             for guild_id, raw in (await store.call(store.guild_configs_sync)).items():
                 self.configs.set(guild_id, config_from_json(raw, self.configs.get(guild_id)))
-            ended = await store.call(store.end_open_voice_sessions_sync)
-            if ended:
-                log.info("ended %d voice sessions left open by the last run at their last checkpoint", ended)
             await self._run_actors(store, events, task_status)
         finally:
             with trio.CancelScope(shield=True):

@@ -41,13 +41,16 @@ from bot_entry.commands.validation import (
 from bot_entry.commands.views import audit_detail, config_embed, describe_changes, utc_day, utc_minute
 from domain.events import GuildConfigChanged
 from domain.guild_config import config_to_json
-from persistence.export import export_csv_sync, forget_member_sync
+from persistence.export import export_csv_sync, forget_member_sync, unnamed_members_sync
 from persistence.store import Store
 
 log = logging.getLogger(__name__)
 
 MANAGE_GUILD = disnake.Permissions(manage_guild=True)
 CONFIRM_SECONDS = 120.0
+# /lbexport fetches at most this many unnamed members over REST (the names are stored, so the next
+# export goes on from there); whoever is still unnamed is exported as "unknown member (left)".
+EXPORT_NAME_FETCHES = 100
 TEXT_TYPES = [disnake.ChannelType.text, disnake.ChannelType.news]
 EXCLUDABLE_TYPES = [
     disnake.ChannelType.text,
@@ -335,6 +338,7 @@ class AdminCommands(commands.Cog):
         guild_id = inter.guild_id
         assert guild_id is not None
         await inter.response.defer(ephemeral=True)
+        await self._learn_names(inter.guild, guild_id)
         at = s.clock.now()
         text = await s.db(export_csv_sync, s.store, guild_id, at)
         rows = text.count("\r\n") - 1
@@ -352,6 +356,22 @@ class AdminCommands(commands.Cog):
             f"{rows:,} rows: one per member and period.",
             file=disnake.File(io.BytesIO(data), filename=name),
         )
+
+    async def _learn_names(self, guild: disnake.Guild | None, guild_id: int) -> None:
+        """Names for members never named in the database: the member cache, then REST (bounded)."""
+        s = self.services
+        if guild is None:
+            return
+        learned: list[tuple[tuple[int, int], tuple[str, float]]] = []
+        for user_id in (await s.db(unnamed_members_sync, s.store, guild_id))[:EXPORT_NAME_FETCHES]:
+            member = guild.get_member(user_id)
+            if member is None:
+                with contextlib.suppress(disnake.HTTPException):
+                    member = await guild.fetch_member(user_id)
+            if member is not None:
+                learned.append(((guild_id, user_id), (member.display_name, s.clock.now())))
+        if learned:
+            await s.db(s.store.remember_names_sync, learned)
 
     @commands.slash_command(
         name="lbforget",
@@ -373,6 +393,6 @@ class AdminCommands(commands.Cog):
         await answer(
             inter,
             f"Deleted the data of {escape_name(member.display_name)}: {gone.activity_rows} period totals, "
-            f"{gone.names} stored name, {gone.voice_sessions} open voice session; removed from "
-            f"{gone.archives} archived top lists. New activity will count again from now.",
+            f"{gone.names} stored name; removed from {gone.archives} archived top lists. "
+            "New activity will count again from now.",
         )

@@ -78,3 +78,10 @@ def test_members_with_an_excluded_role_do_not_count() -> None:
     assert tally.add(msg(1, author_roles=frozenset({500, 501}))) is Skip.EXCLUDED_ROLE
     assert tally.add(msg(2, author_roles=frozenset({501}))) is None
     assert sum(tally.take_batch().counts.values()) == 1
+
+
+def test_a_message_whose_parent_is_unknown_counts_only_where_no_channel_is_excluded() -> None:
+    strict = MessageTally(configs=GuildConfigs(GuildConfig(excluded_channels=frozenset({99}))))
+    assert strict.add(msg(1, channel_id=100, parent_unknown=True)) is Skip.PARENT_UNKNOWN
+    open_guild = MessageTally()
+    assert open_guild.add(msg(2, channel_id=100, parent_unknown=True)) is None

@@ -183,8 +183,8 @@ def test_policy_flip_applies_from_the_next_observation() -> None:
 @pytest.mark.parametrize(
     ("presence", "policy", "expected"),
     [
-        (Presence(None, bot=True, afk=True), DEFAULT, (Phase.AWAY, None)),
-        (Presence(1, bot=True, afk=True, has_company=True), DEFAULT, (Phase.PAUSED, PauseReason.BOT)),
+        (Presence(None, afk=True), DEFAULT, (Phase.AWAY, None)),
+        (Presence(1, afk=True, has_company=True), DEFAULT, (Phase.PAUSED, PauseReason.AFK)),
         (Presence(1, afk=True, excluded=True), DEFAULT, (Phase.PAUSED, PauseReason.AFK)),
         (Presence(1, excluded=True, deaf=True), DEFAULT, (Phase.PAUSED, PauseReason.EXCLUDED)),
         (
@@ -252,7 +252,6 @@ presences = st.fixed_dictionaries(
         "afk": rarely,
         "excluded": rarely,
         "has_company": usually,
-        "bot": rarely,
     }
 )
 policies = st.builds(VoicePolicy, st.booleans(), st.booleans(), st.booleans())
@@ -348,7 +347,7 @@ def test_never_counts_while_paused_away_afk_or_excluded(
         for (t, p), u in zip(script, bounds, strict=True):
             if max(iv.start, t) < min(iv.end, u):  # this stretch of the script overlaps the interval
                 assert counts(p, pol), (iv, p)
-                assert not (p["afk"] or p["excluded"] or p["bot"] or p["channel_id"] is None)
+                assert not (p["afk"] or p["excluded"] or p["channel_id"] is None)
     for (state, _), (_, p) in zip(steps, script, strict=False):  # the state after each presence
         assert (state.phase is Phase.COUNTING) == counts(p, pol)
 

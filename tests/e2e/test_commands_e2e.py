@@ -285,13 +285,11 @@ async def test_rank_gives_both_boards_for_the_period_and_all_time_and_the_voice_
         voice = (await ask(scenario, humans[2], "leaderboard", {"board": "voice"})).original
         assert voice is not None
         lines = voice["embeds"][0]["description"].splitlines()
-        # humans[3] never wrote: no stored name, so it came from a REST member fetch (and is kept).
+        # humans[3] never wrote: the name was stored from the voice path, so no REST fetch is needed.
         shown_lines = sorted(line.split("** ", 1)[1] for line in lines)
         assert shown_lines == sorted(f"{m.global_name} — 0h 10m" for m in (humans[0], humans[3]))
         fetch = f"/api/v10/guilds/{guild.guild_id}/members/{humans[3].user_id}"
-        assert [path for method, path, _ in sim.world.rest_calls if method == "GET" and path == fetch] == [
-            fetch
-        ]
+        assert [path for method, path, _ in sim.world.rest_calls if method == "GET" and path == fetch] == []
         with sqlite3.connect(db) as conn:
             assert conn.execute(
                 "SELECT name FROM members WHERE user_id = ?", [humans[3].user_id]
@@ -693,7 +691,7 @@ async def test_lbexport_attaches_every_period_as_csv_row_by_row(
                         start,
                         end,
                         str(humans[2].user_id),
-                        "",
+                        str(humans[2].global_name),  # only ever in voice: named from the voice path
                         "0",
                         seconds(ms[humans[2].user_id]),
                     ],
@@ -743,7 +741,7 @@ async def test_lbforget_removes_the_member_from_boards_and_the_database(
             f"Deleted the data of {gone.global_name}: 1 period totals"
         )  # type: ignore[index]
         with sqlite3.connect(db) as conn:
-            for table in ("activity", "members", "voice_sessions"):
+            for table in ("activity", "members"):
                 (left,) = conn.execute(
                     f"SELECT COUNT(*) FROM {table} WHERE user_id = ?", [gone.user_id]
                 ).fetchone()

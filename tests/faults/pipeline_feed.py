@@ -89,6 +89,7 @@ async def feed_pipeline(
                     payload(pipeline)  # what an admin command would do at this moment
                 else:
                     parsers[name](payload)
+                    await gateway.drain()  # as the websocket does before reading the next frame
 
         async with trio.open_nursery() as nursery:
             await nursery.start(pipeline.run, receive)

@@ -32,11 +32,11 @@ def seeded(tmp_path: Path) -> Store:
             names,
         )
     )
-    store.apply_voice_sync(VoiceBatch(((G, BO, T0, T0 + 90.5),), {(G, BO, 1): ("{}", T0 + 90.5)}))
+    store.apply_voice_sync(VoiceBatch(((G, BO, T0, T0 + 90.5),)))
     store.reset_early_sync(G, T0 + 3_600, ADMIN)  # period 0 ends now; period 1 starts
     later = T0 + 7_200
     store.apply_messages_sync(MessageBatch({(G, ADA, int(later)): 3}, (), {}))
-    store.apply_voice_sync(VoiceBatch(((G, ADA, later, later + 60),), {}))
+    store.apply_voice_sync(VoiceBatch(((G, ADA, later, later + 60),)))
     return store
 
 
@@ -82,10 +82,9 @@ def db_rows(store: Store, table: str, user_id: int) -> int:
 
 def test_forget_deletes_the_members_rows_scrubs_archives_and_audits(tmp_path: Path) -> None:
     store = seeded(tmp_path)
-    assert db_rows(store, "voice_sessions", BO) == 1
     gone = forget_member_sync(store, G, BO, ADMIN, T0 + 9_000)
-    assert (gone.activity_rows, gone.names, gone.voice_sessions, gone.archives) == (1, 1, 1, 1)
-    for table in ("activity", "members", "voice_sessions"):
+    assert (gone.activity_rows, gone.names, gone.archives) == (1, 1, 1)
+    for table in ("activity", "members"):
         assert db_rows(store, table, BO) == 0, table
     archive = store.archive_sync(G, 0)
     assert archive is not None
@@ -95,7 +94,7 @@ def test_forget_deletes_the_members_rows_scrubs_archives_and_audits(tmp_path: Pa
     audit = store.db.execute(
         "SELECT user_id, action, detail, at FROM audit WHERE action = 'forget'"
     ).fetchall()
-    detail = f"member {BO}: 1 period totals, 1 name, 1 open voice sessions deleted; "
+    detail = f"member {BO}: 1 period totals, 1 name deleted; "
     detail += "removed from 1 archived top lists"
     assert audit == [(ADMIN, "forget", detail, T0 + 9_000)]
     assert all(row[4] != str(BO) for row in export_rows_sync(store, G, T0 + 9_000))
@@ -120,7 +119,7 @@ def test_forget_is_one_transaction(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_forgetting_someone_unknown_still_records_the_request(tmp_path: Path) -> None:
     store = seeded(tmp_path)
     gone = forget_member_sync(store, G, 55555, ADMIN, T0)
-    assert (gone.activity_rows, gone.names, gone.voice_sessions, gone.archives) == (0, 0, 0, 0)
+    assert (gone.activity_rows, gone.names, gone.archives) == (0, 0, 0)
     (count,) = store.db.execute("SELECT COUNT(*) FROM audit WHERE action = 'forget'").fetchone()
     assert count == 1
     store.close()
