@@ -31,6 +31,10 @@ Parser = Callable[[Any], None]
 LOGIN_RETRY_FIRST, LOGIN_RETRY_MAX = 1.0, 60.0
 
 
+class LoginRejected(RuntimeError):
+    """Discord refused to log the bot in (retrying cannot help); the message says how."""
+
+
 def intents() -> disnake.Intents:
     """Only what counting needs: guilds, guild messages (no content) and voice states."""
     wanted = disnake.Intents.none()
@@ -85,7 +89,8 @@ class Gateway:
     async def _run_client(self, token: str) -> None:
         """Log in and connect; a Discord outage at login (5xx, network) is retried with backoff.
 
-        Once connected, disnake reconnects by itself. A bad token (401) is not retried.
+        Once connected, disnake reconnects by itself. A refused login (a bad token, any 4xx) is
+        not retried: it raises ``LoginRejected``, whose message is the operator's one line.
         """
         delay = LOGIN_RETRY_FIRST
         try:
@@ -93,9 +98,11 @@ class Gateway:
                 try:
                     await trio_asyncio.aio_as_trio(self.client.start)(token)
                     return
+                except disnake.LoginFailure as exc:  # disnake's word for a 401 on /users/@me
+                    raise LoginRejected("Discord rejected the token (401)") from exc
                 except disnake.HTTPException as exc:
                     if exc.status < 500:
-                        raise
+                        raise LoginRejected(f"Discord answered {exc.status} ({exc.text or exc})") from exc
                     why = f"Discord answered {exc.status}"
                 except (aiohttp.ClientError, OSError, disnake.GatewayNotFound) as exc:
                     why = f"{type(exc).__name__}: {exc}"  # GatewayNotFound: a 5xx on /gateway/bot

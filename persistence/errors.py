@@ -1,8 +1,9 @@
 """What the store raises, so callers never need to know which database engine is behind it.
 
-``StoreError`` is fatal (the file cannot be used: the bot stops with exit 3 and names a backup);
+``StoreError`` is fatal (the file cannot be used: the bot stops with exit 3 and names a backup;
+``StoreInaccessible`` when the file is fine but out of reach, so a backup would not help);
 ``StoreUnavailable`` and its kinds are passing (locked by another writer, disk full): the caller
-keeps its batch and tries again within its bound.
+keeps its batch and tries again within its bound. At start-up a ``StoreBusy`` is fatal too.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from __future__ import annotations
 
 class StoreError(RuntimeError):
     """The database cannot be used; the message says why and what to do."""
+
+
+class StoreInaccessible(StoreError):
+    """The file cannot be written (missing directory, read-only); its contents are not in question."""
 
 
 class StoreUnavailable(RuntimeError):
