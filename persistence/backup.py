@@ -134,6 +134,8 @@ def _clean_up(path: Path) -> None:
     """Remove a temporary copy; failing to must not hide the error that brought us here."""
     try:
         _remove_with_sidecars(path)
+    except NotADirectoryError:
+        pass  # its directory is a file: nothing was ever written there
     except OSError as exc:
         log.warning("could not remove %s: %s", path, exc)
 

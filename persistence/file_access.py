@@ -55,12 +55,12 @@ def access_problem(facts: PathFacts) -> str | None:
     if facts.is_dir:
         return f"{path} is a directory, not a database file"
     if not facts.parent_is_dir:
-        return f"the directory {parent} does not exist (create it, or is a volume not mounted?)"
+        return f"{path}: its directory {parent} does not exist (create it; or is a volume not mounted?)"
     if facts.exists and not facts.writable:
         return f"{path} is read-only (the bot writes to it)"
     if not facts.parent_writable:
         what = f"{path.name}-wal and {path.name}-shm beside it" if facts.exists else "the database in it"
-        return f"the directory {parent} is read-only (SQLite creates {what})"
+        return f"{path}: its directory {parent} is read-only (SQLite creates {what})"
     return None
 
 
