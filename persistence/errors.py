@@ -14,7 +14,7 @@ class StoreError(RuntimeError):
 
 
 class StoreInaccessible(StoreError):
-    """The file cannot be written (missing directory, read-only); its contents are not in question."""
+    """This bot cannot use the file (missing directory, read-only, a newer schema); it is not damaged."""
 
 
 class StoreUnavailable(RuntimeError):

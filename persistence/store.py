@@ -63,7 +63,10 @@ def _open(path: Path) -> sqlite3.Connection:
         problem = conn.execute("PRAGMA quick_check").fetchone()[0]
         if problem != "ok":
             raise StoreError(f"database {path} is corrupt ({problem}); it is left untouched")
-        migrate(sqlite_utils.Database(conn, execute_plugins=False))
+        try:
+            migrate(sqlite_utils.Database(conn, execute_plugins=False))
+        except RuntimeError as exc:  # a schema newer than this bot: the file is fine, the bot is old
+            raise StoreInaccessible(f"{exc}; {path} is left untouched") from exc
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
         return conn
     except BaseException as exc:

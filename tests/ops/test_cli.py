@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from bot_entry.__main__ import main
 from persistence.backup import list_backups
+from persistence.schema import SCHEMA_VERSION
 from persistence.store import Store
 
 
@@ -246,3 +248,23 @@ def test_a_read_only_database_is_predicted_by_doctor_and_stops_run_in_one_line(
     assert main(["run"]) == 3
     assert capsys.readouterr().err == f"database error: database {problem}; nothing was changed\n"
     assert db.read_bytes() == before
+
+
+def test_a_database_from_a_newer_bot_stops_run_in_one_line(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Store(env).close()
+    conn = sqlite3.connect(env)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    before = env.read_bytes()
+    monkeypatch.setenv("DISCORD_TOKEN", "not-a-real-token")
+    monkeypatch.setenv("DISCORD_API_BASE", "http://127.0.0.1:9/api/v10")
+    assert main(["doctor"]) == 1
+    assert "FAIL  schema" in capsys.readouterr().out
+    assert main(["run"]) == 3
+    assert capsys.readouterr().err == (
+        f"database error: database schema version {SCHEMA_VERSION + 1} is newer than this bot "
+        f"({SCHEMA_VERSION}); upgrade the bot; {env} is left untouched\n"
+    )
+    assert env.read_bytes() == before
