@@ -1,4 +1,4 @@
-"""Command line: python -m bot_entry [run | doctor | backup | restore FILE [--force] | has-token]
+"""The bot's command line: run it, check it (doctor), back up and restore its database.
 
 run (the default): connect to Discord with DISCORD_TOKEN. Without a token it stops with one line;
 the local demo is python -m demo, which 'just run' starts when no token is configured.
@@ -15,7 +15,7 @@ Exit codes (every command):
      for run, or Discord refused the login ("login failed: Discord rejected the token (401)")
   3  a database problem at start-up (one line: "database error: <why>"): damaged (the next
      line names the newest backup and the restore command), out of reach (missing directory,
-     read-only), or write-locked by another process (named) for longer than a few seconds;
+     read-only, a newer schema), or write-locked by another process (named) for over 3 s;
      the file is left untouched
 """
 
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         trio.run(_main, settings)
     except Exception as exc:
-        return _start_up_failure(exc, settings)
+        return _one_line_failure(exc, settings)
     return EXIT_OK
 
 
@@ -148,7 +148,7 @@ def _backup_or_restore(settings: Settings, command: str, args: argparse.Namespac
     return EXIT_OK
 
 
-def _start_up_failure(exc: Exception, settings: Settings) -> int:
+def _one_line_failure(exc: Exception, settings: Settings) -> int:
     """One line and an exit code for what the operator can fix; anything else is a bug: re-raised."""
     if (rejected := _found(exc, LoginRejected)) is not None:
         print(f"login failed: {rejected}", file=sys.stderr)
