@@ -97,21 +97,33 @@ async def sim(aio_loop: object) -> AsyncIterator[DiscordSim]:
         await trio_asyncio.aio_as_trio(sim.close)()
 
 
-async def test_a_rejected_token_is_one_line_and_exit_2(tmp_path: Path, sim: DiscordSim) -> None:
+async def run_bot(tmp_path: Path, sim: DiscordSim, token: str) -> subprocess.CompletedProcess[bytes]:
     env = bot_env(
-        tmp_path / "bot.db",
-        DISCORD_TOKEN="a-token-the-simulator-does-not-know",
-        DISCORD_API_BASE=sim.base_url,
+        tmp_path / "bot.db", DISCORD_TOKEN=token, DISCORD_API_BASE=sim.base_url, LOG_LEVEL="WARNING"
     )
     with trio.fail_after(60):
-        bot = await trio.run_process(
+        return await trio.run_process(
             [sys.executable, "-m", "bot_entry", "run"],
             cwd=tmp_path,
-            env=env | {"LOG_LEVEL": "WARNING"},
+            env=env,
             capture_stdout=True,
             capture_stderr=True,
             check=False,
         )
+
+
+async def test_a_rejected_token_is_one_line_and_exit_2(tmp_path: Path, sim: DiscordSim) -> None:
+    bot = await run_bot(tmp_path, sim, "a-token-the-simulator-does-not-know")
     assert bot.stderr.decode() == "login failed: Discord rejected the token (401)\n"
     assert bot.returncode == 2
     assert any(call[1].endswith("/users/@me") for call in sim.world.rest_calls)
+
+
+async def test_a_token_the_gateway_refuses_is_one_line_and_exit_2(tmp_path: Path, sim: DiscordSim) -> None:
+    sim.gateway.token = "revoked"  # REST still takes the bot's token; IDENTIFY is closed with 4004
+    bot = await run_bot(tmp_path, sim, TOKEN)
+    assert bot.stderr.decode() == (
+        "login failed: the Discord gateway closed the connection with 4004 "
+        "(authentication failed; check DISCORD_TOKEN)\n"
+    )
+    assert bot.returncode == 2
