@@ -1,15 +1,25 @@
-"""Command line: ``python -m bot_entry [run | doctor | backup | restore FILE [--force] | has-token]``.
+"""The bot's command line: run it, check it (doctor), back up and restore its database.
 
-``run`` (the default): connect to Discord with ``DISCORD_TOKEN`` (without one it stops with one line:
-the local demo is ``python -m demo``, which ``just run`` starts when no token is configured).
-``has-token`` exits 0 when a token is configured and 1 when not, printing nothing (``just run``
-uses it to choose). ``doctor`` checks settings, database, disk, backups and the
-token, and prints a report (exit 1 when a check fails). ``backup`` writes a consistent copy of the
-database now. ``restore FILE`` checks a backup and puts it in place of the database (stop the bot
-first; the replaced file is kept). A bad setting stops any command with one line naming it
-(exit code 2); a database problem exits 3 and names the backup to restore from. A stop that
-could not write everything to a failing database (full disk, locked for minutes) retries within a
-bound, then exits 4; the log and the last line name what was not written, per guild.
+run (the default): connect to Discord with DISCORD_TOKEN. Without a token it stops with one line;
+the local demo is python -m demo, which 'just run' starts when no token is configured.
+doctor: check settings, database, disk, backups and the token (against DISCORD_API_BASE, like
+run), and print a report. backup: write a consistent copy of the database now. restore FILE:
+check a backup and put it in place of the database (stop the bot first; the replaced file is
+kept). has-token: say by exit code only whether a token is configured ('just run' uses it).
+
+Exit codes (every command):
+  0  done; the bot stopped cleanly (Ctrl-C, SIGTERM); doctor: every check passed
+  1  doctor: a check failed; backup or restore failed (one line: "<command> failed: <reason>");
+     has-token: no token is configured; an unexpected crash (logged with its traceback)
+  2  a bad setting or argument (one line: "config error: <setting>: <why>"), no DISCORD_TOKEN
+     for run, or Discord refused the login ("login failed: Discord rejected the token (401)")
+  3  a database problem at start-up (one line: "database error: <why>"): damaged (the next
+     line names the newest backup and the restore command), out of reach (missing directory,
+     read-only, a newer schema), or write-locked by another process (named) for over 3 s;
+     the file is left untouched
+  4  a stop that could not write everything to a failing database (full disk, locked for
+     minutes): it retried within a bound; the log and the last line name what was not
+     written, per guild
 """
 
 from __future__ import annotations
@@ -19,17 +29,22 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TypeVar
 
 import trio
 import trio_asyncio
 
 from bot_entry.app import BotApp
 from bot_entry.config import ConfigError, Settings, load_settings
+from bot_entry.gateway import LoginRejected
 from bot_entry.logs import configure_logging
 from domain.clock import WallClock
-from persistence.errors import FlushIncomplete, StoreError
+from persistence.errors import FlushIncomplete, StoreBusy, StoreError, StoreInaccessible
 
 log = logging.getLogger("bot_entry")
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_DATABASE, EXIT_UNFLUSHED = 0, 1, 2, 3, 4  # see the table above
+E = TypeVar("E", bound=BaseException)
 
 
 async def run_bot(settings: Settings) -> None:
@@ -84,12 +99,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "run"
     try:
-        settings = load_settings()
+        settings = _checked(load_settings())
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
     if command == "has-token":
-        return 0 if settings.token else 1
+        return EXIT_OK if settings.token else EXIT_FAILED
     configure_logging(settings.log_level, settings.log_format, secrets=[settings.token.reveal()])
 
     if command == "doctor":
@@ -97,50 +112,70 @@ def main(argv: list[str] | None = None) -> int:
 
         return doctor_main(settings)
     if command in ("backup", "restore"):
-        from persistence.backup import BackupError, backup_now, default_backup_dir, restore
-
-        backup_dir = settings.backup_dir or default_backup_dir(settings.db_path)
-        try:
-            if command == "backup":
-                print(
-                    f"backup written: {backup_now(settings.db_path, backup_dir, keep=settings.backup_keep)}"
-                )
-            else:
-                aside = restore(args.file, settings.db_path, force=args.force)
-                kept = f"; the replaced database is kept as {aside}" if aside else ""
-                print(f"restored {settings.db_path} from {args.file}{kept}")
-        except BackupError as exc:
-            print(f"{command} failed: {exc}", file=sys.stderr)
-            return 1
-        return 0
+        return _backup_or_restore(settings, command, args)
     if not settings.token:
         print(
             "config error: DISCORD_TOKEN is not set (in the environment or .env); "
-            "`just run` without a token runs the local demo (python -m demo)",
+            "'just run' without a token runs the local demo (python -m demo)",
             file=sys.stderr,
         )
-        return 2
+        return EXIT_CONFIG
     try:
         trio.run(_main, settings)
     except Exception as exc:
-        error = _store_error(exc)
-        if error is None:
-            raise
-        if isinstance(error, FlushIncomplete):
-            print(f"stopped without writing everything: {error}", file=sys.stderr)
-            return 4
-        print(f"database error: {error}\n{_backup_hint(settings)}", file=sys.stderr)
-        return 3
-    return 0
+        return _one_line_failure(exc, settings)
+    return EXIT_OK
 
 
-def _store_error(exc: BaseException) -> StoreError | None:
-    """The StoreError in ``exc``, which Trio's nurseries may have wrapped in exception groups."""
-    if isinstance(exc, StoreError):
+def _checked(settings: Settings) -> Settings:
+    """What the settings table lets through but no command can use."""
+    if settings.db_path == Path(""):
+        raise ConfigError("LEADERBOARD_DB: '' is not a file path (unset it for the default, leaderboard.db)")
+    return settings
+
+
+def _backup_or_restore(settings: Settings, command: str, args: argparse.Namespace) -> int:
+    from persistence.backup import BackupError, backup_now, default_backup_dir, restore
+
+    backup_dir = settings.backup_dir or default_backup_dir(settings.db_path)
+    try:
+        if command == "backup":
+            print(f"backup written: {backup_now(settings.db_path, backup_dir, keep=settings.backup_keep)}")
+        else:
+            aside = restore(args.file, settings.db_path, force=args.force)
+            kept = f"; the replaced database is kept as {aside}" if aside else ""
+            print(f"restored {settings.db_path} from {args.file}{kept}")
+    except BackupError as exc:
+        print(f"{command} failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _one_line_failure(exc: Exception, settings: Settings) -> int:
+    """One line and an exit code for what the operator can fix; anything else is a bug: re-raised."""
+    if (rejected := _found(exc, LoginRejected)) is not None:
+        print(f"login failed: {rejected}", file=sys.stderr)
+        return EXIT_CONFIG
+    if (unflushed := _found(exc, FlushIncomplete)) is not None:
+        print(f"stopped without writing everything: {unflushed}", file=sys.stderr)
+        return EXIT_UNFLUSHED
+    if (busy := _found(exc, StoreBusy)) is not None:
+        print(f"database error: {busy}", file=sys.stderr)
+        return EXIT_DATABASE
+    if (error := _found(exc, StoreError)) is not None:
+        hint = "" if isinstance(error, StoreInaccessible) else f"\n{_backup_hint(settings)}"
+        print(f"database error: {error}{hint}", file=sys.stderr)
+        return EXIT_DATABASE
+    raise exc
+
+
+def _found(exc: BaseException, kind: type[E]) -> E | None:
+    """The ``kind`` in ``exc``, which Trio's nurseries may have wrapped in exception groups."""
+    if isinstance(exc, kind):
         return exc
     if isinstance(exc, BaseExceptionGroup):
         for inner in exc.exceptions:
-            if (found := _store_error(inner)) is not None:
+            if (found := _found(inner, kind)) is not None:
                 return found
     return None
 

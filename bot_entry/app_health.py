@@ -31,7 +31,9 @@ class AppHealth:
     async def health(self) -> HealthReport:
         app, pipeline = self.app, self.app.pipeline
         now = app.clock.now()
-        checks = [gateway_check(app.gateway is not None and app.gateway.connected)]
+        gateway = app.gateway
+        starting = gateway is None or not gateway.ready.is_set()
+        checks = [gateway_check(gateway is not None and gateway.connected, starting=starting)]
         checks += actor_checks(pipeline.supervisor.alive if pipeline.supervisor else {})
         checks.append(
             checkpoint_check(
@@ -44,7 +46,7 @@ class AppHealth:
         )
         store = pipeline.store
         checks.append(await db_writable_check(store) if store else Check("database", False, "not open yet"))
-        return HealthReport(tuple(checks))
+        return HealthReport(tuple(checks), starting=starting)
 
     def _writes_pending(self) -> bool:
         ledger = self.app.pipeline.ledger

@@ -2,8 +2,11 @@
 
 Checks, in order: the settings, the database (``PRAGMA integrity_check`` on a read-only
 connection, so a damaged file is never touched), its schema version against this bot's, free disk
-space, the backups, and the token (``GET /users/@me`` against Discord, or any API base such as the
-loopback simulator). Prints one line per check and exits 0 when all pass, 1 otherwise.
+space, the backups, and the token (``GET /users/@me`` against the API base ``run`` uses: Discord,
+or ``DISCORD_API_BASE`` such as the loopback simulator). The database check uses the store's own
+rules for a missing directory, a read-only file and a write lock held by another process, so the
+doctor fails exactly where ``run`` would stop. Prints one line per check and exits 0 when all
+pass, 1 otherwise.
 
 The token is sent only in the Authorization header; it is never printed, and every line of the
 report goes through the log redactor as well.
@@ -30,7 +33,9 @@ from persistence.backup import (
     list_backups,
     schema_version,
 )
+from persistence.file_access import access_problem, path_facts, write_lock_holder
 from persistence.schema import SCHEMA_VERSION
+from persistence.store import OPEN_BUSY_SECONDS
 
 DISCORD_API = "https://discord.com/api/v10"
 TOKEN_TIMEOUT = 10.0
@@ -55,7 +60,23 @@ def check_config(settings: Settings) -> Check:
 
 
 def check_database(db_path: Path, backup_dir: Path) -> list[Check]:
-    """Integrity and schema version; a damaged file gets the restore command for the newest backup."""
+    """What ``run`` will find: the file within reach and not write-locked, then integrity and schema.
+
+    Reach is judged by the store's own rule (``persistence.file_access``), so a file the bot could
+    not open never passes here. A damaged file gets the restore command for the newest backup.
+    """
+    problem = access_problem(path_facts(db_path))
+    if problem is not None:
+        return [Check("database", False, f"{problem}; `run` would stop (exit 3)")]
+    holder = write_lock_holder(db_path)
+    if holder is not None:
+        return [
+            Check(
+                "database",
+                False,
+                f"{db_path} is write-locked by {holder}; `run` would wait {OPEN_BUSY_SECONDS:g} s, then stop",
+            )
+        ]
     if not db_path.exists():
         return [Check("database", True, f"no database yet at {db_path}; the bot creates it at start")]
     problem = check_integrity(db_path)
@@ -137,9 +158,14 @@ async def check_token(token: Secret, api_base: str = DISCORD_API, *, within: flo
 
 
 async def run_doctor(
-    settings: Settings, *, api_base: str = DISCORD_API, now: float | None = None
+    settings: Settings, *, api_base: str | None = None, now: float | None = None
 ) -> list[Check]:
-    """Every check, in report order (the local ones are quick and synchronous)."""
+    """Every check, in report order (the local ones are quick and synchronous).
+
+    The token is checked against ``api_base``, by default the one ``run`` uses (DISCORD_API_BASE,
+    else Discord's).
+    """
+    api_base = api_base if api_base is not None else settings.api_base or DISCORD_API
     backups = backup_dir_for(settings)
     checks = [
         check_config(settings),
@@ -166,7 +192,7 @@ def render(checks: Sequence[Check]) -> str:
     return redactor.text("\n".join(lines))
 
 
-def doctor_main(settings: Settings, *, api_base: str = DISCORD_API) -> int:
+def doctor_main(settings: Settings, *, api_base: str | None = None) -> int:
     """The CLI: print the report; 0 when every check passed, 1 otherwise."""
     redactor.add(settings.token.reveal())
     checks = asyncio.run(run_doctor(settings, api_base=api_base))

@@ -57,6 +57,25 @@ class _Unresolved:
     event: MessageSent
 
 
+# Gateway close codes after which reconnecting cannot help (Discord's "do not reconnect" list).
+REFUSED_CLOSE_CODES = {
+    4004: "authentication failed; check DISCORD_TOKEN",
+    4010: "invalid shard",
+    4011: "sharding required",
+    4012: "invalid API version",
+    4013: "invalid intents",
+    4014: "disallowed intents",
+}
+
+
+class LoginRejected(RuntimeError):
+    """Discord refused to log the bot in (retrying cannot help); the message says how."""
+
+
+def _refused(code: int) -> str:
+    return f"the Discord gateway closed the connection with {code} ({REFUSED_CLOSE_CODES[code]})"
+
+
 def intents() -> disnake.Intents:
     """Only what counting needs: guilds, guild messages (no content) and voice states."""
     wanted = disnake.Intents.none()
@@ -120,7 +139,9 @@ class Gateway:
     async def _run_client(self, token: str) -> None:
         """Log in and connect; a Discord outage at login (5xx, network) is retried with backoff.
 
-        Once connected, disnake reconnects by itself. A bad token (401) is not retried.
+        Once connected, disnake reconnects by itself. A refused login (a bad token, any 4xx, a
+        gateway close code such as 4004) is not retried: it raises ``LoginRejected``, whose
+        message is the operator's one line.
         """
         why = ""
         try:
@@ -132,9 +153,17 @@ class Gateway:
                 try:
                     await trio_asyncio.aio_as_trio(self.client.start)(token)
                     return
+                except disnake.LoginFailure as exc:  # disnake's word for a 401 on /users/@me
+                    raise LoginRejected("Discord rejected the token (401)") from exc
+                except disnake.PrivilegedIntentsRequired as exc:  # disnake's word for a 4014 close
+                    raise LoginRejected(_refused(4014)) from exc
+                except disnake.ConnectionClosed as exc:
+                    if exc.code not in REFUSED_CLOSE_CODES:
+                        raise
+                    raise LoginRejected(_refused(exc.code)) from exc
                 except disnake.HTTPException as exc:
                     if exc.status < 500:
-                        raise
+                        raise LoginRejected(f"Discord answered {exc.status} ({exc.text or exc})") from exc
                     why = f"Discord answered {exc.status}"
                 except (aiohttp.ClientError, OSError, disnake.GatewayNotFound) as exc:
                     why = f"{type(exc).__name__}: {exc}"  # GatewayNotFound: a 5xx on /gateway/bot

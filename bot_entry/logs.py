@@ -190,6 +190,7 @@ def configure_logging(
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
+    handler.addFilter(_not_about_voice_support)
     setattr(handler, _HANDLER_MARK, True)
 
     root = logging.getLogger()
@@ -214,6 +215,15 @@ def configure_logging(
         sys.excepthook = _log_uncaught
         threading.excepthook = _log_uncaught_in_thread
     return handler
+
+
+def _not_about_voice_support(record: logging.LogRecord) -> bool:
+    """Drop disnake's "PyNaCl ... not installed, voice will NOT be supported" warning.
+
+    The bot never joins voice (it only reads voice states), and on a voice-time bot that line
+    reads like a fault.
+    """
+    return not (record.name == "disnake.client" and "voice will NOT be supported" in str(record.msg))
 
 
 _crash_log = logging.getLogger("bot_entry.crash")

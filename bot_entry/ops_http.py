@@ -60,7 +60,13 @@ class Check:
 
 @define(frozen=True)
 class HealthReport:
+    """The checks, and whether the bot is still starting (not yet connected to Discord once).
+
+    A starting bot is not healthy (503) but not broken either: its status says ``starting``.
+    """
+
     checks: tuple[Check, ...]
+    starting: bool = False
 
     @property
     def ok(self) -> bool:
@@ -71,7 +77,7 @@ class HealthReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "status": "ok" if self.ok else "unhealthy",
+            "status": "ok" if self.ok else "starting" if self.starting else "unhealthy",
             "problems": self.problems(),
             "checks": {c.name: {"ok": c.ok, "detail": c.detail} for c in self.checks},
         }
@@ -86,8 +92,12 @@ class HealthSource(Protocol):
 # -- the checks the app combines --------------------------------------------------------------------
 
 
-def gateway_check(connected: bool, detail: str | None = None) -> Check:
-    return Check("gateway", connected, detail or ("connected" if connected else "not connected to Discord"))
+def gateway_check(connected: bool, detail: str | None = None, *, starting: bool = False) -> Check:
+    """``starting``: the bot has not been connected yet (it is logging in), as opposed to lost."""
+    if detail is None:
+        lost = "starting: not connected to Discord yet" if starting else "not connected to Discord"
+        detail = "connected" if connected else lost
+    return Check("gateway", connected, detail)
 
 
 def actor_checks(alive: Mapping[str, bool]) -> list[Check]:

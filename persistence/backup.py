@@ -19,7 +19,6 @@ import logging
 import os
 import re
 import sqlite3
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from pathlib import Path
 import trio
 
 from domain.clock import WallClock
+from persistence.file_access import any_lock_held
 from persistence.schema import SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,16 @@ def _remove_with_sidecars(path: Path) -> None:
         p.unlink(missing_ok=True)
 
 
+def _clean_up(path: Path) -> None:
+    """Remove a temporary copy; failing to must not hide the error that brought us here."""
+    try:
+        _remove_with_sidecars(path)
+    except NotADirectoryError:
+        pass  # its directory is a file: nothing was ever written there
+    except OSError as exc:
+        log.warning("could not remove %s: %s", path, exc)
+
+
 def backup_now(db_path: Path, backup_dir: Path, *, keep: int, now: float | None = None) -> Path:
     """Write one checked backup of ``db_path`` and drop all but the newest ``keep``; returns it.
 
@@ -139,7 +149,10 @@ def backup_now(db_path: Path, backup_dir: Path, *, keep: int, now: float | None 
         raise ValueError("keep must be at least 1")
     if not db_path.is_file():
         raise BackupError(f"no database at {db_path} to back up")
-    backup_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        backup_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackupError(f"cannot create the backup directory {backup_dir}: {exc.strerror or exc}") from exc
     stamp = _stamp(time.time() if now is None else now)
     final = backup_dir / f"{db_path.stem}-{stamp}.db"
     serial = 1
@@ -157,10 +170,10 @@ def backup_now(db_path: Path, backup_dir: Path, *, keep: int, now: float | None 
                 f"backup of {db_path} failed its integrity check ({problem}); source may be damaged"
             )
         partial.replace(final)
-    except sqlite3.Error as exc:
-        raise BackupError(f"backup of {db_path} failed: {exc}") from exc
+    except (sqlite3.Error, OSError) as exc:
+        raise BackupError(f"backup of {db_path} into {backup_dir} failed: {exc}") from exc
     finally:
-        _remove_with_sidecars(partial)
+        _clean_up(partial)
     removed = prune(db_path, backup_dir, keep=keep)
     log.info(
         "backup written: %s",
@@ -249,33 +262,11 @@ def database_in_use(db_path: Path) -> bool:
     except sqlite3.OperationalError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             return True
-        return _lock_bytes_held(db_path)
+        return any_lock_held(db_path)
     except sqlite3.DatabaseError:
-        return _lock_bytes_held(db_path)
+        return any_lock_held(db_path)
     finally:
         conn.close()
-
-
-# SQLite's POSIX locks live on these bytes of the database file (pending, reserved, shared range).
-_LOCK_OFFSET, _LOCK_LENGTH = 0x40000000, 512
-
-
-def _lock_bytes_held(db_path: Path) -> bool:
-    """Does another process hold any of SQLite's locks on ``db_path``? (Linux; elsewhere: no idea.)
-
-    F_GETLK only asks; it takes no lock. Linux's ``struct flock`` starts with l_type, l_whence,
-    then two 64-bit offsets, which native struct alignment lays out as the C compiler does.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    import fcntl
-    import struct
-
-    layout = "hhqqi"
-    with open(db_path, "rb") as fh:
-        query = struct.pack(layout, fcntl.F_WRLCK, os.SEEK_SET, _LOCK_OFFSET, _LOCK_LENGTH, 0)
-        answer = fcntl.fcntl(fh.fileno(), fcntl.F_GETLK, query + bytes(16))
-    return struct.unpack_from(layout, answer)[0] != fcntl.F_UNLCK
 
 
 def restore(backup: Path, db_path: Path, *, force: bool = False, now: float | None = None) -> Path | None:
@@ -299,17 +290,17 @@ def restore(backup: Path, db_path: Path, *, force: bool = False, now: float | No
             f"{db_path} is open in another process (is the bot running?); stop it first, "
             "or pass --force to replace the file anyway"
         )
-    db_path.parent.mkdir(parents=True, exist_ok=True)
     incoming = db_path.with_name(f".{db_path.name}.restoring")
-    _remove_with_sidecars(incoming)
     try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_with_sidecars(incoming)
         _copy(backup, incoming)  # the bot switches it to WAL when it opens it
         aside = _move_aside(db_path, _stamp(time.time() if now is None else now))
         incoming.replace(db_path)
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, OSError) as exc:
         raise BackupError(f"restore from {backup} failed: {exc}; {db_path} was not changed") from exc
     finally:
-        _remove_with_sidecars(incoming)
+        _clean_up(incoming)
     log.info(
         "database %s restored from %s (replaced file kept as %s)",
         db_path,

@@ -22,7 +22,15 @@ import trio
 
 from domain.checkpoints import MessageBatch, VoiceBatch
 from domain.periods import DAY, DEFAULT_PERIOD_DAYS, PeriodSpec, day_floor
-from persistence.errors import FlushIncomplete, StoreBusy, StoreError, StoreFull, StoreUnavailable
+from persistence.errors import (
+    FlushIncomplete,
+    StoreBusy,
+    StoreError,
+    StoreFull,
+    StoreInaccessible,
+    StoreUnavailable,
+)
+from persistence.file_access import access_problem, path_facts, write_lock_holder
 from persistence.schema import migrate
 
 T = TypeVar("T")
@@ -33,6 +41,10 @@ SEEN_MESSAGE_WINDOW_SECONDS = 3_600.0
 # so the final flushes' bounded tries bound the stop itself.
 STOP_BUSY_TIMEOUT_MS = 1_000
 Fault = Callable[[str], None]  # tests: called between the statements of a reset transaction
+# Start-up waits this long for another process's write lock, then stops naming it; running
+# writes wait longer (the callers retry StoreBusy within their own bounds on top).
+OPEN_BUSY_SECONDS = 3.0
+BUSY_SECONDS = 30.0
 
 
 def unavailable(exc: sqlite3.OperationalError) -> StoreUnavailable:
@@ -42,6 +54,46 @@ def unavailable(exc: sqlite3.OperationalError) -> StoreUnavailable:
     if "locked" in str(exc) or "busy" in str(exc):
         return StoreBusy(str(exc))
     return StoreUnavailable(str(exc))
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    """Open, check and migrate ``path``, waiting at most ``OPEN_BUSY_SECONDS`` for another writer.
+
+    A write transaction is begun and rolled back first (nothing is written), so a file that another
+    process holds write-locked stops start-up within that bound, naming the holder, before a byte
+    is changed; only then does the connection get the long ``BUSY_SECONDS`` wait for normal work.
+    """
+    problem = access_problem(path_facts(path))
+    if problem is not None:
+        raise StoreInaccessible(f"database {problem}; nothing was changed")
+    conn: sqlite3.Connection | None = None
+    try:
+        conn = sqlite3.connect(path, timeout=OPEN_BUSY_SECONDS, check_same_thread=False)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        problem = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if problem != "ok":
+            raise StoreError(f"database {path} is corrupt ({problem}); it is left untouched")
+        try:
+            migrate(sqlite_utils.Database(conn, execute_plugins=False))
+        except RuntimeError as exc:  # a schema newer than this bot: the file is fine, the bot is old
+            raise StoreInaccessible(f"{exc}; {path} is left untouched") from exc
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
+        return conn
+    except BaseException as exc:
+        if conn is not None:
+            conn.close()
+        if isinstance(exc, sqlite3.OperationalError) and isinstance(unavailable(exc), StoreBusy):
+            holder = write_lock_holder(path) or "another process"
+            raise StoreBusy(
+                f"database {path} is write-locked by {holder} (waited {OPEN_BUSY_SECONDS:g} s); "
+                "let it finish or stop it, then start again; the file is left untouched"
+            ) from exc
+        if isinstance(exc, sqlite3.DatabaseError):
+            raise StoreError(f"database {path} cannot be opened ({exc}); it is left untouched") from exc
+        raise
 
 
 class Store:
@@ -54,18 +106,7 @@ class Store:
         self._limiter = trio.CapacityLimiter(1)
         # What final flushes could not write: kind -> guild -> amount (``not_written``, ``aclose``).
         self.unwritten: dict[str, Counter[int]] = {}
-        try:
-            conn = sqlite3.connect(path, timeout=30.0, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            problem = conn.execute("PRAGMA quick_check").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"database {path} cannot be opened ({exc}); it is left untouched") from exc
-        if problem != "ok":
-            conn.close()
-            raise StoreError(f"database {path} is corrupt ({problem}); it is left untouched")
-        self.db = sqlite_utils.Database(conn, execute_plugins=False)
-        migrate(self.db)
+        self.db = sqlite_utils.Database(_open(path), execute_plugins=False)
         self._specs: dict[int, PeriodSpec] = {
             row["guild_id"]: PeriodSpec(row["period_anchor"], row["period_seconds"], row["period_base"])
             for row in self.db["guilds"].rows

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import trio
 import trio_asyncio
 
 from bot_entry import doctor
@@ -17,7 +20,7 @@ from discord_sim.server import DiscordSim
 from discord_sim.world import World
 from persistence.backup import backup_now
 from persistence.schema import SCHEMA_VERSION
-from persistence.store import Store
+from persistence.store import OPEN_BUSY_SECONDS, Store
 from tests.harness import settings_for
 
 TOKEN = "doctor-test-token-not-a-secret"
@@ -145,3 +148,45 @@ async def test_a_missing_database_is_fine_before_the_first_start(tmp_path: Path,
     assert by_name(checks)["database"].ok and "schema" not in by_name(checks)
     assert by_name(checks)["backups"].detail == f"none yet in {tmp_path / 'backups'}"
     assert not (tmp_path / "new.db").exists()
+
+
+async def test_the_token_is_checked_against_the_api_base_run_uses(tmp_path: Path, sim: DiscordSim) -> None:
+    settings = settings_for(healthy_db(tmp_path), DISCORD_TOKEN=TOKEN, DISCORD_API_BASE=sim.base_url)
+    checks = await trio_asyncio.aio_as_trio(run_doctor)(settings, now=NOW)  # no api_base: the settings'
+    assert by_name(checks)["token"].detail == f"accepted: bot leaderboard-bot (id {sim.world.bot.user_id})"
+    assert any(call[1].endswith("/users/@me") for call in sim.world.rest_calls)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the lock holder is read the Linux way")
+async def test_a_database_write_locked_by_another_process_fails_and_names_it(
+    tmp_path: Path, aio_loop: object
+) -> None:
+    db = healthy_db(tmp_path)
+    holder = await trio.lowlevel.open_process(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+            "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); sys.stdin.read()",
+            str(db),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert holder.stdin is not None and holder.stdout is not None
+    try:
+        said = b""
+        while not said.endswith(b"\n"):
+            said += await holder.stdout.receive_some(64)
+        assert said == b"locked\n"
+        database = by_name(await examine(settings_for(db), ""))["database"]
+    finally:
+        await holder.stdin.aclose()
+        await holder.wait()
+    assert database == Check(
+        "database",
+        False,
+        f"{db} is write-locked by process {holder.pid} ({Path(sys.executable).name[:15]}); "
+        f"`run` would wait {OPEN_BUSY_SECONDS:g} s, "
+        "then stop",
+    )

@@ -180,3 +180,17 @@ def test_the_processor_scrubs_every_field_before_rendering() -> None:
         "thing": f"Leaky(token='{REDACTED}')",
         "count": 3,
     }
+
+
+async def test_disnakes_voice_support_warning_is_hidden_and_its_other_warnings_are_not(
+    aio_loop: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import disnake
+
+    out = io.StringIO()
+    configure_logging("INFO", "json", stream=out)
+    monkeypatch.setattr(disnake.VoiceClient, "warn_nacl", True)  # as on a machine without PyNaCl
+    disnake.Client()
+    logging.getLogger("disnake.client").warning("something else went wrong")
+    events = [json.loads(line)["event"] for line in out.getvalue().splitlines()]
+    assert events == ["something else went wrong"]

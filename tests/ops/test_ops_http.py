@@ -212,3 +212,14 @@ async def test_the_token_is_in_no_response_and_no_log_line(nursery: trio.Nursery
         f'"url": "http://127.0.0.1:{port}"' in out.getvalue()
         and "leaderboard_events_routed_total" in scraped.decode()
     )
+
+
+def test_a_report_while_starting_says_so_and_is_still_not_ok() -> None:
+    starting = HealthReport((gateway_check(False, starting=True),), starting=True)
+    assert not starting.ok
+    assert starting.to_json()["status"] == "starting"
+    assert starting.problems() == ["gateway: starting: not connected to Discord yet"]
+    lost = HealthReport((gateway_check(False),))
+    assert lost.to_json()["status"] == "unhealthy" and lost.problems() == [
+        "gateway: not connected to Discord"
+    ]
