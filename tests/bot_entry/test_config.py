@@ -30,11 +30,8 @@ def test_defaults_are_the_seed_look() -> None:
         ("LEADERBOARD_COLOUR", "#zzz"),
         ("LEADERBOARD_COLOUR", "571173ff"),
         ("LEADERBOARD_ARROW_EMOJI", "arrow"),
-        ("LEADERBOARD_INTERVAL_SECONDS", "0"),
         ("LEADERBOARD_INTERVAL_SECONDS", "soon"),
-        ("VOICE_CHECKPOINT_SECONDS", "-5"),
         ("MESSAGE_FLUSH_MAX", "1.5"),
-        ("PERIOD_DAYS", "0"),
         ("GUILD_ID", "my-guild"),
         ("MESSAGE_BOARD_CHANNEL_ID", "-1"),
         ("EXCLUDED_CHANNEL_IDS", "1,two"),
@@ -44,6 +41,20 @@ def test_defaults_are_the_seed_look() -> None:
 def test_a_bad_value_is_refused_naming_the_setting(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=rf"^{name}: '{value}' is not "):
         load_settings({name: value}, env_file=None)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "bounds"),
+    [
+        ("LEADERBOARD_INTERVAL_SECONDS", "0", "10 to 86400 seconds"),
+        ("VOICE_CHECKPOINT_SECONDS", "-5", "0.1 to 86400 seconds"),
+        ("PERIOD_DAYS", "0", "1 to 365 days"),
+    ],
+)
+def test_a_value_out_of_bounds_is_refused_with_the_bounds(name: str, value: str, bounds: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings({name: value}, env_file=None)
+    assert str(refused.value) == f"{name}: '{value}' is out of range: it must be {bounds}"
 
 
 def test_env_file_is_read_and_the_environment_wins(tmp_path: Path) -> None:
