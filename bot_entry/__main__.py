@@ -22,7 +22,7 @@ import trio
 import trio_asyncio
 
 from bot_entry.app import BotApp
-from bot_entry.config import ConfigError, Settings, load_settings
+from bot_entry.config import ConfigError, Settings, load_settings, warn_once
 from bot_entry.logs import configure_logging
 from domain.clock import WallClock
 from persistence.errors import StoreError
@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "has-token":
         return 0 if settings.token else 1
     configure_logging(settings.log_level, settings.log_format, secrets=[settings.token.reveal()])
+    warn_once(settings.warnings)  # names in the environment or .env that are not settings
 
     if command == "doctor":
         from bot_entry.doctor import doctor_main

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from attrs import define, field, fields
+from attrs import define, field, fields, fields_dict
 from dotenv import dotenv_values
 
 from domain.guild_config import GuildConfig
@@ -35,12 +35,17 @@ __all__ = [
     "DEFAULT_COLOUR",
     "ConfigError",
     "Declared",
+    "Environment",
     "Secret",
     "Settings",
     "declared",
+    "env_name",
     "load_settings",
     "load_table",
+    "operator",
     "read_environment",
+    "settings_from",
+    "unknown_names",
     "warn_once",
 ]
 
@@ -112,6 +117,11 @@ def _guild_default(name: str) -> Any:
     setting = BY_NAME[name]
     assert setting.env is not None, f"{name} has no environment name"
     return field(default=setting.default, metadata={_KEY: Declared(setting.env, setting.parse)})
+
+
+def env_name(cls: type, attribute: str) -> str:
+    """The environment name of one declared field (so no other module spells it)."""
+    return str(fields_dict(cls)[attribute].metadata[_KEY].env)
 
 
 def declared(cls: type) -> tuple[Declared, ...]:
@@ -305,14 +315,17 @@ def warn_once(lines: Iterable[str]) -> None:
             log.warning("config: %s", line)
 
 
-def load_settings(environ_: Mapping[str, str] | None = None, env_file: Path | None = ENV_FILE) -> Settings:
-    """Settings from ``env_file``, overridden by the real environment; ConfigError names a bad one.
-
-    Names that are not settings come back in ``Settings.warnings``; ``warn_once`` logs them once
-    logging is set up.
-    """
-    env = read_environment(environ_, env_file)
+def settings_from(env: Environment) -> Settings:
+    """Settings from raw values; names that are not settings come back in ``Settings.warnings``."""
     known = [d.env for d in declared(Settings)]
     return load_table(
         Settings, env.values, env_file_used=env.env_file_used, warnings=unknown_names(env, known)
     )
+
+
+def load_settings(environ_: Mapping[str, str] | None = None, env_file: Path | None = ENV_FILE) -> Settings:
+    """Settings from ``env_file``, overridden by the real environment; ConfigError names a bad one.
+
+    ``warn_once(settings.warnings)`` logs the names that are not settings, once logging is set up.
+    """
+    return settings_from(read_environment(environ_, env_file))
