@@ -26,6 +26,7 @@ from typing import Any
 from attrs import define, field, validators
 
 from actors.names import escape_name
+from domain.guild_settings import DEFAULT_ARROW, DEFAULT_COLOUR, MAX_ARROW
 from domain.kinds import BoardKind
 
 __all__ = [
@@ -47,9 +48,9 @@ __all__ = [
 class BoardStyle:
     """Per-guild look. Validated here so a bad config cannot produce an embed Discord rejects."""
 
-    colour: int = field(default=0x571173, validator=[validators.ge(0), validators.le(0xFFFFFF)])
-    # A custom emoji is at most ~60 characters (`<a:` + 32-char name + `:` + snowflake + `>`).
-    arrow: str = field(default="<a:purp_arrow:1403295268505522187>", validator=validators.max_len(100))
+    # Defaults and limits are the guild settings table's (``domain.guild_settings``).
+    colour: int = field(default=DEFAULT_COLOUR, validator=[validators.ge(0), validators.le(0xFFFFFF)])
+    arrow: str = field(default=DEFAULT_ARROW, validator=validators.max_len(MAX_ARROW))
 
 
 @define(frozen=True)

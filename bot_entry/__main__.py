@@ -35,7 +35,7 @@ import trio
 import trio_asyncio
 
 from bot_entry.app import BotApp
-from bot_entry.config import ConfigError, Settings, load_settings
+from bot_entry.config import ConfigError, Settings, load_settings, warn_once
 from bot_entry.gateway import LoginRejected
 from bot_entry.logs import configure_logging
 from domain.clock import WallClock
@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "has-token":
         return EXIT_OK if settings.token else EXIT_FAILED
     configure_logging(settings.log_level, settings.log_format, secrets=[settings.token.reveal()])
+    warn_once(settings.warnings)  # names in the environment or .env that are not settings
 
     if command == "doctor":
         from bot_entry.doctor import doctor_main

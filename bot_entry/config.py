@@ -1,26 +1,61 @@
 """Settings from the environment or ``.env``, validated once at start.
 
-Why environ-config: it turns an attrs class into a typed, documented settings object and reports
-missing variables by name. Every converter here names its setting in the error, so a bad value
-stops start-up with one line such as ``LEADERBOARD_COLOUR: '#zzz' is not a colour like #571173``.
-The token is held in ``Secret``, whose repr and str never show it.
+Each field of ``Settings`` is one declaration: its environment name, its default and its parser,
+written once (``operator(...)``); the guild defaults among them come from the guild settings table
+(``domain.guild_settings``), the same rows ``/lbconfig`` checks against, so both accept and refuse
+exactly the same values with the same sentence. A bad value stops start-up with one line naming it,
+such as ``LEADERBOARD_COLOUR: '#zzz' is not a colour like #571173``. A name that is not a setting
+(``LEADERBOARD_COLOR``) is reported with the closest setting's name, not silently ignored.
+
+``.env`` is read from the current directory only (the environment wins over it);
+``Settings.env_file_used`` says which file was read. The token is held in ``Secret``, whose repr
+and str never show it.
 """
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
-import environ
+from attrs import define, field, fields, fields_dict
 from dotenv import dotenv_values
 
 from domain.guild_config import GuildConfig
+from domain.guild_settings import BY_NAME, DEFAULT_ARROW, DEFAULT_COLOUR
+from domain.setting import Number, Parse, Refused, choice, snowflake
 from wiring.pipeline import PipelineSettings
 
-DEFAULT_ARROW = "<a:purp_arrow:1403295268505522187>"
-DEFAULT_COLOUR = 0x571173
+__all__ = [
+    "DEFAULT_ARROW",
+    "DEFAULT_COLOUR",
+    "ConfigError",
+    "Declared",
+    "Environment",
+    "Secret",
+    "Settings",
+    "declared",
+    "env_name",
+    "load_settings",
+    "load_table",
+    "operator",
+    "read_environment",
+    "settings_from",
+    "unknown_names",
+    "warn_once",
+]
+
+log = logging.getLogger(__name__)
+
+ENV_FILE = Path(".env")
+FOREIGN_PREFIXES = ("DEMO_",)  # the demo's own settings (``demo.settings``); it checks them itself
+_CLOSE = 0.75  # difflib ratio above which a name in the environment is taken for a misspelt setting
+
+T = TypeVar("T")
 
 
 class ConfigError(ValueError):
@@ -41,221 +76,146 @@ class Secret:
     def __bool__(self) -> bool:
         return bool(self._value)
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
     def __repr__(self) -> str:
         return "Secret('***')" if self._value else "Secret('')"
 
     __str__ = __repr__
 
 
-def _setting(name: str, parse: Callable[[str], object], expected: str) -> Callable[[object], object]:
-    def convert(raw: object) -> object:
-        if not isinstance(raw, str):
-            return raw  # a default, already parsed
+@define(frozen=True)
+class Declared:
+    """One setting read from the environment: its name there and how its text becomes a value."""
+
+    env: str
+    parse: Parse
+
+    def read(self, raw: str) -> Any:
         try:
-            return parse(raw.strip())
-        except (ValueError, TypeError):
-            raise ConfigError(f"{name}: {raw!r} is not {expected}") from None
-
-    return convert
+            return self.parse(raw)
+        except Refused as refused:
+            raise ConfigError(f"{self.env}: {raw!r} {refused.reason}") from None
 
 
-def _positive_float(raw: str) -> float:
-    value = float(raw)
-    if not value > 0:
-        raise ValueError(raw)
-    return value
+_KEY = "setting"
 
 
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if value <= 0:
-        raise ValueError(raw)
-    return value
+def operator(env: str, default: str, parse: Parse) -> Any:
+    """A field read from ``env`` (the name is written only here); ``default`` is the text an
+    unset ``env`` stands for, read by the same rule as any other value."""
+    setting = Declared(env, parse)
+    return field(default=setting.read(default), metadata={_KEY: setting})
 
 
-def _non_negative_float(raw: str) -> float:
-    value = float(raw)
-    if value < 0:
-        raise ValueError(raw)
-    return value
+def _guild_default(name: str) -> Any:
+    """A field that is a guild setting's operator default: its env name and rules are the table's."""
+    setting = BY_NAME[name]
+    assert setting.env is not None, f"{name} has no environment name"
+    return field(default=setting.default, metadata={_KEY: Declared(setting.env, setting.parse)})
 
 
-def _snowflake(raw: str) -> int | None:
-    if raw == "":
-        return None
-    if not raw.isdigit() or not 0 < int(raw) < 2**64:
-        raise ValueError(raw)
-    return int(raw)
+def env_name(cls: type, attribute: str) -> str:
+    """The environment name of one declared field (so no other module spells it)."""
+    return str(fields_dict(cls)[attribute].metadata[_KEY].env)
 
 
-def _snowflakes(raw: str) -> frozenset[int]:
-    parts = [p.strip() for p in raw.split(",") if p.strip()]
-    ids = {_snowflake(p) for p in parts}
-    return frozenset(i for i in ids if i is not None)
+def declared(cls: type) -> tuple[Declared, ...]:
+    """The environment settings a ``load_table`` class declares, in order."""
+    return tuple(f.metadata[_KEY] for f in fields(cls) if _KEY in f.metadata)
 
 
-def _colour(raw: str) -> int:
-    if not re.fullmatch(r"#?[0-9a-fA-F]{6}", raw):
-        raise ValueError(raw)
-    return int(raw.lstrip("#"), 16)
+# -- operator-only rules ----------------------------------------------------------------------------
 
 
-def _emoji(raw: str) -> str:
-    custom = re.fullmatch(r"<a?:[A-Za-z0-9_]{2,32}:\d{15,21}>", raw)
-    if not custom and not (0 < len(raw) <= 8 and not any(c.isalnum() or c.isspace() for c in raw)):
-        raise ValueError(raw)
-    return raw
+def _secret(raw: str) -> Secret:
+    return Secret(raw.strip())
 
 
 def _api_base(raw: str) -> str:
-    if raw and not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?/api/v\d+", raw):
-        raise ValueError(raw)
-    return raw
-
-
-def _log_level(raw: str) -> str:
-    level = raw.upper()
-    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise ValueError(raw)
-    return level
-
-
-def _log_format(raw: str) -> str:
-    value = raw.lower()
-    if value not in {"auto", "json", "console"}:
-        raise ValueError(raw)
-    return value
+    text = raw.strip()
+    if text and not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?/api/v\d+", text):
+        raise Refused("is not an http(s) URL ending in /api/v10")
+    return text
 
 
 def _host(raw: str) -> str:
-    if not raw or any(c.isspace() for c in raw):
-        raise ValueError(raw)
-    return raw
+    text = raw.strip()
+    if not text or any(c.isspace() for c in text):
+        raise Refused("is not a host name or IP address")
+    return text
 
 
-def _port(raw: str) -> int:
-    value = int(raw)
-    if not 0 <= value <= 65535:
-        raise ValueError(raw)
-    return value
+def _path(raw: str) -> Path:
+    text = raw.strip()
+    if not text or "\0" in text:
+        raise Refused("is not a file path")
+    return Path(text).expanduser()
 
 
-def _optional_path(raw: str) -> Path | None:
-    return Path(raw).expanduser() if raw else None
+def _optional_dir(raw: str) -> Path | None:
+    text = raw.strip()
+    if "\0" in text:
+        raise Refused("is not a directory path")
+    return Path(text).expanduser() if text else None
 
 
-@environ.config(prefix="", frozen=True)
+SECONDS = "seconds"
+
+
+@define(frozen=True)
 class Settings:
-    token: Secret = environ.var(
-        "", name="DISCORD_TOKEN", converter=lambda v: v if isinstance(v, Secret) else Secret(v)
+    """The operator's settings. Field names are what the code reads; ``operator(NAME, ...)`` is the
+    environment's name, default and rule. Defaults for every guild are rows of the guild table."""
+
+    token: Secret = operator("DISCORD_TOKEN", "", _secret)
+    api_base: str = operator("DISCORD_API_BASE", "", _api_base)
+    db_path: Path = operator("LEADERBOARD_DB", "leaderboard.db", _path)
+    guild_id: int | None = operator("GUILD_ID", "", snowflake("a Discord id"))
+    message_board_channel_id: int | None = _guild_default("message_board_channel_id")
+    voice_board_channel_id: int | None = _guild_default("voice_board_channel_id")
+    excluded_channel_ids: frozenset[int] = _guild_default("excluded_channels")
+    arrow_emoji: str = _guild_default("arrow")
+    colour: int = _guild_default("colour")
+    leaderboard_interval: float = _guild_default("update_interval")
+    period_days: int = _guild_default("period_days")
+    voice_checkpoint: float = operator("VOICE_CHECKPOINT_SECONDS", "5", Number(0.1, 86_400, SECONDS))
+    message_flush: float = operator("MESSAGE_FLUSH_SECONDS", "1", Number(0.01, 86_400, SECONDS))
+    message_flush_max: int = operator(
+        "MESSAGE_FLUSH_MAX", "1000", Number(1, 1_000_000, "messages", whole=True)
     )
-    api_base: str = environ.var(
-        "",
-        name="DISCORD_API_BASE",
-        converter=_setting("DISCORD_API_BASE", _api_base, "an http(s) URL ending in /api/v10"),
+    voice_flush: float = operator("VOICE_FLUSH_SECONDS", "1", Number(0.01, 86_400, SECONDS))
+    supervisor_intensity: int = operator(
+        "SUPERVISOR_INTENSITY", "5", Number(1, 1_000_000_000, "restarts", whole=True)
     )
-    db_path: Path = environ.var("leaderboard.db", name="LEADERBOARD_DB", converter=Path)
-    guild_id: int | None = environ.var(
-        None, name="GUILD_ID", converter=_setting("GUILD_ID", _snowflake, "a Discord id (digits)")
+    supervisor_period: float = operator("SUPERVISOR_PERIOD_SECONDS", "10", Number(0.1, 10_000_000, SECONDS))
+    log_level: str = operator(
+        "LOG_LEVEL",
+        "INFO",
+        choice(("DEBUG", "INFO", "WARNING", "ERROR"), "DEBUG, INFO, WARNING or ERROR", upper=True),
     )
-    message_board_channel_id: int | None = environ.var(
-        None,
-        name="MESSAGE_BOARD_CHANNEL_ID",
-        converter=_setting("MESSAGE_BOARD_CHANNEL_ID", _snowflake, "a Discord channel id (digits)"),
+    log_format: str = operator(
+        "LOG_FORMAT", "auto", choice(("auto", "json", "console"), "auto, json or console")
     )
-    voice_board_channel_id: int | None = environ.var(
-        None,
-        name="VOICE_BOARD_CHANNEL_ID",
-        converter=_setting("VOICE_BOARD_CHANNEL_ID", _snowflake, "a Discord channel id (digits)"),
+    ops_host: str = operator("OPS_HOST", "127.0.0.1", _host)
+    ops_port: int = operator(
+        "OPS_PORT",
+        "8787",
+        Number(0, 65_535, "", whole=True, reason="is not a TCP port 1-65535, or 0 for off"),
     )
-    excluded_channel_ids: frozenset[int] = environ.var(
-        frozenset(),
-        name="EXCLUDED_CHANNEL_IDS",
-        converter=_setting("EXCLUDED_CHANNEL_IDS", _snowflakes, "a comma-separated list of channel ids"),
+    health_max_checkpoint_age: float = operator(
+        "HEALTH_MAX_CHECKPOINT_AGE_SECONDS", "30", Number(1, 86_400, SECONDS)
     )
-    arrow_emoji: str = environ.var(
-        DEFAULT_ARROW,
-        name="LEADERBOARD_ARROW_EMOJI",
-        converter=_setting("LEADERBOARD_ARROW_EMOJI", _emoji, "an emoji like <a:name:123456789012345678>"),
-    )
-    colour: int = environ.var(
-        DEFAULT_COLOUR,
-        name="LEADERBOARD_COLOUR",
-        converter=_setting("LEADERBOARD_COLOUR", _colour, "a colour like #571173"),
-    )
-    leaderboard_interval: float = environ.var(
-        60.0,
-        name="LEADERBOARD_INTERVAL_SECONDS",
-        converter=_setting("LEADERBOARD_INTERVAL_SECONDS", _positive_float, "a positive number of seconds"),
-    )
-    voice_checkpoint: float = environ.var(
-        5.0,
-        name="VOICE_CHECKPOINT_SECONDS",
-        converter=_setting("VOICE_CHECKPOINT_SECONDS", _positive_float, "a positive number of seconds"),
-    )
-    message_flush: float = environ.var(
-        1.0,
-        name="MESSAGE_FLUSH_SECONDS",
-        converter=_setting("MESSAGE_FLUSH_SECONDS", _positive_float, "a positive number of seconds"),
-    )
-    message_flush_max: int = environ.var(
-        1000,
-        name="MESSAGE_FLUSH_MAX",
-        converter=_setting("MESSAGE_FLUSH_MAX", _positive_int, "a positive whole number"),
-    )
-    period_days: int = environ.var(
-        30,
-        name="PERIOD_DAYS",
-        converter=_setting("PERIOD_DAYS", _positive_int, "a positive whole number of days"),
-    )
-    supervisor_intensity: int = environ.var(
-        5,
-        name="SUPERVISOR_INTENSITY",
-        converter=_setting("SUPERVISOR_INTENSITY", _positive_int, "a positive whole number"),
-    )
-    supervisor_period: float = environ.var(
-        10.0,
-        name="SUPERVISOR_PERIOD_SECONDS",
-        converter=_setting("SUPERVISOR_PERIOD_SECONDS", _positive_float, "a positive number of seconds"),
-    )
-    demo_seconds: float = environ.var(
-        0.0,
-        name="DEMO_SECONDS",
-        converter=_setting("DEMO_SECONDS", _non_negative_float, "a number of seconds (0: run until Ctrl-C)"),
-    )
-    demo_seed: int = environ.var(1, name="DEMO_SEED", converter=_setting("DEMO_SEED", int, "a whole number"))
-    log_level: str = environ.var(
-        "INFO", name="LOG_LEVEL", converter=_setting("LOG_LEVEL", _log_level, "DEBUG, INFO, WARNING or ERROR")
-    )
-    log_format: str = environ.var(
-        "auto",
-        name="LOG_FORMAT",
-        converter=_setting("LOG_FORMAT", _log_format, "auto, json or console"),
-    )
-    ops_host: str = environ.var(
-        "127.0.0.1", name="OPS_HOST", converter=_setting("OPS_HOST", _host, "a host name or IP address")
-    )
-    ops_port: int = environ.var(
-        8787, name="OPS_PORT", converter=_setting("OPS_PORT", _port, "a TCP port 1-65535, or 0 for off")
-    )
-    health_max_checkpoint_age: float = environ.var(
-        30.0,
-        name="HEALTH_MAX_CHECKPOINT_AGE_SECONDS",
-        converter=_setting(
-            "HEALTH_MAX_CHECKPOINT_AGE_SECONDS", _positive_float, "a positive number of seconds"
-        ),
-    )
-    backup_dir: Path | None = environ.var(
-        None, name="BACKUP_DIR", converter=_setting("BACKUP_DIR", _optional_path, "a directory path")
-    )
-    backup_interval_hours: float = environ.var(
-        6.0,
-        name="BACKUP_INTERVAL_HOURS",
-        converter=_setting("BACKUP_INTERVAL_HOURS", _non_negative_float, "a number of hours (0: off)"),
-    )
-    backup_keep: int = environ.var(
-        28, name="BACKUP_KEEP", converter=_setting("BACKUP_KEEP", _positive_int, "a positive whole number")
-    )
+    backup_dir: Path | None = operator("BACKUP_DIR", "", _optional_dir)
+    backup_interval_hours: float = operator("BACKUP_INTERVAL_HOURS", "6", Number(0, 8_760, "hours (0: off)"))
+    backup_keep: int = operator("BACKUP_KEEP", "28", Number(1, 100_000, "backups", whole=True))
+    # Not settings: what loading found.
+    env_file_used: Path | None = None  # the .env file read, if any
+    warnings: tuple[str, ...] = ()  # names that are not settings, each with the closest setting
 
     @property
     def pipeline(self) -> PipelineSettings:
@@ -274,6 +234,7 @@ class Settings:
             default_guild_id=self.guild_id,
             message_flush=self.message_flush,
             message_flush_max=self.message_flush_max,
+            voice_flush=self.voice_flush,
             voice_checkpoint=self.voice_checkpoint,
             supervisor_intensity=self.supervisor_intensity,
             supervisor_period=self.supervisor_period,
@@ -285,18 +246,86 @@ class Settings:
         return not self.token
 
 
-def load_settings(
-    environ_: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
-) -> Settings:
-    """Settings from ``env_file``, overridden by the real environment; ConfigError names a bad one."""
+# -- loading ------------------------------------------------------------------------------------------
 
+
+@define(frozen=True)
+class Environment:
+    """The raw values: ``.env`` (if read) overridden by the real environment."""
+
+    values: Mapping[str, str]
+    from_file: frozenset[str]  # names whose value came from the file
+    env_file_used: Path | None
+
+
+def read_environment(
+    environ_: Mapping[str, str] | None = None, env_file: Path | None = ENV_FILE
+) -> Environment:
     values: dict[str, str] = {}
+    used = None
     if env_file is not None and env_file.is_file():
         values |= {k: v for k, v in dotenv_values(env_file).items() if v is not None}
-    values |= dict(os.environ if environ_ is None else environ_)
-    try:
-        return Settings.from_environ(values)  # type: ignore[attr-defined,no-any-return]
-    except ConfigError:
-        raise
-    except Exception as exc:  # environ-config's own errors (missing values)
-        raise ConfigError(f"configuration: {exc}") from None
+        used = env_file.resolve()
+    real = dict(os.environ if environ_ is None else environ_)
+    from_file = frozenset(values.keys() - real.keys())
+    return Environment(values | real, from_file, used)
+
+
+def load_table(cls: type[T], values: Mapping[str, str], **extra: Any) -> T:
+    """An instance of ``cls`` with every declared field read from ``values`` (default when absent)."""
+    given: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        setting = f.metadata.get(_KEY)
+        if setting is not None and setting.env in values:
+            given[f.name] = setting.read(values[setting.env])
+    return cls(**given, **extra)
+
+
+def unknown_names(
+    env: Environment, known: Iterable[str], *, only_prefix: str | None = None
+) -> tuple[str, ...]:
+    """One sentence per name that looks like a setting but is none: every unknown name in the
+    ``.env`` file, and names in the environment close to a setting's (the rest is the system's).
+    ``only_prefix``: look only at names with it (the demo's); without it, the demo's are skipped."""
+    names = sorted(set(known))
+    found = []
+    for name in sorted(env.values):
+        if name in names:
+            continue
+        if name.startswith(FOREIGN_PREFIXES) if only_prefix is None else not name.startswith(only_prefix):
+            continue
+        in_file = name in env.from_file
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6 if in_file else _CLOSE)
+        where = f"in {env.env_file_used}" if in_file else "in the environment"
+        if close:
+            found.append(f"{name} ({where}) is not a setting and is ignored: did you mean {close[0]}?")
+        elif in_file:
+            found.append(f"{name} ({where}) is not a setting and is ignored")
+    return tuple(found)
+
+
+_warned: set[str] = set()
+
+
+def warn_once(lines: Iterable[str]) -> None:
+    """Log each warning once per process (settings may be loaded more than once)."""
+    for line in lines:
+        if line not in _warned:
+            _warned.add(line)
+            log.warning("config: %s", line)
+
+
+def settings_from(env: Environment) -> Settings:
+    """Settings from raw values; names that are not settings come back in ``Settings.warnings``."""
+    known = [d.env for d in declared(Settings)]
+    return load_table(
+        Settings, env.values, env_file_used=env.env_file_used, warnings=unknown_names(env, known)
+    )
+
+
+def load_settings(environ_: Mapping[str, str] | None = None, env_file: Path | None = ENV_FILE) -> Settings:
+    """Settings from ``env_file``, overridden by the real environment; ConfigError names a bad one.
+
+    ``warn_once(settings.warnings)`` logs the names that are not settings, once logging is set up.
+    """
+    return settings_from(read_environment(environ_, env_file))

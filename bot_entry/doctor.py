@@ -56,7 +56,8 @@ def backup_dir_for(settings: Settings) -> Path:
 
 def check_config(settings: Settings) -> Check:
     mode = "token set" if settings.token else "no DISCORD_TOKEN: `run` starts the demo"
-    return Check("config", True, f"settings are valid ({mode}; database {settings.db_path})")
+    env = f"read {settings.env_file_used}" if settings.env_file_used else "no .env in the current directory"
+    return Check("config", True, f"settings are valid ({mode}; database {settings.db_path}; {env})")
 
 
 def check_database(db_path: Path, backup_dir: Path) -> list[Check]:

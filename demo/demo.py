@@ -21,6 +21,7 @@ from rich.table import Table
 
 from bot_entry.app import BotApp
 from bot_entry.config import Secret, Settings
+from demo.settings import DemoSettings
 from discord_sim.crowd import Scenario, build_scenario, chat, wander
 from discord_sim.server import DiscordSim
 from discord_sim.world import World
@@ -33,10 +34,10 @@ REFRESH_SECONDS = 2.0
 CATCH_UP_SECONDS = 5.0
 
 
-async def run_demo(settings: Settings) -> None:
+async def run_demo(settings: Settings, demo: DemoSettings) -> None:
     clock = WallClock.real()
     sim = DiscordSim(World(lambda: int(clock.now() * 1000)))
-    scenario = build_scenario(sim, random.Random(settings.demo_seed), members=24)
+    scenario = build_scenario(sim, random.Random(demo.seed), members=24)
     await trio_asyncio.aio_as_trio(sim.start)()
     console = Console()
     console.print(f"[bold]Demo[/bold]: simulator at {sim.base_url}; database {settings.db_path}")
@@ -45,10 +46,10 @@ async def run_demo(settings: Settings) -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(app.run)
             async with trio.open_nursery() as activity:
-                activity.start_soon(_crowd, scenario, random.Random(settings.demo_seed))
+                activity.start_soon(_crowd, scenario, random.Random(demo.seed))
                 activity.start_soon(_show, app, scenario, console, clock)
                 with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                    with trio.move_on_after(settings.demo_seconds or math.inf):
+                    with trio.move_on_after(demo.seconds or math.inf):
                         async for _ in signals:
                             break
                 activity.cancel_scope.cancel()

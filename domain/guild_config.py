@@ -1,6 +1,7 @@
 """Per-guild settings: what the server's admins chose, over the operator's defaults.
 
-One frozen value per guild. The environment (``bot_entry.config.Settings``) gives the defaults;
+One frozen value per guild, its fields declared in ``domain.guild_settings`` (defaults, bounds,
+labels). The environment (``bot_entry.config.Settings``) gives the operator's defaults;
 ``/lbconfig set`` stores a guild's own choices in the database (``guild_config``), and every actor
 reads the current value from ``GuildConfigs`` when it needs it, so a change takes effect without a
 restart.
@@ -12,6 +13,8 @@ from typing import Any
 
 import cattrs
 from attrs import define, evolve, field, fields_dict
+
+from domain.guild_settings import DEFAULTS
 
 
 @define(frozen=True)
@@ -25,20 +28,22 @@ class VoicePolicy:
 
 @define(frozen=True)
 class GuildConfig:
-    message_board_channel_id: int | None = None
-    voice_board_channel_id: int | None = None
-    arrow: str = "<a:purp_arrow:1403295268505522187>"
-    colour: int = 0x571173
-    update_interval: float = 60.0
-    period_days: int = 30
-    period_anchor: float | None = None  # None: midnight UTC of the day the guild was first seen
-    count_deafened: bool = False
-    count_muted: bool = True
-    count_alone: bool = False
-    excluded_channels: frozenset[int] = field(factory=frozenset)
-    excluded_roles: frozenset[int] = field(factory=frozenset)
-    message_cooldown: float = 0.0  # seconds between counted messages per member; 0 = off
-    hide_departed: bool = False  # hide members who left from the boards
+    """One guild's settings; every default (and what each field accepts) is in ``guild_settings``."""
+
+    message_board_channel_id: int | None = DEFAULTS["message_board_channel_id"]
+    voice_board_channel_id: int | None = DEFAULTS["voice_board_channel_id"]
+    arrow: str = DEFAULTS["arrow"]
+    colour: int = DEFAULTS["colour"]
+    update_interval: float = DEFAULTS["update_interval"]
+    period_days: int = DEFAULTS["period_days"]
+    period_anchor: float | None = DEFAULTS["period_anchor"]  # None: midnight UTC of the day first seen
+    count_deafened: bool = DEFAULTS["count_deafened"]
+    count_muted: bool = DEFAULTS["count_muted"]
+    count_alone: bool = DEFAULTS["count_alone"]
+    excluded_channels: frozenset[int] = DEFAULTS["excluded_channels"]
+    excluded_roles: frozenset[int] = DEFAULTS["excluded_roles"]
+    message_cooldown: float = DEFAULTS["message_cooldown"]  # seconds between counted messages; 0 = off
+    hide_departed: bool = DEFAULTS["hide_departed"]  # hide members who left from the boards
 
     @property
     def voice_policy(self) -> VoicePolicy:

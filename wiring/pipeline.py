@@ -67,6 +67,7 @@ class PipelineSettings:
     default_guild_id: int | None  # GUILD_ID: the default board channels belong to this guild only
     message_flush: float
     message_flush_max: int
+    voice_flush: float  # VOICE_FLUSH_SECONDS: how often the voice ledger writes
     voice_checkpoint: float
     supervisor_intensity: int
     supervisor_period: float
@@ -154,7 +155,7 @@ class Pipeline:
             on_flushed=self._notify_totals,
         )
         self.ledger = ledger = VoiceLedger(
-            store, flush_seconds=settings.message_flush, on_flushed=self._notify_totals
+            store, flush_seconds=settings.voice_flush, on_flushed=self._notify_totals
         )
 
         grace = settings.voice_checkpoint + 2 * settings.message_flush + 1.0  # the old period's last writes

@@ -27,6 +27,7 @@ from disnake.ext import commands
 
 from actors.board_render import escape_name
 from bot_entry.commands import Refused, Services, answer, answer_error
+from bot_entry.commands.setting_options import setting_option
 from bot_entry.commands.validation import (
     ChannelKind,
     ChannelRef,
@@ -168,51 +169,31 @@ class AdminCommands(commands.Cog):
     async def config_set(
         self,
         inter: disnake.ApplicationCommandInteraction,
-        message_board_channel: disnake.abc.GuildChannel | None = commands.Param(
-            None, description="Text channel for the message board", channel_types=TEXT_TYPES
+        # Each option's description and limits are the guild settings table's (setting_option).
+        message_board_channel: disnake.abc.GuildChannel | None = setting_option(
+            "message_board_channel", channel_types=TEXT_TYPES
         ),
-        voice_board_channel: disnake.abc.GuildChannel | None = commands.Param(
-            None, description="Text channel for the voice board", channel_types=TEXT_TYPES
+        voice_board_channel: disnake.abc.GuildChannel | None = setting_option(
+            "voice_board_channel", channel_types=TEXT_TYPES
         ),
-        arrow: str | None = commands.Param(
-            None,
-            description="Emoji before every entry: a unicode emoji or this server's <:name:id>",
-            max_length=100,
+        arrow: str | None = setting_option("arrow"),
+        colour: str | None = setting_option("colour"),
+        update_interval: float | None = setting_option("update_interval"),
+        period_days: int | None = setting_option("period_days"),
+        period_anchor: str | None = setting_option("period_anchor"),
+        count_deafened: bool | None = setting_option("count_deafened"),
+        count_muted: bool | None = setting_option("count_muted"),
+        count_alone: bool | None = setting_option("count_alone"),
+        exclude_channel: disnake.abc.GuildChannel | None = setting_option(
+            "exclude_channel", channel_types=EXCLUDABLE_TYPES
         ),
-        colour: str | None = commands.Param(None, description="Board colour as #RRGGBB", max_length=20),
-        update_interval: float | None = commands.Param(
-            None, description="Seconds between board updates (10 to 86400)", ge=10, le=86_400
+        include_channel: disnake.abc.GuildChannel | None = setting_option(
+            "include_channel", channel_types=EXCLUDABLE_TYPES
         ),
-        period_days: int | None = commands.Param(
-            None, description="Days in a period (1 to 365)", ge=1, le=365
-        ),
-        period_anchor: str | None = commands.Param(
-            None, description="When periods start: YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)", max_length=40
-        ),
-        count_deafened: bool | None = commands.Param(None, description="Count voice time while deafened"),
-        count_muted: bool | None = commands.Param(None, description="Count voice time while muted"),
-        count_alone: bool | None = commands.Param(None, description="Count voice time alone in a channel"),
-        exclude_channel: disnake.abc.GuildChannel | None = commands.Param(
-            None,
-            description="Stop counting messages and voice time in this channel",
-            channel_types=EXCLUDABLE_TYPES,
-        ),
-        include_channel: disnake.abc.GuildChannel | None = commands.Param(
-            None, description="Count an excluded channel again", channel_types=EXCLUDABLE_TYPES
-        ),
-        exclude_role: disnake.Role | None = commands.Param(
-            None, description="Stop counting members with this role"
-        ),
-        include_role: disnake.Role | None = commands.Param(None, description="Count an excluded role again"),
-        message_cooldown: float | None = commands.Param(
-            None,
-            description="Seconds before a member's next message counts (0 = off, up to 3600)",
-            ge=0,
-            le=3600,
-        ),
-        hide_departed: bool | None = commands.Param(
-            None, description="Hide members who left from the boards"
-        ),
+        exclude_role: disnake.Role | None = setting_option("exclude_role"),
+        include_role: disnake.Role | None = setting_option("include_role"),
+        message_cooldown: float | None = setting_option("message_cooldown"),
+        hide_departed: bool | None = setting_option("hide_departed"),
     ) -> None:
         s = self.services
         guild_id = inter.guild_id

@@ -5,39 +5,31 @@ guild's channels, roles and emoji arrive as plain data (``GuildFacts``, built fr
 cache by the command layer), so every rule is tested without Discord. Options are hostile input:
 every message echoes a value through ``shown``, so markdown or a mention never renders or pings.
 
-Rules, in the order ``config_changes`` applies them:
+The rules of each setting's value (bounds, colour, emoji, dates) are the guild settings table's
+(``domain.guild_settings``), the same rules the operator's defaults pass, with the same sentence;
+this module adds what only the server can tell, in the order ``config_changes`` applies them:
 - board channels: a text or announcement channel of this guild (a board is one message in it);
-- arrow: one unicode emoji, or a custom emoji of this guild written ``<:name:id>`` / ``<a:name:id>``;
-- colour ``#RRGGBB``; update interval 10 s .. 1 day; period 1 .. 365 days; anchor an ISO date (UTC);
+- arrow: a custom emoji must be one of this guild's, written as the picker writes it;
 - exclusions: any channel of this guild but a category (threads follow their parent); any role
-  but @everyone; at most ``MAX_EXCLUSIONS`` of each;
-- message cooldown 0 .. 1 hour.
+  but @everyone; at most ``MAX_EXCLUSIONS`` of each.
 """
 
 from __future__ import annotations
 
 import enum
-import math
-import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from attrs import define, field, fields
 
 from actors.board_render import escape_name
 from domain.guild_config import GuildConfig
+from domain.guild_settings import BY_NAME, CUSTOM_EMOJI, GUILD_SETTINGS, MAX_EXCLUSIONS
+from domain.guild_settings import is_unicode_emoji as is_unicode_emoji  # the table's rule, re-exported
 from domain.kinds import BoardKind
+from domain.setting import Refused
 
-MIN_INTERVAL = 10.0
-MAX_INTERVAL = 86_400.0
-MAX_PERIOD_DAYS = 365
-MAX_COOLDOWN = 3_600.0
-MAX_EXCLUSIONS = 100
 MAX_PAGE = 100_000
-DISCORD_EPOCH = 1_420_070_400.0  # 2015-01-01: nothing to count before Discord existed
-LATEST_ANCHOR = 4_102_444_800.0  # 2100-01-01
-MAX_ARROW = 100  # BoardStyle's limit
 
 
 class Invalid(ValueError):
@@ -87,103 +79,43 @@ def parse_page(value: int) -> int:
     return value
 
 
-# -- numbers, colours, dates -------------------------------------------------------------------------
+# -- the guild settings: the table's rules (the same the environment's defaults pass) -----------------
 
 
-def _number(what: str, value: float, low: float, high: float, unit: str) -> float:
-    if not math.isfinite(value):
-        raise Invalid(f"{what} {shown(value)} is not a number")
-    if not low <= value <= high:
-        raise Invalid(f"{what} {shown(value)} is out of range: it must be {low:g} to {high:g} {unit}")
-    return float(value)
+def _refused(name: str, value: object, refused: Refused) -> Invalid:
+    return Invalid(f"{BY_NAME[name].subject} {shown(value)} {refused.reason}")
+
+
+def setting_value(name: str, value: object) -> Any:
+    """A ``/lbconfig set`` value for the guild setting ``name``, by the table's rule."""
+    try:
+        return BY_NAME[name].accept(value)
+    except Refused as refused:
+        raise _refused(name, value, refused) from None
 
 
 def parse_interval(value: float) -> float:
-    return _number("update interval", value, MIN_INTERVAL, MAX_INTERVAL, "seconds")
+    return float(setting_value("update_interval", value))
 
 
 def parse_cooldown(value: float) -> float:
-    return _number("message cooldown", value, 0, MAX_COOLDOWN, "seconds")
+    return float(setting_value("message_cooldown", value))
 
 
 def parse_period_days(value: int) -> int:
-    if not 1 <= value <= MAX_PERIOD_DAYS:
-        raise Invalid(f"period length {shown(value)} is out of range: it must be 1 to {MAX_PERIOD_DAYS} days")
-    return int(value)
-
-
-_COLOUR = re.compile(r"#?([0-9a-fA-F]{6})")
+    return int(setting_value("period_days", value))
 
 
 def parse_colour(value: str) -> int:
-    match = _COLOUR.fullmatch(value.strip())
-    if match is None:
-        raise Invalid(f"colour {shown(value)} is not a colour: write it as #RRGGBB, e.g. #571173")
-    return int(match.group(1), 16)
+    return int(setting_value("colour", value))
 
 
 def parse_anchor(value: str) -> float:
     """An ISO 8601 date or date-time; without a time zone it is UTC."""
-    raw = value.strip()
-    try:
-        if len(raw) > 40:
-            raise ValueError(raw)
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise Invalid(
-            f"period anchor {shown(value)} is not a date: write YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    at = moment.timestamp()
-    if not DISCORD_EPOCH <= at < LATEST_ANCHOR:
-        raise Invalid(f"period anchor {shown(value)} is out of range: it must be between 2015 and 2100")
-    return at
+    return float(setting_value("period_anchor", value))
 
 
 # -- emoji ---------------------------------------------------------------------------------------------
-
-_CUSTOM_EMOJI = re.compile(r"<(a?):([A-Za-z0-9_]{2,32}):([0-9]{15,21})>")
-_ZWJ, _VS15, _VS16, _KEYCAP = "\u200d", "\ufe0e", "\ufe0f", "\u20e3"
-_BLACK_FLAG = "\U0001f3f4"  # subdivision flags: black flag + tag characters
-# Code points that are emoji on their own (Unicode's emoji data, condensed; the supplementary
-# pictograph blocks are taken whole, so emoji newer than this Python's Unicode tables pass).
-_EMOJI_RANGES = (
-    (0x00A9, 0x00A9), (0x00AE, 0x00AE), (0x203C, 0x203C), (0x2049, 0x2049), (0x2122, 0x2122),
-    (0x2139, 0x2139), (0x2194, 0x2199), (0x21A9, 0x21AA), (0x231A, 0x231B), (0x2328, 0x2328),
-    (0x23CF, 0x23CF), (0x23E9, 0x23F3), (0x23F8, 0x23FA), (0x24C2, 0x24C2), (0x25AA, 0x25AB),
-    (0x25B6, 0x25B6), (0x25C0, 0x25C0), (0x25FB, 0x25FE), (0x2600, 0x27BF), (0x2934, 0x2935),
-    (0x2B05, 0x2B07), (0x2B1B, 0x2B1C), (0x2B50, 0x2B50), (0x2B55, 0x2B55), (0x3030, 0x3030),
-    (0x303D, 0x303D), (0x3297, 0x3297), (0x3299, 0x3299), (0x1F000, 0x1FAFF),
-)  # fmt: skip
-
-
-def _regional(ch: str) -> bool:
-    return "\U0001f1e6" <= ch <= "\U0001f1ff"
-
-
-def _pictographic(ch: str) -> bool:
-    return not _regional(ch) and any(low <= ord(ch) <= high for low, high in _EMOJI_RANGES)
-
-
-def is_unicode_emoji(text: str) -> bool:
-    """Whether ``text`` is exactly one emoji: a pictograph with its modifiers, a ZWJ sequence,
-    a flag (two regional indicators) or a keycap."""
-    if not text or len(text) > 40:
-        return False
-    if len(text) == 2 and all(_regional(ch) for ch in text):
-        return True
-    if text[0] in "0123456789#*" and text[1:] in (_KEYCAP, _VS16 + _KEYCAP):
-        return True
-    for part in text.split(_ZWJ):
-        if not part or not _pictographic(part[0]):
-            return False
-        for ch in part[1:]:
-            skin_tone = "\U0001f3fb" <= ch <= "\U0001f3ff"
-            tag = "\U000e0020" <= ch <= "\U000e007f" and part[0] == _BLACK_FLAG
-            if ch not in (_VS15, _VS16) and not skin_tone and not tag:
-                return False
-    return True
 
 
 class EmojiFact(NamedTuple):
@@ -192,8 +124,9 @@ class EmojiFact(NamedTuple):
 
 
 def parse_arrow(value: str, emojis: Mapping[int, EmojiFact]) -> str:
-    text = value.strip()
-    custom = _CUSTOM_EMOJI.fullmatch(text)
+    """The table's rule, then what only the server knows: a custom emoji must be one of its own."""
+    text = str(setting_value("arrow", value))
+    custom = CUSTOM_EMOJI.fullmatch(text)
     if custom is not None:
         animated, name, emoji_id = custom.group(1) == "a", custom.group(2), int(custom.group(3))
         known = emojis.get(emoji_id)
@@ -204,13 +137,7 @@ def parse_arrow(value: str, emojis: Mapping[int, EmojiFact]) -> str:
                 f"arrow {shown(value)} does not match this server's emoji {shown(known.name)}: "
                 "pick it from the emoji picker"
             )
-        return text
-    if is_unicode_emoji(text) and len(text) <= MAX_ARROW:
-        return text
-    raise Invalid(
-        f"arrow {shown(value)} is not an emoji: use one unicode emoji (like ➡️) "
-        "or a custom emoji of this server (<:name:id>)"
-    )
+    return text
 
 
 # -- the guild's channels and roles ---------------------------------------------------------------------
@@ -289,6 +216,9 @@ def excludable_role(role: RoleRef, facts: GuildFacts) -> int:
 # -- /lbconfig set -----------------------------------------------------------------------------------------
 
 
+EXCLUSIONS = frozenset({"excluded_channels", "excluded_roles"})
+
+
 @define(frozen=True)
 class SetOptions:
     """The options of ``/lbconfig set`` as given (None: not given)."""
@@ -332,27 +262,19 @@ def config_changes(current: GuildConfig, options: SetOptions, facts: GuildFacts)
             problems.append(str(exc))
 
     o = options
-    if o.message_board_channel is not None:
-        check(
-            "message_board_channel_id", board_channel, "message board channel", o.message_board_channel, facts
-        )
-    if o.voice_board_channel is not None:
-        check("voice_board_channel_id", board_channel, "voice board channel", o.voice_board_channel, facts)
-    if o.arrow is not None:
-        check("arrow", parse_arrow, o.arrow, facts.emojis)
-    if o.colour is not None:
-        check("colour", parse_colour, o.colour)
-    if o.update_interval is not None:
-        check("update_interval", parse_interval, o.update_interval)
-    if o.period_days is not None:
-        check("period_days", parse_period_days, o.period_days)
-    if o.period_anchor is not None:
-        check("period_anchor", parse_anchor, o.period_anchor)
-    for flag in ("count_deafened", "count_muted", "count_alone", "hide_departed"):
-        if getattr(o, flag) is not None:
-            changes[flag] = bool(getattr(o, flag))
-    if o.message_cooldown is not None:
-        check("message_cooldown", parse_cooldown, o.message_cooldown)
+    for setting in GUILD_SETTINGS:  # the table's order, so problems are listed as /lbconfig show lists them
+        if setting.name in EXCLUSIONS:
+            continue  # added and removed one at a time, below
+        (option,) = setting.options
+        value = getattr(o, option.name)
+        if value is None:
+            continue
+        if isinstance(value, ChannelRef):
+            check(setting.name, board_channel, setting.subject, value, facts)
+        elif setting.name == "arrow":
+            check(setting.name, parse_arrow, value, facts.emojis)
+        else:
+            check(setting.name, setting_value, setting.name, value)
 
     channels = set(current.excluded_channels)
     if o.exclude_channel is not None:

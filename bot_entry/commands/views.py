@@ -9,28 +9,23 @@ which embeds render as names and never ping.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from attrs import define, fields_dict
+from attrs import define
 
 from actors.board_render import format_count, format_voice
-from bot_entry.commands.validation import MAX_PAGE, shown
+from bot_entry.commands.validation import MAX_PAGE
 from domain.guild_config import GuildConfig
+from domain.guild_settings import BY_NAME, GUILD_SETTINGS, mentions, utc_minute
 from domain.kinds import BoardKind
 from persistence.queries import Rank
 
 PAGE_SIZE = 10
-MAX_LISTED = 25  # excluded channels or roles shown in /lbconfig show before "and N more"
 
 
 def utc_day(at: float) -> str:
     return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%d")
-
-
-def utc_minute(at: float) -> str:
-    return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def pages(total: int) -> int:
@@ -140,7 +135,7 @@ def voice_rules(config: GuildConfig, afk_channel_id: int | None) -> list[str]:
     if afk_channel_id is not None:
         rules.append(f"Time in the AFK channel <#{afk_channel_id}> never counts.")
     if config.excluded_channels:
-        rules.append(f"Time and messages in {_mentions('#', config.excluded_channels)} do not count.")
+        rules.append(f"Time and messages in {mentions('#', config.excluded_channels)} do not count.")
     if config.message_cooldown:
         rules.append(f"Messages less than {config.message_cooldown:g} s apart count once.")
     return rules
@@ -173,64 +168,12 @@ def rank_embed(
 # -- /lbconfig ---------------------------------------------------------------------------------------
 
 
-def _mentions(sigil: str, ids: Iterable[int]) -> str:
-    ordered = sorted(ids)
-    kind = "#" if sigil == "#" else "@&"
-    shown_ids = [f"<{kind}{i}>" for i in ordered[:MAX_LISTED]]
-    more = len(ordered) - len(shown_ids)
-    return ", ".join(shown_ids) + (f" and {more} more" if more > 0 else "")
-
-
-def _channel(channel_id: int | None) -> str:
-    return f"<#{channel_id}>" if channel_id is not None else "not set"
-
-
-def _yes(flag: bool) -> str:
-    return "counts" if flag else "does not count"
-
-
 def describe_value(key: str, value: Any) -> str:
-    """One config value as an admin reads it."""
-    if key.endswith("_board_channel_id"):
-        return _channel(value)
-    if key == "colour":
-        return f"#{value:06X}"
-    if key in ("update_interval", "message_cooldown"):
-        return "off" if key == "message_cooldown" and not value else f"{value:g} s"
-    if key == "period_days":
-        return f"{value} {'day' if value == 1 else 'days'}"
-    if key == "period_anchor":
-        return "midnight UTC of the day the server was first seen" if value is None else utc_minute(value)
-    if key in ("count_deafened", "count_muted", "count_alone"):
-        return _yes(value)
-    if key == "excluded_channels":
-        return _mentions("#", value) if value else "none"
-    if key == "excluded_roles":
-        return _mentions("@", value) if value else "none"
-    if key == "hide_departed":
-        return "hidden" if value else "shown"
-    if key == "arrow":
-        return str(value)  # validated: a unicode emoji or a custom emoji of this guild
-    return shown(value)
+    """One config value as an admin reads it (the guild settings table says how)."""
+    return BY_NAME[key].display(value)
 
 
-LABELS = {
-    "message_board_channel_id": "Message board channel",
-    "voice_board_channel_id": "Voice board channel",
-    "arrow": "Arrow emoji",
-    "colour": "Colour",
-    "update_interval": "Board update interval",
-    "period_days": "Period length",
-    "period_anchor": "Period anchor",
-    "count_deafened": "Deafened voice time",
-    "count_muted": "Muted voice time",
-    "count_alone": "Voice time alone",
-    "excluded_channels": "Excluded channels",
-    "excluded_roles": "Excluded roles",
-    "message_cooldown": "Message cooldown",
-    "hide_departed": "Members who left",
-}
-assert set(LABELS) == set(fields_dict(GuildConfig)), "every GuildConfig field needs a label"
+LABELS = {setting.name: setting.label for setting in GUILD_SETTINGS}
 
 
 def config_embed(config: GuildConfig, period_started: float, next_reset: float) -> dict[str, Any]:

@@ -48,7 +48,9 @@ async def test_a_year_of_twelve_periods_archives_each_once_matching_the_oracle(
     db = tmp_path / "year.db"
     clock = WallClock.starting_at(EPOCH)
     # Long checkpoint and flush intervals keep a simulated year fast; they change no total.
-    settings = settings_for(db, VOICE_CHECKPOINT_SECONDS="21600", MESSAGE_FLUSH_SECONDS="3600")
+    settings = settings_for(
+        db, VOICE_CHECKPOINT_SECONDS="21600", MESSAGE_FLUSH_SECONDS="3600", VOICE_FLUSH_SECONDS="3600"
+    )
     pipeline = Pipeline(settings.pipeline, clock, inline_db=True)  # virtual time must not pass inside a write
     send, receive = trio.open_memory_channel[Event](1_000)
     async with trio.open_nursery() as nursery:

@@ -155,7 +155,7 @@ def test_colours_are_hex_triplets() -> None:
     assert parse_colour("#571173") == 0x571173
     assert parse_colour(" ff00AA ") == 0xFF00AA
     for bad in ("red", "#12345", "#1234567", "#GGGGGG", "0x571173", ""):
-        with pytest.raises(Invalid, match="is not a colour: write it as #RRGGBB"):
+        with pytest.raises(Invalid, match=r"is not a colour like #571173$"):  # the env path's sentence
             parse_colour(bad)
 
 
@@ -247,7 +247,7 @@ def test_every_invalid_value_is_named_and_nothing_passes() -> None:
     assert text.splitlines() == [
         "message board channel “#Lounge” is a voice channel: choose a text channel",
         "voice board channel “#other\\-guild\\-general” is not a channel of this server",  # Discord shows "-"
-        "colour “purple” is not a colour: write it as #RRGGBB, e.g. #571173",
+        "colour “purple” is not a colour like #571173",  # LEADERBOARD_COLOUR's sentence too
         "update interval “5” is out of range: it must be 10 to 86400 seconds",
         "period length “0” is out of range: it must be 1 to 365 days",
         "excluded channel “#community” is a category: exclude its channels one by one",

@@ -12,7 +12,7 @@ import pytest
 import trio
 
 import bot_entry.__main__
-from bot_entry.__main__ import _store_error, main
+from bot_entry.__main__ import _found, main
 from bot_entry.config import Settings
 from domain.clock import WallClock
 from persistence.errors import FlushIncomplete
@@ -51,7 +51,7 @@ async def test_a_stop_on_a_full_disk_is_bounded_reports_per_guild_and_the_next_s
             finally:
                 ended = trio.current_time()
         stop_took = ended - began
-        error = _store_error(stopped.value)
+        error = _found(stopped.value, FlushIncomplete)
         assert isinstance(error, FlushIncomplete), stopped.value
         stored = sum(db_message_counts(db, guild.guild_id).values())
         lost = 403 - stored

@@ -42,7 +42,13 @@ async def soak(
     clock = WallClock.starting_at(EPOCH)
     # A reset every day; checkpoints and flushes less often than in production, so a week of
     # thousands of open voice sessions runs in minutes (memory does not depend on how often).
-    settings = settings_for(db, PERIOD_DAYS="1", VOICE_CHECKPOINT_SECONDS="600", MESSAGE_FLUSH_SECONDS="30")
+    settings = settings_for(
+        db,
+        PERIOD_DAYS="1",
+        VOICE_CHECKPOINT_SECONDS="600",
+        MESSAGE_FLUSH_SECONDS="30",
+        VOICE_FLUSH_SECONDS="30",
+    )
     pipeline = Pipeline(settings.pipeline, clock, inline_db=True)
     guilds = [1_000 + g for g in range(3)]
     channels = {g: [g * 100 + c for c in range(4)] for g in guilds}  # the last one is the AFK channel

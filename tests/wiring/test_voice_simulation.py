@@ -47,7 +47,8 @@ async def run_script(script: Script, db: Path, faults: Faults, checkpoint_second
         VOICE_CHECKPOINT_SECONDS=str(checkpoint_seconds),
         EXCLUDED_CHANNEL_IDS=str(EXCLUDED),
         SUPERVISOR_INTENSITY="1000000",
-        MESSAGE_FLUSH_SECONDS="30",  # how often the ledger writes changes nothing in the totals
+        MESSAGE_FLUSH_SECONDS="30",
+        VOICE_FLUSH_SECONDS="30",  # how often the ledger writes changes nothing in the totals
     )
     pipeline = Pipeline(settings.pipeline, clock, faults, inline_db=True)
     send, receive = trio.open_memory_channel[Event](1_000)
