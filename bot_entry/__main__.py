@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     command = args.command or "run"
     try:
-        settings = _checked(load_settings())
+        settings = load_settings()
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -126,13 +126,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         return _one_line_failure(exc, settings)
     return EXIT_OK
-
-
-def _checked(settings: Settings) -> Settings:
-    """What the settings table lets through but no command can use."""
-    if settings.db_path == Path(""):
-        raise ConfigError("LEADERBOARD_DB: '' is not a file path (unset it for the default, leaderboard.db)")
-    return settings
 
 
 def _backup_or_restore(settings: Settings, command: str, args: argparse.Namespace) -> int:

@@ -153,7 +153,7 @@ def _host(raw: str) -> str:
 def _path(raw: str) -> Path:
     text = raw.strip()
     if not text or "\0" in text:
-        raise Refused("is not a file path")
+        raise Refused("is not a file path (unset it for the default, leaderboard.db)")
     return Path(text).expanduser()
 
 
