@@ -20,6 +20,7 @@ from attrs import define, field
 
 from actors.voice_machine import Interval, VoiceSession
 from domain.checkpoints import VoiceBatch
+from domain.messages import MemberForgotten
 from persistence.errors import StoreUnavailable
 from persistence.store import Store
 from supervisor.mailbox import Mailbox
@@ -49,7 +50,9 @@ class VoiceLedger:
     _intervals: list[tuple[int, int, float, float]] = field(factory=list)
     _checkpoints: dict[SessionKey, VoiceSession | None] = field(factory=dict)
     last_flush_at: float | None = None  # trio time of the last successful flush (health)
-    on_flushed: Callable[[set[int]], None] | None = None  # told which guilds' totals changed
+    on_flushed: Callable[[set[int]], None] | None = None  # sends ``TotalsChanged`` to the publisher
+    # Forgotten members: nothing of theirs from before the cutoff is written (see ``forget``).
+    _cutoffs: dict[tuple[int, int], float] = field(factory=dict)
 
     # -- called synchronously by voice-session actors -------------------------------------------
 
@@ -58,13 +61,40 @@ class VoiceLedger:
         self.latest[key] = state
         self._checkpoints[key] = state
         if interval is not None:
-            self._intervals.append((key[0], key[1], interval.start, interval.end))
+            start = interval.start
+            if self._cutoffs:  # rare: a member was forgotten while this session had time in hand
+                start = max(start, self._cutoffs.get((key[0], key[1]), start))
+            if start < interval.end:
+                self._intervals.append((key[0], key[1], start, interval.end))
 
     def ended(self, key: SessionKey, state: VoiceSession, interval: Interval | None) -> None:
         """The session is over: count its last interval and drop its checkpoint."""
         self.record(key, state, interval)
         self.latest.pop(key, None)
         self._checkpoints[key] = None
+
+    def forget(self, guild_id: int, user_id: int, at: float) -> None:
+        """Drop the member's time from before ``at`` that is not written yet, and their pending
+        checkpoints (the store deletes the member next); their sessions go on from ``at``."""
+        member = (guild_id, user_id)
+        kept = []
+        for g, u, start, end in self._intervals:
+            if (g, u) == member:
+                start = max(start, at)
+                if start >= end:
+                    continue
+            kept.append((g, u, start, end))
+        self._intervals = kept
+        self._checkpoints = {k: v for k, v in self._checkpoints.items() if k[:2] != member}
+        self._cutoffs[member] = at
+
+    def _prune_cutoffs(self) -> None:
+        """A cutoff is needed while one of the member's sessions still has its mark before it."""
+        self._cutoffs = {
+            member: at
+            for member, at in self._cutoffs.items()
+            if any(key[:2] == member and state.counted_until < at for key, state in self.latest.items())
+        }
 
     @property
     def pending(self) -> int:
@@ -78,17 +108,26 @@ class VoiceLedger:
     async def load(self) -> None:
         return None  # the ledger's state is this object: it survives a crash of the flush loop
 
-    async def run(self, _: None, inbox: Mailbox[None], *, task_status: trio.TaskStatus[None]) -> None:
+    async def run(
+        self, _: None, inbox: Mailbox[MemberForgotten], *, task_status: trio.TaskStatus[None]
+    ) -> None:
         """Flush every ``flush_seconds`` until the inbox closes, then flush a last time."""
         task_status.started()
         try:
             while True:
                 with trio.move_on_after(self.flush_seconds):
-                    try:
-                        await inbox.receive()  # nothing is sent; closing the inbox means shut down
-                    except trio.EndOfChannel:
-                        break
+                    while True:
+                        try:
+                            message = await inbox.receive()  # closing the inbox means shut down
+                        except trio.EndOfChannel:
+                            return
+                        # This task does the flushes: none is under way, so after this nothing of
+                        # the member's from before the cutoff can be written.
+                        self.forget(message.guild_id, message.user_id, message.at)
+                        message.applied.set()
                 await self.flush()
+                if self._cutoffs:
+                    self._prune_cutoffs()
         finally:
             with trio.CancelScope(shield=True):
                 await self.flush()

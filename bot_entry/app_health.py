@@ -32,10 +32,13 @@ class AppHealth:
         app, pipeline = self.app, self.app.pipeline
         now = app.clock.now()
         checks = [gateway_check(app.gateway is not None and app.gateway.connected)]
-        checks += actor_checks(pipeline.supervisor.alive if pipeline.supervisor else {})
+        handle = pipeline.handle
+        alive = {} if handle is None else {**handle.supervisor.alive, **handle.boards_supervisor.alive}
+        checks += actor_checks(alive)
+        written = [t for t in (app.metrics.last_checkpoint_at, pipeline.last_write_at) if t is not None]
         checks.append(
             checkpoint_check(
-                app.metrics.last_checkpoint_at,
+                max(written, default=None),
                 self.started_at,
                 now,
                 app.settings.health_max_checkpoint_age,
@@ -61,7 +64,11 @@ class AppHealth:
 
     def actor_restarts(self) -> Mapping[str, int]:
         total: Counter[str] = Counter()
-        for supervisor in (self.app.pipeline.supervisor, self.app.pipeline.voice_supervisor):
+        handle = self.app.pipeline.handle
+        supervisors = (
+            () if handle is None else (handle.supervisor, handle.boards_supervisor, handle.voice_supervisor)
+        )
+        for supervisor in supervisors:
             if supervisor is not None:
                 for name, n in supervisor.restarts.items():
                     total[name.split(":")[0]] += n  # voice:g:u:n -> one "voice" label, not one per session

@@ -1,9 +1,10 @@
 """Per-guild settings: what the server's admins chose, over the operator's defaults.
 
 One frozen value per guild. The environment (``bot_entry.config.Settings``) gives the defaults;
-``/lbconfig set`` stores a guild's own choices in the database (``guild_config``), and every actor
-reads the current value from ``GuildConfigs`` when it needs it, so a change takes effect without a
-restart.
+``/lbconfig set`` stores a guild's own choices in the database (``guild_config``) and sends the new
+value (``domain.messages.GuildConfigured``) to every actor that uses it; each actor keeps its own
+``GuildConfigs``, seeded from the store at start, so a change takes effect without a restart and
+nothing is shared between actors.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def config_from_json(raw: dict[str, Any], defaults: GuildConfig) -> GuildConfig:
 
 @define
 class GuildConfigs:
-    """The current config of every guild; actors read it, admin commands replace entries."""
+    """One owner's copy of every guild's config (an actor's, or the commands'); never shared:
+    ``copy`` gives the next owner its own."""
 
     defaults: GuildConfig
     by_guild: dict[int, GuildConfig] = field(factory=dict)
@@ -73,6 +75,9 @@ class GuildConfigs:
 
     def set(self, guild_id: int, config: GuildConfig) -> None:
         self.by_guild[guild_id] = config
+
+    def copy(self) -> GuildConfigs:
+        return GuildConfigs(self.defaults, dict(self.by_guild))
 
     def update(self, guild_id: int, **changes: Any) -> GuildConfig:
         config = evolve(self.get(guild_id), **changes)
