@@ -17,10 +17,12 @@ from typing import Any
 
 import attrs
 
+from bot_entry.gateway import Gateway
 from discord_sim.interactions import command_interaction
 from discord_sim.world import SimGuild, SimInteraction, SimMember, World
 from domain.clock import WallClock
 from domain.events import MessageSent
+from domain.messages import GuildConfigured
 from tests.faults.test_fuzz_gateway import (
     CALL,
     GUILD_A,
@@ -101,10 +103,15 @@ def cooldown_oracle(
     return counted
 
 
-def with_cooldown(*guild_ids: int) -> Callable[[Pipeline], None]:
-    def configure(pipeline: Pipeline) -> None:
+def with_cooldown(*guild_ids: int) -> Callable[..., None]:
+    """Before the run: the operator's settings. During it: what ``/lbconfig set`` does (the new
+    config goes into the event stream, and the router hands it to the counter)."""
+
+    def configure(pipeline: Pipeline, gateway: Gateway | None = None) -> None:
         for guild_id in guild_ids:
-            pipeline.configs.update(guild_id, message_cooldown=COOLDOWN)
+            config = pipeline.configs.update(guild_id, message_cooldown=COOLDOWN)
+            if gateway is not None:
+                gateway.push(GuildConfigured(guild_id, config, pipeline.clock.now()))
 
     return configure
 

@@ -702,7 +702,7 @@ async def feed_pipeline(
                 if delay:
                     await asyncio.sleep(delay)
                 if name == CALL:
-                    payload(pipeline)  # what an admin command would do at this moment
+                    payload(pipeline, gateway)  # what an admin command would do at this moment
                 else:
                     parsers[name](payload)
 
