@@ -3,9 +3,10 @@
 Why a ledger instead of one transaction per session: thousands of users in voice would mean
 thousands of tiny transactions; the ledger keeps each session's latest state in memory and writes
 every session's new seconds together with its new ``counted_until`` mark in ONE transaction per
-flush. A crashed voice actor restarts from ``latest`` here (it is in memory, so nothing is lost);
-a killed process loses at most the unflushed interval, and never counts anything twice, because
-seconds and marks always commit together.
+flush. Sessions report by message (``Checkpointed``, ``SessionEnded`` in the ledger's inbox), so
+their reports and a ``MemberForgotten`` are taken in the order they were sent. A killed process
+loses at most the unflushed interval, and never counts anything twice, because seconds and marks
+always commit together.
 """
 
 from __future__ import annotations
@@ -40,6 +41,28 @@ def load_session(text: str) -> VoiceSession:
     return _converter.structure(json.loads(text), VoiceSession)
 
 
+@define(frozen=True)
+class Checkpointed:
+    """Voice session -> ledger: the session's state now, and the time it counted since its last report."""
+
+    key: SessionKey
+    state: VoiceSession
+    interval: Interval | None
+
+
+@define(frozen=True)
+class SessionEnded:
+    """Voice session -> ledger: the session is over (its last interval, and no checkpoint to keep)."""
+
+    key: SessionKey
+    state: VoiceSession
+    interval: Interval | None
+
+
+LedgerMessage = Checkpointed | SessionEnded | MemberForgotten
+LEDGER_INBOX = 100_000  # reports waiting for the ledger; a full inbox makes sessions wait
+
+
 @define
 class VoiceLedger:
     """In-memory latest state per session, plus what is waiting to be written."""
@@ -53,8 +76,10 @@ class VoiceLedger:
     on_flushed: Callable[[set[int]], None] | None = None  # sends ``TotalsChanged`` to the publisher
     # Forgotten members: nothing of theirs from before the cutoff is written (see ``forget``).
     _cutoffs: dict[tuple[int, int], float] = field(factory=dict)
+    # The last message taken: after a crash (in a flush) the mailbox hands it back, already applied.
+    _last_taken: LedgerMessage | None = None
 
-    # -- called synchronously by voice-session actors -------------------------------------------
+    # -- what the inbox brings ------------------------------------------------------------------
 
     def record(self, key: SessionKey, state: VoiceSession, interval: Interval | None) -> None:
         """Remember ``state`` as the session's checkpoint and ``interval`` as counted."""
@@ -108,10 +133,23 @@ class VoiceLedger:
     async def load(self) -> None:
         return None  # the ledger's state is this object: it survives a crash of the flush loop
 
+    def take(self, message: LedgerMessage) -> None:
+        match message:
+            case Checkpointed(key, state, interval):
+                self.record(key, state, interval)
+            case SessionEnded(key, state, interval):
+                self.ended(key, state, interval)
+            case MemberForgotten(guild_id, user_id, at, applied):
+                # This task does the flushes: none is under way, so after this nothing of the
+                # member's from before the cutoff can be written.
+                self.forget(guild_id, user_id, at)
+                applied.set()
+
     async def run(
-        self, _: None, inbox: Mailbox[MemberForgotten], *, task_status: trio.TaskStatus[None]
+        self, _: None, inbox: Mailbox[LedgerMessage], *, task_status: trio.TaskStatus[None]
     ) -> None:
-        """Flush every ``flush_seconds`` until the inbox closes, then flush a last time."""
+        """Take reports and flush every ``flush_seconds`` until the inbox closes (after every
+        session has ended), then flush a last time."""
         task_status.started()
         try:
             while True:
@@ -121,10 +159,9 @@ class VoiceLedger:
                             message = await inbox.receive()  # closing the inbox means shut down
                         except trio.EndOfChannel:
                             return
-                        # This task does the flushes: none is under way, so after this nothing of
-                        # the member's from before the cutoff can be written.
-                        self.forget(message.guild_id, message.user_id, message.at)
-                        message.applied.set()
+                        if message is not self._last_taken:
+                            self.take(message)
+                            self._last_taken = message
                 await self.flush()
                 if self._cutoffs:
                     self._prune_cutoffs()

@@ -26,7 +26,7 @@ from actors.leaderboard_publisher import LeaderboardPublisher, Poster
 from actors.leaderboard_publisher import Request as PublisherMessage
 from actors.message_counter import CounterMessage, Fault, MessageCounter
 from actors.reset_clock import ResetClock, ResetClockMessage
-from actors.voice_ledger import SessionKey, VoiceLedger
+from actors.voice_ledger import LEDGER_INBOX, LedgerMessage, SessionKey, VoiceLedger
 from actors.voice_session import VoiceFault, VoiceSessionActor
 from domain.clock import WallClock
 from domain.events import Event
@@ -98,7 +98,7 @@ class PipelineHandle:
     ledger: VoiceLedger
     reset_clock: ResetClock
     counter_inbox: Mailbox[CounterMessage]
-    ledger_inbox: Mailbox[MemberForgotten]
+    ledger_inbox: Mailbox[LedgerMessage]
     publisher: LeaderboardPublisher | None
     totals: Callable[[set[int]], None]  # send ``TotalsChanged`` to the publisher (and note a write)
     clock: WallClock
@@ -260,7 +260,9 @@ class Pipeline:
             )
 
         def spawn_voice(key: SessionKey) -> ChildSpec:
-            return VoiceSessionActor(key, ledger, clock, settings.voice_checkpoint, self.faults.voice).spec()
+            return VoiceSessionActor(
+                key, ledger_inbox.sender, clock, settings.voice_checkpoint, self.faults.voice
+            ).spec()
 
         intensity, period = settings.supervisor_intensity, settings.supervisor_period
         async with open_supervisor("boards", intensity=intensity, period=period) as boards:
@@ -270,7 +272,7 @@ class Pipeline:
                 async with open_supervisor("root", intensity=intensity, period=period) as root:
                     messages = Mailbox[CounterMessage]("message_counter")
                     await root.start_child(counter.spec(), messages)
-                    ledger_inbox = Mailbox[MemberForgotten]("voice_ledger")
+                    ledger_inbox = Mailbox[LedgerMessage]("voice_ledger", capacity=LEDGER_INBOX)
                     await root.start_child(ledger.spec(), ledger_inbox)
                     reset_inbox = Mailbox[ResetClockMessage]("reset_clock", capacity=math.inf)
                     await root.start_child(reset_clock.spec(), reset_inbox)

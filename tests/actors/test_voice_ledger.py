@@ -7,7 +7,7 @@ from pathlib import Path
 import trio
 
 from actors import voice_machine as vm
-from actors.voice_ledger import VoiceLedger
+from actors.voice_ledger import Checkpointed, LedgerMessage, SessionEnded, VoiceLedger
 from domain.messages import MemberForgotten
 from persistence.store import Store
 from supervisor.mailbox import Mailbox
@@ -36,7 +36,7 @@ async def test_a_forget_drops_pending_time_and_clips_what_the_session_reports_la
     gone, kept = (GUILD, GONE, 1), (GUILD, KEPT, 2)
     ledger.record(gone, counting(T0 + 60), vm.Interval(T0, T0 + 60))
     ledger.record(kept, counting(T0 + 60), vm.Interval(T0, T0 + 60))
-    inbox = Mailbox[MemberForgotten]("voice_ledger")
+    inbox = Mailbox[LedgerMessage]("voice_ledger")
     forgotten = MemberForgotten(GUILD, GONE, T0 + 90)
     async with trio.open_nursery() as nursery:
         await nursery.start(ledger.run, None, inbox)
@@ -44,13 +44,12 @@ async def test_a_forget_drops_pending_time_and_clips_what_the_session_reports_la
         await forgotten.applied.wait()
         assert not ledger.pending or all(key[:2] != (GUILD, GONE) for key in ledger._checkpoints)
         # The session did not hear of the forget: its next checkpoint covers time before it.
-        ledger.record(gone, counting(T0 + 120), vm.Interval(T0 + 60, T0 + 120))
+        await inbox.send(Checkpointed(gone, counting(T0 + 120), vm.Interval(T0 + 60, T0 + 120)))
         await trio.sleep(2)
         assert voice_ms(store, GONE) == 30_000  # only from the forget on
         assert voice_ms(store, KEPT) == 60_000
-        ledger.ended(
-            gone, vm.VoiceSession(vm.Phase.AWAY, None, None, T0 + 150, 2), vm.Interval(T0 + 120, T0 + 150)
-        )
+        away = vm.VoiceSession(vm.Phase.AWAY, None, None, T0 + 150, 2)
+        await inbox.send(SessionEnded(gone, away, vm.Interval(T0 + 120, T0 + 150)))
         await trio.sleep(2)
         assert ledger._cutoffs == {}  # no session of the member has time from before the cutoff now
         inbox.close()
