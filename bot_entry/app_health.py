@@ -69,9 +69,8 @@ class AppHealth:
             () if handle is None else (handle.supervisor, handle.boards_supervisor, handle.voice_supervisor)
         )
         for supervisor in supervisors:
-            if supervisor is not None:
-                for name, n in supervisor.restarts.items():
-                    total[name.split(":")[0]] += n  # voice:g:u:n -> one "voice" label, not one per session
+            for name, n in supervisor.restarts.items():
+                total[name.split(":")[0]] += n  # voice:g:u:n -> one "voice" label, not one per session
         return total
 
     def queue_depths(self) -> Mapping[str, int]:

@@ -24,12 +24,13 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable
-from typing import Any
 
 import trio
 from attrs import define, field
 
+from actors.leaderboard_publisher import Request as PublisherMessage
 from actors.message_counter import CounterMessage
+from actors.reset_clock import ResetClockMessage
 from actors.voice_machine import Presence
 from actors.voice_presence import GuildVoice
 from actors.voice_session import OutageBegan, OutageEnded, PresenceChanged, SessionEvent
@@ -63,8 +64,8 @@ class Router:
     configs: GuildConfigs = field(factory=lambda: GuildConfigs(GuildConfig()))  # the router's own copy
     # Told of every snapshot and config change (the reset clock; the publisher, which drops what it
     # cannot take at once: a full inbox means it has a round to do anyway).
-    reset_clock: Mailbox[Any] | None = None
-    publisher: trio.MemorySendChannel[Any] | None = None
+    reset_clock: Mailbox[ResetClockMessage] | None = None
+    publisher: trio.MemorySendChannel[PublisherMessage] | None = None
     guilds: dict[int, GuildVoice] = field(factory=dict)
     sessions: dict[tuple[int, int], Mailbox[SessionEvent]] = field(factory=dict)
     in_outage: set[int] = field(factory=set)  # guilds whose voice sessions hold since ConnectionLost

@@ -33,6 +33,7 @@ from domain.guild_config import GuildConfig, GuildConfigs
 from domain.kinds import BoardKind
 from persistence.store import Store
 from tests.discord_sim.conftest import connected, intents
+from tests.e2e.test_boards_e2e import INTERVAL, board_settings, boards, lines
 from tests.harness import db_message_counts, running_bot, settings_for, simulator, wait_until
 
 MANAGE_GUILD = 1 << 5
@@ -864,8 +865,6 @@ async def test_lbforget_reaches_the_unflushed_batch_and_the_voice_session_and_st
 async def test_lbforget_keeps_the_member_off_the_boards_for_good(
     autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
 ) -> None:
-    from tests.e2e.test_boards_e2e import board_settings, boards, lines
-
     db = tmp_path / "lb.db"
     flush = 600.0
     async with simulator(clock, seed=5, members=8) as scenario:
@@ -897,8 +896,6 @@ async def test_lbforget_keeps_the_member_off_the_boards_for_good(
 async def test_lbreset_in_a_quiet_server_shows_both_boards_empty_within_one_interval(
     autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
 ) -> None:
-    from tests.e2e.test_boards_e2e import INTERVAL, board_settings, boards, lines
-
     db = tmp_path / "lb.db"
     async with simulator(clock, seed=6, members=8) as scenario:
         sim, guild, admin, talker = scenario.sim, scenario.guild, scenario.humans[0], scenario.humans[2]
