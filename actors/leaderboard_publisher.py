@@ -1,12 +1,13 @@
 """The leaderboard publisher: the Trio shell around ``actors.board_schedule``.
 
 It keeps two boards per guild (messages, voice) up to date in the channels the guild configured.
-The counter and the voice ledger tell it which guilds' totals changed (``totals_changed``), the
-router hands it every ``GuildSnapshot`` (name, icon, text channels; ``guild_seen``); both only mark
-and nudge, so 5,000 changes a second cost a set insertion each. The run loop wakes on a nudge or
-when a board is next due, asks each board what it needs, renders (SQLite top 10 + names ->
-``board_view`` -> ``render_board``), calls Discord through the poster, and hands the answer back
-to the board.
+Everything it learns arrives as a message in its inbox: ``TotalsChanged`` (the counter, the ledger,
+a command), every ``GuildSnapshot`` (name, icon, text channels; from the router), ``GuildConfigured``
+(its own copy of each guild's config), ``PeriodReset`` (the boards start fresh once the new period
+is visible), ``MemberForgotten``, and ``PublishFinal`` from the reset clock. The run loop takes
+every queued message at once (each costs a set insertion), then asks each board what it needs,
+renders (SQLite top 10 + names -> ``board_view`` -> ``render_board``), calls Discord through the
+poster, and hands the answer back to the board; it sleeps until the next message or board due.
 
 Checkpoint: the ``boards`` rows. A (re)started publisher loads them, confirms each message exists
 and reads the channel for copies before editing it, and reads it before every post, so a restart
@@ -22,7 +23,8 @@ each ranked member is confirmed over REST (cached for an hour) and those who lef
 from __future__ import annotations
 
 import logging
-from collections.abc import Coroutine, Iterable
+import math
+from collections.abc import Coroutine
 from typing import Any, Protocol
 
 import trio
@@ -48,6 +50,7 @@ from domain.clock import WallClock
 from domain.events import GuildSnapshot
 from domain.guild_config import GuildConfigs
 from domain.kinds import BoardKind
+from domain.messages import GuildConfigured, MemberForgotten, PeriodReset, TotalsChanged
 from persistence import boards as board_rows
 from persistence import queries
 from persistence.store import Store
@@ -57,7 +60,7 @@ from supervisor.supervisor import ChildSpec, Restart
 log = logging.getLogger(__name__)
 
 MAX_STEPS = 6  # calls per board per round: e.g. edit -> 404 -> scan -> post, then delete old ones
-CONFIG_RECHECK = 30.0  # seconds: config changes (channel, interval) are picked up at least this often
+FORGET_NAMES = 3600.0  # seconds after a forget during which fetched names of that member are not stored
 FINAL_WAIT = 30.0  # seconds the reset clock waits for the final boards
 SHUTDOWN_WAIT = 10.0  # seconds the last state may take to go out at shutdown
 
@@ -75,11 +78,6 @@ class Poster(Protocol):
     async def fetch_member(self, guild_id: int, user_id: int) -> MemberOutcome: ...
 
 
-@define(frozen=True)
-class Nudge:
-    """Something was marked; look at the boards again."""
-
-
 @define(frozen=True, eq=False)
 class PublishFinal:
     """The reset clock asks for the final boards of a finished period, now."""
@@ -90,7 +88,25 @@ class PublishFinal:
     done: trio.Event = field(factory=trio.Event)
 
 
-Request = Nudge | PublishFinal
+Request = TotalsChanged | GuildSnapshot | GuildConfigured | PeriodReset | MemberForgotten | PublishFinal
+
+
+async def publish_final(
+    publisher: trio.MemorySendChannel[Request], clock: WallClock, guild_id: int, period: int
+) -> None:
+    """(For the reset clock) Ask for both boards of ``guild_id`` in their final state for
+    ``period``, now (no interval); return when they are written, or after ``FINAL_WAIT`` at most
+    (the reset goes on)."""
+    request = PublishFinal(guild_id, period, clock.now() + FINAL_WAIT)
+    try:
+        publisher.send_nowait(request)
+    except (trio.WouldBlock, trio.ClosedResourceError):
+        log.warning(
+            "publisher: final boards of guild %s period %s not posted (busy or stopping)", guild_id, period
+        )
+        return
+    with trio.move_on_at(clock.trio_deadline(request.deadline)):
+        await request.done.wait()
 
 
 @define(frozen=True)
@@ -111,51 +127,37 @@ class LeaderboardPublisher:
     writes: int = 0  # successful posts and edits (health, tests)
     _dirty: set[int] = field(factory=set)
     _seen: set[int] = field(factory=set)  # guilds whose snapshot arrived since the last round
-    _nudged: bool = False
     _names: MemberNames = field(init=False)
+    _fresh_at: dict[int, float] = field(factory=dict)  # guild -> when its new period becomes visible
+    _forgotten: dict[tuple[int, int], float] = field(factory=dict)  # member -> when forgotten
     _channel_problems: dict[int, tuple[str, ...]] = field(factory=dict)
     _cut_at_stop: trio.CancelScope | None = None  # the regular work under way, which ``stop`` cuts
 
-    # -- listeners (synchronous: called by the counter, the ledger and the router) ----------------
+    # -- the inbox --------------------------------------------------------------------------------
 
-    def totals_changed(self, guild_ids: Iterable[int]) -> None:
-        self._dirty.update(guild_ids)
-        self._nudge()
-
-    def guild_seen(self, snapshot: GuildSnapshot) -> None:
-        self.guilds[snapshot.guild_id] = snapshot
-        self._seen.add(snapshot.guild_id)
-        self._dirty.add(snapshot.guild_id)  # name, icon or channels may have changed
-        self._nudge()
-
-    def _nudge(self) -> None:
-        if self._nudged:
-            return
-        try:
-            self.inbox.sender.send_nowait(Nudge())
-            self._nudged = True
-        except (trio.WouldBlock, trio.ClosedResourceError):
-            pass  # a full inbox wakes the loop anyway; a closed one has had its last round
-
-    # -- for the reset clock ----------------------------------------------------------------------
-
-    async def publish_final(self, guild_id: int, period: int) -> None:
-        """Post both boards of ``guild_id`` in their final state for ``period``, now (no interval).
-
-        Returns when they are written, or after ``FINAL_WAIT`` seconds at most (the reset goes on).
-        """
-        request = PublishFinal(guild_id, period, self.clock.now() + FINAL_WAIT)
-        try:
-            self.inbox.sender.send_nowait(request)
-        except (trio.WouldBlock, trio.ClosedResourceError):
-            log.warning(
-                "publisher: final boards of guild %s period %s not posted (busy or stopping)",
-                guild_id,
-                period,
-            )
-            return
-        with trio.move_on_at(self.clock.trio_deadline(request.deadline)):
-            await request.done.wait()
+    def _take(self, message: Request) -> None:
+        """Note what ``message`` says; the next round hands it to the boards (``_absorb``)."""
+        match message:
+            case TotalsChanged(guild_ids):
+                self._dirty.update(guild_ids)
+            case GuildSnapshot(guild_id=guild_id):
+                self.guilds[guild_id] = message
+                self._seen.add(guild_id)
+                self._dirty.add(guild_id)  # name, icon or channels may have changed
+            case GuildConfigured(guild_id, config):
+                self.configs.set(guild_id, config)
+                self._dirty.add(guild_id)
+            case PeriodReset(guild_id, _, at):
+                # The old period shows until its last writes land (``settle_seconds``): look again then.
+                self._fresh_at[guild_id] = at + self.settle_seconds
+            case MemberForgotten(guild_id, user_id, at, applied):
+                self._names.forget(guild_id, user_id)
+                self._forgotten = {m: t for m, t in self._forgotten.items() if at - t < FORGET_NAMES}
+                self._forgotten[(guild_id, user_id)] = at
+                self._dirty.add(guild_id)
+                applied.set()
+            case _:
+                raise AssertionError(f"unknown message {message!r}")
 
     # -- the actor --------------------------------------------------------------------------------
 
@@ -188,13 +190,18 @@ class LeaderboardPublisher:
                     request = await inbox.receive()
                 except trio.EndOfChannel:
                     break
-            if isinstance(request, Nudge):
-                self._nudged = False
-            elif isinstance(request, PublishFinal):
+            while request is not None:  # everything queued, then one round
+                if isinstance(request, PublishFinal):
+                    try:
+                        await self._unless_stopped(self._publish_final(boards, request))
+                    finally:
+                        request.done.set()
+                else:
+                    self._take(request)
                 try:
-                    await self._unless_stopped(self._publish_final(boards, request))
-                finally:
-                    request.done.set()
+                    request = inbox.receive_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    request = None
         # Shutdown: the counter and the ledger have flushed; their last totals go out now.
         with trio.move_on_after(SHUTDOWN_WAIT):
             await self._round(boards, urgent=True)
@@ -210,7 +217,7 @@ class LeaderboardPublisher:
     def _next_wake(self, boards: Boards) -> float:
         now = self.clock.now()
         due = [d for board in boards.values() if (d := board.next_due()) is not None]
-        return max(now, min([*due, now + CONFIG_RECHECK]))
+        return max(now, min([*due, *self._fresh_at.values()], default=math.inf))
 
     async def _round(self, boards: Boards, *, urgent: bool = False) -> None:
         self._absorb(boards)
@@ -218,7 +225,12 @@ class LeaderboardPublisher:
             await self._drive(key, boards[key], urgent=urgent)
 
     def _absorb(self, boards: Boards) -> None:
-        """Hand what the listeners marked to the boards, with each guild's current config."""
+        """Hand what the inbox said to the boards, with this actor's copy of each guild's config."""
+        now = self.clock.now()
+        for guild_id, at in list(self._fresh_at.items()):
+            if at <= now:  # the new period is what a render shows now
+                del self._fresh_at[guild_id]
+                self._dirty.add(guild_id)
         dirty, self._dirty = self._dirty, set()
         seen, self._seen = self._seen, set()
         for guild_id, snapshot in self.guilds.items():
@@ -355,4 +367,13 @@ class LeaderboardPublisher:
         return await self.poster.fetch_member(guild_id, user_id)
 
     async def _remember(self, learned: Learned) -> None:
-        await self.store.call(self.store.remember_names_sync, learned)
+        """Store fetched names, except of members just forgotten (the store's delete may come after
+        the fetch began)."""
+        now = self.clock.now()
+        kept = [
+            (member, name)
+            for member, name in learned
+            if now - self._forgotten.get(member, -math.inf) > FORGET_NAMES
+        ]
+        if kept:
+            await self.store.call(self.store.remember_names_sync, kept)

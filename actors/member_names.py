@@ -79,6 +79,10 @@ class MemberNames:
             await self.remember(learned)
         return out
 
+    def forget(self, guild_id: int, user_id: int) -> None:
+        """The member was forgotten: drop what was fetched about them."""
+        self._fetched.pop((guild_id, user_id), None)
+
     async def _fetch(self, fetch: Fetch, guild_id: int, user_id: int, learned: Learned) -> Member:
         key = (guild_id, user_id)
         cached = self._fetched.get(key)

@@ -22,6 +22,7 @@ from actors.message_tally import MessageTally
 from domain.backoff import Backoff
 from domain.events import MessageSent
 from domain.guild_config import GuildConfig, GuildConfigs
+from domain.messages import GuildConfigured, MemberForgotten
 from persistence.errors import StoreUnavailable
 from persistence.store import Store
 from supervisor.mailbox import Mailbox
@@ -34,6 +35,7 @@ Fault = Callable[[MessageSent], None]
 # gateway back). At a stop: about 3 s, then what is left is reported (``Store.not_written``).
 RUNNING_BACKOFF = Backoff(attempts=8, first=0.05, cap=5.0)
 FINAL_BACKOFF = Backoff(attempts=5, first=0.2, cap=2.0)
+CounterMessage = MessageSent | GuildConfigured | MemberForgotten
 
 
 @define(frozen=True)
@@ -41,8 +43,11 @@ class MessageCounter:
     store: Store
     flush_seconds: float = 1.0
     flush_max: int = 1000
+    # This actor's own copy (changed only by ``GuildConfigured`` in its inbox); survives restarts,
+    # like the cooldowns and the forget cutoffs.
     configs: GuildConfigs = field(factory=lambda: GuildConfigs(GuildConfig()))
-    cooldowns: dict[tuple[int, int], float] = field(factory=dict)  # survives restarts of the actor
+    cooldowns: dict[tuple[int, int], float] = field(factory=dict)
+    forgotten: dict[tuple[int, int], float] = field(factory=dict)
     fault: Fault | None = None  # tests inject crashes here
     on_flushed: Callable[[set[int]], None] | None = None  # told which guilds' totals changed
 
@@ -53,10 +58,11 @@ class MessageCounter:
         recent = await self.store.call(self.store.recent_message_ids_sync)
         tally = MessageTally.resume(recent, self.configs)
         tally.last_counted = self.cooldowns  # shared with earlier runs: a crash resets no cooldown
+        tally.forgotten = self.forgotten
         return tally
 
     async def run(
-        self, tally: MessageTally, inbox: Mailbox[MessageSent], *, task_status: trio.TaskStatus[None]
+        self, tally: MessageTally, inbox: Mailbox[CounterMessage], *, task_status: trio.TaskStatus[None]
     ) -> None:
         task_status.started()
         try:
@@ -70,7 +76,7 @@ class MessageCounter:
             await self.store.call(self.store.stopping_sync)
         await self._flush(tally, final=True)
 
-    async def _fill_batch(self, tally: MessageTally, inbox: Mailbox[MessageSent]) -> bool:
+    async def _fill_batch(self, tally: MessageTally, inbox: Mailbox[CounterMessage]) -> bool:
         """Take events until the batch is due; False once the inbox is closed and drained."""
         with trio.move_on_at(math.inf) as batch_due:
             while tally.pending < self.flush_max or inbox.closed:  # at a stop: drain it all
@@ -78,6 +84,16 @@ class MessageCounter:
                     event = await inbox.receive()
                 except trio.EndOfChannel:
                     return False
+                match event:
+                    case GuildConfigured(guild_id, config):
+                        tally.configure(guild_id, config)
+                        continue
+                    case MemberForgotten(guild_id, user_id, at, applied):
+                        # Any earlier flush has committed (this task made it); the rest of the
+                        # member's batch is dropped here, and later messages from before ``at`` skip.
+                        tally.forget(guild_id, user_id, at)
+                        applied.set()
+                        continue
                 if self.fault is not None:
                     self.fault(event)
                 tally.add(event)

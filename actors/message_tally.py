@@ -8,6 +8,7 @@ or a redelivered event after a crash never counts twice.
 from __future__ import annotations
 
 import enum
+import math
 from collections import OrderedDict
 
 from attrs import define, field
@@ -17,6 +18,7 @@ from domain.events import MessageSent
 from domain.guild_config import GuildConfig, GuildConfigs
 
 DEDUPE_WINDOW = 100_000
+FORGOTTEN_KEPT = 10_000  # forget cutoffs remembered (a late replay must not bring a member back)
 
 
 class Skip(enum.Enum):
@@ -30,6 +32,7 @@ class Skip(enum.Enum):
     PARENT_UNKNOWN = "channel of unknown parent, and the guild excludes channels"
     EXCLUDED_ROLE = "author has an excluded role"
     COOLDOWN = "within the member's cooldown"
+    FORGOTTEN = "sent before the member was forgotten"
 
 
 @define
@@ -46,6 +49,7 @@ class MessageTally:
     counts: dict[tuple[int, int, int], int] = field(factory=dict)
     message_ids: list[tuple[int, float]] = field(factory=list)
     names: dict[tuple[int, int], tuple[str, float]] = field(factory=dict)
+    forgotten: dict[tuple[int, int], float] = field(factory=dict)  # member -> nothing before this counts
 
     @classmethod
     def resume(cls, recent_ids: list[int], configs: GuildConfigs | None = None) -> MessageTally:
@@ -75,6 +79,8 @@ class MessageTally:
             return Skip.EXCLUDED_ROLE
         if event.message_id in self.seen:
             return Skip.DUPLICATE
+        if self.forgotten and event.at < self.forgotten.get((event.guild_id, event.author_id), -math.inf):
+            return Skip.FORGOTTEN
         last = self.last_counted.get((event.guild_id, event.author_id))
         if config.message_cooldown and last is not None and event.at - last < config.message_cooldown:
             return Skip.COOLDOWN
@@ -95,6 +101,21 @@ class MessageTally:
         self.message_ids.append((event.message_id, event.at))
         self.names[(event.guild_id, event.author_id)] = (event.author_name, event.at)
         return None
+
+    def forget(self, guild_id: int, user_id: int, at: float) -> None:
+        """Drop the member's pending counts, name and cooldown, and skip their messages from before
+        ``at`` from now on (a replay after a RESUME can bring old ones)."""
+        member = (guild_id, user_id)
+        self.counts = {k: n for k, n in self.counts.items() if k[:2] != member}
+        self.names.pop(member, None)
+        self.last_counted.pop(member, None)
+        self.forgotten.pop(member, None)
+        self.forgotten[member] = at
+        if len(self.forgotten) > FORGOTTEN_KEPT:
+            del self.forgotten[next(iter(self.forgotten))]
+
+    def configure(self, guild_id: int, config: GuildConfig) -> None:
+        self.configs.set(guild_id, config)
 
     def take_batch(self) -> MessageBatch:
         batch = MessageBatch(counts=self.counts, message_ids=tuple(self.message_ids), names=self.names)

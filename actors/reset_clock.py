@@ -7,21 +7,26 @@ members took part) is written once in one transaction keyed by (guild, period).
 
 The actor wakes a little after each boundary (``grace_seconds``: long enough for the last voice
 checkpoint and message batch of the old period to land), and at start it catches up on every
-boundary missed while the bot was down, oldest first. Before archiving, the boards are posted in
-their final state (``before_reset``). An admin's early reset goes through ``reset_now``.
+boundary missed while the bot was down, oldest first. Before archiving, it asks the publisher for
+the boards in their final state (``PublishFinal``), and after, tells it the period ended
+(``PeriodReset``). An admin's early reset goes through ``reset_now``. Its inbox brings each guild as
+it is seen (``GuildSnapshot``) and each config change (``GuildConfigured``: its own copy).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable
 
 import trio
 from attrs import define, field
 
+from actors.leaderboard_publisher import Request as PublisherMessage
+from actors.leaderboard_publisher import publish_final
 from domain.clock import WallClock
-from domain.guild_config import GuildConfigs
+from domain.events import GuildSnapshot
+from domain.guild_config import GuildConfig, GuildConfigs
+from domain.messages import GuildConfigured, PeriodReset
 from domain.periods import DAY, PeriodSpec
 from persistence.store import Fault, Store
 from supervisor.mailbox import Mailbox
@@ -29,7 +34,7 @@ from supervisor.supervisor import ChildSpec, Restart
 
 log = logging.getLogger(__name__)
 
-FinalBoards = Callable[[int, int], Awaitable[None]]  # (guild, period) -> boards posted in final state
+ResetClockMessage = GuildSnapshot | GuildConfigured
 
 
 @define
@@ -37,10 +42,10 @@ class ResetClock:
     store: Store
     clock: WallClock
     grace_seconds: float = 10.0
-    before_reset: FinalBoards | None = None
-    after_reset: Callable[[set[int]], None] | None = None  # e.g. the publisher: boards start fresh
+    publisher: trio.MemorySendChannel[PublisherMessage] | None = None  # None: no boards
     fault: Fault | None = None  # tests: fail between the statements of a reset
-    configs: GuildConfigs | None = None  # a guild's new period length or anchor applies from a reset
+    # This actor's own copy: a guild's new period length or anchor applies from its next reset.
+    configs: GuildConfigs = field(factory=lambda: GuildConfigs(GuildConfig()))
     resets: int = 0
     _lock: trio.Lock = field(factory=trio.Lock)
 
@@ -50,20 +55,26 @@ class ResetClock:
     async def load(self) -> None:
         return None  # the archive table is the checkpoint: ``catch_up`` reads it
 
-    async def run(self, _: None, inbox: Mailbox[int], *, task_status: trio.TaskStatus[None]) -> None:
+    async def run(
+        self, _: None, inbox: Mailbox[ResetClockMessage], *, task_status: trio.TaskStatus[None]
+    ) -> None:
         """Archive what is due, sleep until the next boundary (plus grace), repeat.
 
-        The inbox carries guild ids as they are seen, so a new guild's periods start being kept.
+        A guild seen for the first time starts having its periods kept.
         """
         task_status.started()
         while True:
             await self.catch_up()
             with trio.move_on_at(self.clock.trio_deadline(await self._next_due())):
                 try:
-                    guild_id = await inbox.receive()
+                    message = await inbox.receive()
                 except trio.EndOfChannel:
                     return
-                await self.store.call(self.store.period_spec_sync, guild_id, self.clock.now())
+                match message:
+                    case GuildConfigured(guild_id, config):
+                        self.configs.set(guild_id, config)
+                    case GuildSnapshot(guild_id=guild_id):
+                        await self.store.call(self.store.period_spec_sync, guild_id, self.clock.now())
 
     async def catch_up(self) -> list[tuple[int, int]]:
         """Archive every finished, unarchived period of every guild, oldest first."""
@@ -86,23 +97,29 @@ class ResetClock:
         async with self._lock:
             now = self.clock.now()
             spec = await self.store.call(self.store.period_spec_sync, guild_id, now)
-            period = spec.index_at(now)
-            if self.before_reset is not None:
-                await self.before_reset(guild_id, period)
+            await self._final_boards(guild_id, spec.index_at(now))
             period = await self.store.call(self.store.reset_early_sync, guild_id, now, by_user, self.fault)
             self.resets += 1
             log.info("reset_clock: guild %s period %s reset early by %s", guild_id, period, by_user)
-        if self.after_reset is not None:
-            self.after_reset({guild_id})
+        self._tell_reset(guild_id, period)
         return period
 
+    async def _final_boards(self, guild_id: int, period: int) -> None:
+        if self.publisher is not None:
+            await publish_final(self.publisher, self.clock, guild_id, period)
+
+    def _tell_reset(self, guild_id: int, period: int) -> None:
+        if self.publisher is None:
+            return
+        try:
+            self.publisher.send_nowait(PeriodReset(guild_id, period, self.clock.now()))
+        except (trio.WouldBlock, trio.ClosedResourceError):
+            log.warning("reset_clock: the publisher did not take the reset of guild %s", guild_id)
+
     async def _archive(self, guild_id: int, period: int, spec: PeriodSpec) -> bool:
-        if self.before_reset is not None:
-            await self.before_reset(guild_id, period)
-        next_spec = None
-        if self.configs is not None:
-            config = self.configs.get(guild_id)
-            next_spec = spec.after(period, config.period_days * DAY, config.period_anchor)
+        await self._final_boards(guild_id, period)
+        config = self.configs.get(guild_id)
+        next_spec = spec.after(period, config.period_days * DAY, config.period_anchor)
         archived = await self.store.call(
             self.store.archive_period_sync,
             guild_id,
@@ -115,8 +132,7 @@ class ResetClock:
         if archived:
             self.resets += 1
             log.info("reset_clock: guild %s period %s archived", guild_id, period)
-            if self.after_reset is not None:
-                self.after_reset({guild_id})
+            self._tell_reset(guild_id, period)
         return archived
 
     async def _next_due(self) -> float:

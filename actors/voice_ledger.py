@@ -3,9 +3,11 @@
 Why a ledger instead of one transaction per session: thousands of users in voice would mean
 thousands of tiny transactions; the ledger collects every session's new intervals and writes them
 in ONE transaction per flush. Each interval starts at its session's previous mark, so nothing is
-counted twice. A crashed voice actor restarts from ``latest`` here (in memory, so nothing is lost);
-a killed process loses at most the unflushed intervals (DESIGN: sessions end at their last mark,
-the next GUILD_CREATE opens fresh ones), which is why session states are not stored.
+counted twice. Sessions report by message (``Checkpointed``, ``SessionEnded`` in the ledger's
+inbox), so their reports and a ``MemberForgotten`` are taken in the order they were sent. A crashed
+voice actor restarts from its own last report (in memory, so nothing is lost); a killed process
+loses at most the unflushed intervals (DESIGN: sessions end at their last mark, the next
+GUILD_CREATE opens fresh ones), which is why session states are not stored.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from attrs import define, field
 from actors.voice_machine import Interval, VoiceSession
 from domain.backoff import Backoff
 from domain.checkpoints import VoiceBatch
+from domain.messages import MemberForgotten
 from persistence.errors import StoreUnavailable
 from persistence.store import Store
 from supervisor.mailbox import Mailbox
@@ -33,6 +36,32 @@ SessionKey = tuple[int, int, int]  # guild, user, session number
 # stop: about 3 s, then what is left is reported (see ``Store.not_written``) and the stop goes on.
 RUNNING_BACKOFF = Backoff(attempts=8, first=0.05, cap=5.0)
 FINAL_BACKOFF = Backoff(attempts=5, first=0.2, cap=2.0)
+Name = tuple[str, float]  # the member's name as voice showed it, and when
+
+
+@define(frozen=True)
+class Checkpointed:
+    """Voice session -> ledger: the session's state now, the time it counted since its last report,
+    and the member's name when this report comes from a voice change that carried one."""
+
+    key: SessionKey
+    state: VoiceSession
+    interval: Interval | None
+    name: Name | None = None
+
+
+@define(frozen=True)
+class SessionEnded:
+    """Voice session -> ledger: the session is over (its last interval, and no state to keep)."""
+
+    key: SessionKey
+    state: VoiceSession
+    interval: Interval | None
+    name: Name | None = None
+
+
+LedgerMessage = Checkpointed | SessionEnded | MemberForgotten
+LEDGER_INBOX = 100_000  # reports waiting for the ledger; a full inbox makes sessions wait
 
 
 @define
@@ -43,26 +72,60 @@ class VoiceLedger:
     flush_seconds: float = 1.0
     latest: dict[SessionKey, VoiceSession] = field(factory=dict)
     _intervals: list[tuple[int, int, float, float]] = field(factory=list)
-    _names: dict[tuple[int, int], tuple[str, float]] = field(factory=dict)
-    on_flushed: Callable[[set[int]], None] | None = None  # told which guilds' totals changed
+    _names: dict[tuple[int, int], Name] = field(factory=dict)
+    on_flushed: Callable[[set[int]], None] | None = None  # sends ``TotalsChanged`` to the publisher
+    # Forgotten members: nothing of theirs from before the cutoff is written (see ``forget``).
+    _cutoffs: dict[tuple[int, int], float] = field(factory=dict)
+    # The last message taken: after a crash (in a flush) the mailbox hands it back, already applied.
+    _last_taken: LedgerMessage | None = None
 
-    # -- called synchronously by voice-session actors -------------------------------------------
+    # -- what the inbox brings ------------------------------------------------------------------
 
-    def record(self, key: SessionKey, state: VoiceSession, interval: Interval | None) -> None:
-        """Remember ``state`` as the session's checkpoint and ``interval`` as counted."""
+    def record(
+        self, key: SessionKey, state: VoiceSession, interval: Interval | None, name: Name | None = None
+    ) -> None:
+        """Remember ``state`` as the session's latest, ``interval`` as counted and ``name`` as the
+        member's last-known name (the boards and the export then need no REST fetch for members who
+        only ever talk in voice)."""
         self.latest[key] = state
+        member = (key[0], key[1])
+        cutoff = self._cutoffs.get(member) if self._cutoffs else None
         if interval is not None:
-            self._intervals.append((key[0], key[1], interval.start, interval.end))
+            start = interval.start if cutoff is None else max(interval.start, cutoff)
+            if start < interval.end:
+                self._intervals.append((key[0], key[1], start, interval.end))
+        if name is not None and (cutoff is None or name[1] >= cutoff):
+            self._names[member] = name
 
-    def named(self, key: SessionKey, name: str, at: float) -> None:
-        """The member's name as voice showed it at ``at``: stored as the last-known name (the boards
-        and the export then need no REST fetch for members who only ever talk in voice)."""
-        self._names[key[:2]] = (name, at)
-
-    def ended(self, key: SessionKey, state: VoiceSession, interval: Interval | None) -> None:
+    def ended(
+        self, key: SessionKey, state: VoiceSession, interval: Interval | None, name: Name | None = None
+    ) -> None:
         """The session is over: count its last interval and forget its state."""
-        self.record(key, state, interval)
+        self.record(key, state, interval, name)
         self.latest.pop(key, None)
+
+    def forget(self, guild_id: int, user_id: int, at: float) -> None:
+        """Drop the member's time from before ``at`` that is not written yet, and their pending
+        name (the store deletes the member next); their sessions go on from ``at``."""
+        member = (guild_id, user_id)
+        kept = []
+        for g, u, start, end in self._intervals:
+            if (g, u) == member:
+                start = max(start, at)
+                if start >= end:
+                    continue
+            kept.append((g, u, start, end))
+        self._intervals = kept
+        self._names.pop(member, None)
+        self._cutoffs[member] = at
+
+    def _prune_cutoffs(self) -> None:
+        """A cutoff is needed while one of the member's sessions still has its mark before it."""
+        self._cutoffs = {
+            member: at
+            for member, at in self._cutoffs.items()
+            if any(key[:2] == member and state.counted_until < at for key, state in self.latest.items())
+        }
 
     @property
     def pending(self) -> int:
@@ -76,17 +139,42 @@ class VoiceLedger:
     async def load(self) -> None:
         return None  # the ledger's state is this object: it survives a crash of the flush loop
 
-    async def run(self, _: None, inbox: Mailbox[None], *, task_status: trio.TaskStatus[None]) -> None:
-        """Flush every ``flush_seconds`` until the inbox closes, then flush a last time."""
+    def take(self, message: LedgerMessage) -> None:
+        match message:
+            case Checkpointed(key, state, interval, name):
+                self.record(key, state, interval, name)
+            case SessionEnded(key, state, interval, name):
+                self.ended(key, state, interval, name)
+            case MemberForgotten(guild_id, user_id, at, applied):
+                # This task does the flushes: none is under way, so after this nothing of the
+                # member's from before the cutoff can be written.
+                self.forget(guild_id, user_id, at)
+                applied.set()
+
+    async def run(
+        self, _: None, inbox: Mailbox[LedgerMessage], *, task_status: trio.TaskStatus[None]
+    ) -> None:
+        """Take reports and flush every ``flush_seconds`` until the inbox closes (after every
+        session has ended), then flush a last time."""
         task_status.started()
         try:
-            while True:
+            closed = False
+            while not closed:
                 with trio.move_on_after(self.flush_seconds):
-                    try:
-                        await inbox.receive()  # nothing is sent; closing the inbox means shut down
-                    except trio.EndOfChannel:
-                        break
+                    while True:
+                        try:
+                            message = await inbox.receive()  # closing the inbox means shut down
+                        except trio.EndOfChannel:
+                            closed = True
+                            break
+                        if message is not self._last_taken:
+                            self.take(message)
+                            self._last_taken = message
+                if closed:
+                    break
                 await self.flush(stopping=lambda: inbox.closed)
+                if self._cutoffs:
+                    self._prune_cutoffs()
             with contextlib.suppress(StoreUnavailable):
                 await self.store.call(self.store.stopping_sync)
         finally:

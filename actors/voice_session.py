@@ -1,11 +1,12 @@
 """The voice-session actor: one Trio task per (guild, user) in voice, around ``voice_machine``.
 
 It applies each ``PresenceChanged`` the router sends, and while counting it checkpoints every
-``checkpoint_seconds``: the machine's new interval and state go to the ledger together. It ends
-when the user leaves (or at shutdown), closing the session at that moment. After a crash the
-supervisor restarts it from the ledger's latest state and the mailbox hands back the event that
-was in hand; the machine ignores anything already applied (sequence numbers), so nothing counts
-twice and nothing is lost.
+``checkpoint_seconds``: the machine's new interval and state go to the ledger together, as one
+message (``Checkpointed``; ``SessionEnded`` at the end). It ends when the user leaves (or at
+shutdown), closing the session at that moment. After a crash the supervisor restarts it from the
+last state it reported (kept on this object, like the counter's cooldowns) and the mailbox hands
+back the event that was in hand; the machine ignores anything already applied (sequence numbers),
+so nothing counts twice and nothing is lost.
 
 Across a gateway outage the router sends ``OutageBegan`` and ``OutageEnded``; the machine freezes
 the mark in between and decides at the end whether the outage's time counts (``vm.hold``).
@@ -20,7 +21,7 @@ import trio
 from attrs import define, field
 
 from actors import voice_machine as vm
-from actors.voice_ledger import SessionKey, VoiceLedger
+from actors.voice_ledger import Checkpointed, LedgerMessage, SessionEnded, SessionKey
 from domain.clock import WallClock
 from domain.guild_config import VoicePolicy
 from supervisor.mailbox import Mailbox
@@ -57,13 +58,21 @@ SessionEvent = PresenceChanged | OutageBegan | OutageEnded
 VoiceFault = Callable[[SessionKey, SessionEvent], None]
 
 
+@define
+class Reported:
+    """The last state a session sent the ledger: where a restart after a crash resumes."""
+
+    state: vm.VoiceSession | None = None
+
+
 @define(frozen=True)
 class VoiceSessionActor:
     key: SessionKey
-    ledger: VoiceLedger
+    ledger: trio.MemorySendChannel[LedgerMessage]
     clock: WallClock
     checkpoint_seconds: float
     fault: VoiceFault | None = None  # tests inject crashes here
+    reported: Reported = field(factory=Reported)  # survives restarts of the actor
 
     def spec(self) -> ChildSpec:
         guild_id, user_id, session_no = self.key
@@ -71,7 +80,7 @@ class VoiceSessionActor:
 
     async def load(self) -> vm.VoiceSession | None:
         """None for a new session (its first event starts it); the last checkpoint after a crash."""
-        return self.ledger.latest.get(self.key)
+        return self.reported.state
 
     async def run(
         self,
@@ -89,9 +98,9 @@ class VoiceSessionActor:
                 try:
                     change = await inbox.receive()
                 except trio.EndOfChannel:
-                    self._end(state, self.clock.now())
+                    await self._end(state, self.clock.now())
                     return
-                state = self._apply(state, change)
+                state = await self._apply(state, change)
                 if state is not None and state.phase is vm.Phase.AWAY:
                     return
                 continue
@@ -101,14 +110,22 @@ class VoiceSessionActor:
                     change = inbox.receive_nowait()
                 except (trio.WouldBlock, trio.EndOfChannel):
                     break
-                state = self._apply(state, change)
+                state = await self._apply(state, change)
                 if state is not None and state.phase is vm.Phase.AWAY:
                     return
             assert state is not None
             state, interval = vm.advance(state, self.clock.now())
-            self.ledger.record(self.key, state, interval)
+            await self._report(Checkpointed(self.key, state, interval))
 
-    def _apply(self, state: vm.VoiceSession | None, change: SessionEvent) -> vm.VoiceSession | None:
+    async def _report(self, message: Checkpointed | SessionEnded) -> None:
+        """Tell the ledger; waits only while its inbox is full (backpressure, never a drop)."""
+        self.reported.state = message.state
+        try:
+            self.ledger.send_nowait(message)
+        except trio.WouldBlock:
+            await self.ledger.send(message)
+
+    async def _apply(self, state: vm.VoiceSession | None, change: SessionEvent) -> vm.VoiceSession | None:
         if self.fault is not None:
             self.fault(self.key, change)
         interval = None
@@ -123,14 +140,15 @@ class VoiceSessionActor:
                 state, interval = vm.hold(state, change.at, change.seq)
             case OutageEnded():
                 state, interval = vm.release(state, change.at, change.seq)
+        name = None
         if isinstance(change, PresenceChanged) and change.presence.name:
-            self.ledger.named(self.key, change.presence.name, change.at)
+            name = (change.presence.name, change.at)
         if state.phase is vm.Phase.AWAY:
-            self.ledger.ended(self.key, state, interval)
+            await self._report(SessionEnded(self.key, state, interval, name))
         else:
-            self.ledger.record(self.key, state, interval)
+            await self._report(Checkpointed(self.key, state, interval, name))
         return state
 
-    def _end(self, state: vm.VoiceSession | None, at: float) -> None:
+    async def _end(self, state: vm.VoiceSession | None, at: float) -> None:
         if state is not None and state.phase is not vm.Phase.AWAY:
-            self.ledger.ended(self.key, *vm.close(state, at))
+            await self._report(SessionEnded(self.key, *vm.close(state, at)))

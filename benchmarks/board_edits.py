@@ -12,11 +12,11 @@ guild, and the counter flushes when 1,000 are pending or 1 s after the first pen
 comes first. At 5,000/s that is every 0.2 s: 5 flushes a second, 300 per 60 s interval (not 60: the
 size cap, not the timer, sets the pace). Each flush writes its batch with ``Store.apply_messages``
 (its 1,000 messages split at random, seeded, among 20 of 200 members, so the top 10 really
-changes), then calls ``publisher.totals_changed({guild})``, as ``MessageCounter._flush`` does
-through ``Pipeline._notify_totals``. The single events do not go through the counter (18,000,000
+changes), then sends ``TotalsChanged({guild})`` to the publisher's inbox, as ``MessageCounter._flush``
+does through the pipeline. The single events do not go through the counter (18,000,000
 of them would take minutes and only build the same batches), and the batches carry no message ids
 (those feed the dedupe window, which no board reads). The guild is announced first with
-``guild_seen`` (as the router does on GUILD_CREATE), both boards configured, ``update_interval``
+its ``GuildSnapshot`` (as the router sends on GUILD_CREATE), both boards configured, ``update_interval``
 60 s. The voice board sees no change (a message-only stream): it is posted once, then stays quiet,
 so the figure is the busiest board's, the messages board.
 
@@ -49,6 +49,7 @@ from domain.clock import WallClock
 from domain.events import GuildSnapshot
 from domain.guild_config import GuildConfig, GuildConfigs
 from domain.kinds import BoardKind
+from domain.messages import TotalsChanged
 from persistence.store import Store
 from supervisor.supervisor import open_supervisor
 
@@ -165,7 +166,9 @@ async def _simulate(db: Path, seconds: float, seed: int) -> dict[str, float]:
         async with open_supervisor("bench", intensity=3, period=60) as supervisor:
             await supervisor.start_child(publisher.spec(), publisher.inbox)
             channels = frozenset({MESSAGES_CHANNEL, VOICE_CHANNEL})
-            publisher.guild_seen(GuildSnapshot(GUILD, "Bench Guild", start, text_channel_ids=channels))
+            publisher.inbox.sender.send_nowait(
+                GuildSnapshot(GUILD, "Bench Guild", start, text_channel_ids=channels)
+            )
             with profiled("board_edits: ours"):
                 for k in range(1, round(seconds / every) + 1):
                     at = start + k * every
@@ -175,7 +178,9 @@ async def _simulate(db: Path, seconds: float, seed: int) -> dict[str, float]:
                     named |= new
                     names = {(GUILD, user): (f"Member {user}", at) for user in new}
                     await store.apply_messages(MessageBatch(dict(counts), (), names))
-                    publisher.totals_changed({guild for guild, _, _ in counts})
+                    publisher.inbox.sender.send_nowait(
+                        TotalsChanged(frozenset({guild for guild, _, _ in counts}))
+                    )
                     flushes += 1
                 await clock.sleep_until(end)
             publisher.inbox.close()

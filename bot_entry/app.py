@@ -23,7 +23,7 @@ from bot_entry.ops_http import serve_ops
 from domain.clock import WallClock
 from domain.events import Event
 from persistence.backup import default_backup_dir, run_backups
-from wiring.pipeline import NO_FAULTS, Faults, Pipeline
+from wiring.pipeline import NO_FAULTS, Faults, Pipeline, PipelineHandle
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +48,19 @@ class BotApp:
         self.ops_port: int | None = None  # where /healthz and /metrics listen, once started
         self._gateway_scope = trio.CancelScope()
 
-    def _command_services(self) -> Services:
-        """What the slash commands use: the pipeline's store and configs, and its reset clock."""
-        assert self.pipeline.store is not None and self.gateway is not None
-        reset_clock = self.pipeline.reset_clock
+    def _command_services(self, pipeline: PipelineHandle) -> Services:
+        """What the slash commands use: the running pipeline's store, reset and forget, the configs
+        as loaded (the commands' own copy from then on), and the way to tell the publisher."""
+        assert self.gateway is not None
         return Services(
-            store=self.pipeline.store,
-            configs=self.pipeline.configs,
+            store=pipeline.store,
+            configs=pipeline.configs,
             clock=self.clock,
             push=self.gateway.push,
-            reset=None if reset_clock is None else reset_clock.reset_now,
-            totals_changed=self.pipeline.totals_changed,
+            reset=pipeline.reset_now,
+            forget=pipeline.forget,
+            totals=pipeline.totals,
+            backups_kept_hours=self.settings.backup_keep * self.settings.backup_interval_hours,
         )
 
     def stop(self) -> None:
@@ -76,12 +78,9 @@ class BotApp:
         self.events = send
         # The gateway's client exists before the pipeline starts: the boards are posted through it.
         self.gateway = Gateway(send, self.clock)
-        self.pipeline.poster = poster = BoardPoster(self.gateway.client)
+        poster = BoardPoster(self.gateway.client)
         health = AppHealth(self)
         self.metrics.watch(health)
-        self.pipeline.totals_changed.append(
-            lambda _guilds: self.metrics.checkpoint_done("store", 0.0, self.clock.now())
-        )
         try:
             async with trio.open_nursery() as ops:  # outlives the pipeline: /healthz answers to the end
                 if settings.ops_port:
@@ -90,19 +89,23 @@ class BotApp:
                     )
                     self.ops_port = await ops.start(serve)
                 with self.metrics.counting_disnake_429s():
-                    await self._run_bot(ops, receive, task_status)
+                    await self._run_bot(ops, receive, poster, task_status)
                 ops.cancel_scope.cancel()  # the pipeline has flushed and closed the store
         finally:
             with trio.CancelScope(shield=True):
                 await poster.aclose()  # the session the last boards went out on
 
     async def _run_bot(
-        self, ops: trio.Nursery, receive: trio.MemoryReceiveChannel[Event], task_status: trio.TaskStatus[None]
+        self,
+        ops: trio.Nursery,
+        receive: trio.MemoryReceiveChannel[Event],
+        poster: BoardPoster,
+        task_status: trio.TaskStatus[None],
     ) -> None:
         settings, send, gateway = self.settings, self.events, self.gateway
         assert send is not None and gateway is not None
         async with trio.open_nursery() as nursery:
-            await nursery.start(self.pipeline.run, receive)
+            pipeline: PipelineHandle = await nursery.start(partial(self.pipeline.run, receive, poster=poster))
             if settings.backup_interval_hours:
                 backups = partial(
                     run_backups,
@@ -114,7 +117,7 @@ class BotApp:
                     on_backup=self.metrics.backup_done,
                 )
                 ops.start_soon(backups)
-            install_commands(gateway.client, self._command_services())
+            install_commands(gateway.client, self._command_services(pipeline))
             with send, self._gateway_scope:  # closing ``send`` ends the pipeline, even if stopped early
                 async with trio.open_nursery() as gateway_nursery:
                     await gateway_nursery.start(gateway.run, settings.token.reveal())

@@ -34,10 +34,13 @@ class AppHealth:
         gateway = app.gateway
         starting = gateway is None or not gateway.ready.is_set()
         checks = [gateway_check(gateway is not None and gateway.connected, starting=starting)]
-        checks += actor_checks(pipeline.supervisor.alive if pipeline.supervisor else {})
+        handle = pipeline.handle
+        alive = {} if handle is None else {**handle.supervisor.alive, **handle.boards_supervisor.alive}
+        checks += actor_checks(alive)
+        written = [t for t in (app.metrics.last_checkpoint_at, pipeline.last_write_at) if t is not None]
         checks.append(
             checkpoint_check(
-                app.metrics.last_checkpoint_at,
+                max(written, default=None),
                 self.started_at,
                 now,
                 app.settings.health_max_checkpoint_age,
@@ -63,10 +66,13 @@ class AppHealth:
 
     def actor_restarts(self) -> Mapping[str, int]:
         total: Counter[str] = Counter()
-        for supervisor in (self.app.pipeline.supervisor, self.app.pipeline.voice_supervisor):
-            if supervisor is not None:
-                for name, n in supervisor.restarts.items():
-                    total[name.split(":")[0]] += n  # voice:g:u:n -> one "voice" label, not one per session
+        handle = self.app.pipeline.handle
+        supervisors = (
+            () if handle is None else (handle.supervisor, handle.boards_supervisor, handle.voice_supervisor)
+        )
+        for supervisor in supervisors:
+            for name, n in supervisor.restarts.items():
+                total[name.split(":")[0]] += n  # voice:g:u:n -> one "voice" label, not one per session
         return total
 
     def queue_depths(self) -> Mapping[str, int]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from attrs import define, field
 
+from domain.messages import GuildConfigured
+
 
 @define(frozen=True)
 class MessageSent:
@@ -62,14 +64,6 @@ class GuildSnapshot:
 
 
 @define(frozen=True)
-class GuildConfigChanged:
-    """An admin changed the guild's settings (already stored); actors re-read what concerns them."""
-
-    guild_id: int
-    at: float
-
-
-@define(frozen=True)
 class ConnectionLost:
     """The gateway's websocket closed (Discord will replay what was missed, or the bot re-IDENTIFIEs).
 
@@ -90,6 +84,6 @@ class ConnectionResumed:
     at: float
 
 
-Event = (
-    MessageSent | VoiceStateChanged | GuildSnapshot | GuildConfigChanged | ConnectionLost | ConnectionResumed
-)
+# ``GuildConfigured`` comes from ``/lbconfig``, not Discord: it enters the same stream so the router
+# applies it in order with the voice changes around it, and forwards it to the actors that need it.
+Event = MessageSent | VoiceStateChanged | GuildSnapshot | GuildConfigured | ConnectionLost | ConnectionResumed

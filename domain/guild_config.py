@@ -2,9 +2,10 @@
 
 One frozen value per guild, its fields declared in ``domain.guild_settings`` (defaults, bounds,
 labels). The environment (``bot_entry.config.Settings``) gives the operator's defaults;
-``/lbconfig set`` stores a guild's own choices in the database (``guild_config``), and every actor
-reads the current value from ``GuildConfigs`` when it needs it, so a change takes effect without a
-restart.
+``/lbconfig set`` stores a guild's own choices in the database (``guild_config``) and sends the new
+value (``domain.messages.GuildConfigured``) to every actor that uses it; each actor keeps its own
+``GuildConfigs``, seeded from the store at start, so a change takes effect without a restart and
+nothing is shared between actors.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def config_from_json(raw: dict[str, Any], defaults: GuildConfig) -> GuildConfig:
 
 @define
 class GuildConfigs:
-    """The current config of every guild; actors read it, admin commands replace entries."""
+    """One owner's copy of every guild's config (an actor's, or the commands'); never shared:
+    ``copy`` gives the next owner its own."""
 
     defaults: GuildConfig
     by_guild: dict[int, GuildConfig] = field(factory=dict)
@@ -78,6 +80,9 @@ class GuildConfigs:
 
     def set(self, guild_id: int, config: GuildConfig) -> None:
         self.by_guild[guild_id] = config
+
+    def copy(self) -> GuildConfigs:
+        return GuildConfigs(self.defaults, dict(self.by_guild))
 
     def update(self, guild_id: int, **changes: Any) -> GuildConfig:
         config = evolve(self.get(guild_id), **changes)

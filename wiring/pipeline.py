@@ -1,10 +1,15 @@
 """Everything behind the gateway: the store, the supervised actors and the router.
 
 Fed from one Trio channel of events, so the same pipeline runs under the real gateway, in
-in-process simulations and in benchmarks. Shutdown runs in data-flow order so nothing is lost:
-the event channel closes; the router closes every mailbox; voice sessions end and hand their last
-seconds to the ledger; the ledger and the message counter flush; the leaderboard publisher posts
-that last state; then the store closes.
+in-process simulations and in benchmarks. ``run`` hands its running parts back once through
+``task_status.started(PipelineHandle(...))``. Actors talk only by messages (``domain.messages``);
+each keeps its own copy of every guild's config, seeded here from the store.
+
+Shutdown order is the nesting, in data-flow order, so nothing is lost: the event channel closes;
+the router closes every mailbox; the voice supervisor exits once sessions have ended and handed
+their last seconds to the ledger; the writers' supervisor exits once the ledger, the message
+counter and the reset clock have flushed and returned; then the publisher posts that last state;
+then the store closes.
 """
 
 from __future__ import annotations
@@ -13,19 +18,20 @@ import logging
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import trio
 from attrs import define, evolve
 
 from actors.leaderboard_publisher import LeaderboardPublisher, Poster
-from actors.message_counter import Fault, MessageCounter
-from actors.reset_clock import ResetClock
-from actors.voice_ledger import SessionKey, VoiceLedger
+from actors.leaderboard_publisher import Request as PublisherMessage
+from actors.message_counter import CounterMessage, Fault, MessageCounter
+from actors.reset_clock import ResetClock, ResetClockMessage
+from actors.voice_ledger import LEDGER_INBOX, LedgerMessage, SessionKey, VoiceLedger
 from actors.voice_session import VoiceFault, VoiceSessionActor
 from domain.clock import WallClock
-from domain.events import Event, GuildSnapshot, MessageSent
+from domain.events import Event
 from domain.guild_config import GuildConfig, GuildConfigs, config_from_json
+from domain.messages import MemberForgotten, TotalsChanged
 from persistence.store import Fault as ResetFault
 from persistence.store import Store
 from supervisor.mailbox import Mailbox
@@ -47,15 +53,11 @@ class Faults:
 NO_FAULTS = Faults()
 
 
-def _signals_return(spec: ChildSpec, returned: trio.Event) -> ChildSpec:
-    """``spec`` that sets ``returned`` once it has shut down cleanly (inbox closed, state flushed)."""
+FORGET_WAIT = 60.0  # seconds a forget waits for the actors (a busy database) before it gives up
 
-    async def run(checkpoint: Any, inbox: Mailbox[Any], *, task_status: trio.TaskStatus[None]) -> None:
-        await spec.run(checkpoint, inbox, task_status=task_status)
-        if inbox.closed:
-            returned.set()
 
-    return evolve(spec, run=run)
+class ForgetTimeout(Exception):
+    """The actors did not confirm a forget in time; nothing was deleted, it can be run again."""
 
 
 @define(frozen=True)
@@ -84,7 +86,52 @@ def configs_from(settings: PipelineSettings) -> GuildConfigs:
     return configs
 
 
+@define(frozen=True)
+class PipelineHandle:
+    """The running pipeline, as ``run`` hands it back: what the commands, health and tests use."""
+
+    store: Store
+    configs: GuildConfigs  # the configs as loaded at start: the commands' own copy from then on
+    router: Router
+    supervisor: Supervisor  # the writers: message counter, voice ledger, reset clock
+    voice_supervisor: Supervisor
+    boards_supervisor: Supervisor  # the leaderboard publisher (no child without a poster)
+    ledger: VoiceLedger
+    reset_clock: ResetClock
+    counter_inbox: Mailbox[CounterMessage]
+    ledger_inbox: Mailbox[LedgerMessage]
+    publisher: LeaderboardPublisher | None
+    totals: Callable[[set[int]], None]  # send ``TotalsChanged`` to the publisher (and note a write)
+    clock: WallClock
+
+    async def reset_now(self, guild_id: int, by_user: int) -> int:
+        return await self.reset_clock.reset_now(guild_id, by_user)
+
+    async def forget(self, guild_id: int, user_id: int, at: float) -> None:
+        """Tell every actor that holds state about the member, and return once each has dropped it
+        and can no longer write anything of theirs from before ``at``; the store's delete comes next.
+
+        Raises ``ForgetTimeout`` after ``FORGET_WAIT`` seconds (e.g. the database is busy).
+        """
+        told: list[MemberForgotten] = []
+        with trio.move_on_after(FORGET_WAIT) as waited:
+            for inbox in (self.counter_inbox, self.ledger_inbox):
+                message = MemberForgotten(guild_id, user_id, at)
+                await inbox.send(message)
+                told.append(message)
+            if self.publisher is not None:
+                message = MemberForgotten(guild_id, user_id, at)
+                await self.publisher.inbox.send(message)
+                told.append(message)
+            for message in told:
+                await message.applied.wait()
+        if waited.cancelled_caught:
+            raise ForgetTimeout(f"the actors did not confirm forgetting member {user_id} in time")
+
+
 class Pipeline:
+    """Builds and nests every actor; ``run`` is the whole of it."""
+
     def __init__(
         self,
         settings: PipelineSettings,
@@ -97,38 +144,59 @@ class Pipeline:
         self.inline_db = inline_db  # deterministic simulations only: see ``Store.call``
         self.clock = clock
         self.faults = faults
-        self.store: Store | None = None
-        self.ledger: VoiceLedger | None = None
-        self.router: Router | None = None
-        self.supervisor: Supervisor | None = None
-        self.voice_supervisor: Supervisor | None = None
-        self.reset_clock: ResetClock | None = None
-        # The publisher's way to Discord (``BotApp`` sets it); None: no boards (simulations, benchmarks).
-        self.poster: Poster | None = None
-        self.publisher: LeaderboardPublisher | None = None
-        # Whoever needs to know when totals change (the leaderboard publisher) or which guilds
-        # exist subscribes here before ``run``.
+        # Every guild's starting config; what was stored is added at start. Each actor gets its
+        # own copy then; after that this is the commands' copy (``PipelineHandle.configs``).
         self.configs = configs_from(settings)
-        self.totals_changed: list[Callable[[set[int]], None]] = []
-        self.guild_seen: list[Callable[[GuildSnapshot], None]] = []
+        self.handle: PipelineHandle | None = None  # for tests and benchmarks that look inside
+        self.last_write_at: float | None = None  # epoch seconds of the last flush that changed totals
 
-    def _notify_totals(self, guild_ids: set[int]) -> None:
-        for listener in self.totals_changed:
-            listener(guild_ids)
+    # Read-only views of the running parts, for tests, benchmarks and health.
+    @property
+    def store(self) -> Store | None:
+        return self.handle.store if self.handle else None
 
-    def _notify_guild(self, snapshot: GuildSnapshot) -> None:
-        for listener in self.guild_seen:
-            listener(snapshot)
+    @property
+    def router(self) -> Router | None:
+        return self.handle.router if self.handle else None
+
+    @property
+    def ledger(self) -> VoiceLedger | None:
+        return self.handle.ledger if self.handle else None
+
+    @property
+    def supervisor(self) -> Supervisor | None:
+        return self.handle.supervisor if self.handle else None
+
+    @property
+    def voice_supervisor(self) -> Supervisor | None:
+        return self.handle.voice_supervisor if self.handle else None
+
+    @property
+    def reset_clock(self) -> ResetClock | None:
+        return self.handle.reset_clock if self.handle else None
+
+    @property
+    def publisher(self) -> LeaderboardPublisher | None:
+        return self.handle.publisher if self.handle else None
+
+    @property
+    def poster(self) -> Poster | None:
+        publisher = self.publisher
+        return publisher.poster if publisher else None
 
     async def run(
         self,
         events: trio.MemoryReceiveChannel[Event],
         *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+        poster: Poster | None = None,
+        task_status: trio.TaskStatus[PipelineHandle] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Run until ``events`` is closed and drained, then shut down cleanly."""
+        """Run until ``events`` is closed and drained, then shut down cleanly.
+
+        ``poster`` is the publisher's way to Discord; None: no boards (simulations, benchmarks).
+        """
         settings = self.settings
-        self.store = store = await trio.to_thread.run_sync(
+        store = await trio.to_thread.run_sync(
             lambda: Store(
                 settings.db_path, default_period_days=settings.defaults.period_days, inline=self.inline_db
             )
@@ -136,81 +204,108 @@ class Pipeline:
         try:
             for guild_id, raw in (await store.call(store.guild_configs_sync)).items():
                 self.configs.set(guild_id, config_from_json(raw, self.configs.get(guild_id)))
-            await self._run_actors(store, events, task_status)
+            await self._run_actors(store, events, poster, task_status)
         finally:
             with trio.CancelScope(shield=True):
                 await store.aclose()
             log.info("stopped; database closed")
 
     async def _run_actors(
-        self, store: Store, events: trio.MemoryReceiveChannel[Event], task_status: trio.TaskStatus[None]
+        self,
+        store: Store,
+        events: trio.MemoryReceiveChannel[Event],
+        poster: Poster | None,
+        task_status: trio.TaskStatus[PipelineHandle],
     ) -> None:
-        settings = self.settings
+        settings, clock = self.settings, self.clock
+        publisher_inbox = Mailbox[PublisherMessage]("leaderboard_publisher")
+
+        def totals(guild_ids: set[int]) -> None:
+            """Totals changed: a message in the publisher's inbox (a full inbox has a round due)."""
+            self.last_write_at = clock.now()
+            try:
+                publisher_inbox.sender.send_nowait(TotalsChanged(frozenset(guild_ids)))
+            except trio.WouldBlock:
+                log.warning("the publisher's inbox is full; a totals change was not passed on")
+            except trio.ClosedResourceError:
+                pass  # no publisher, or it has had its last round
+
+        if poster is None:
+            publisher_inbox.close()
         counter = MessageCounter(
             store,
             flush_seconds=settings.message_flush,
             flush_max=settings.message_flush_max,
-            configs=self.configs,
+            configs=self.configs.copy(),
             fault=self.faults.message,
-            on_flushed=self._notify_totals,
+            on_flushed=totals,
         )
-        self.ledger = ledger = VoiceLedger(
-            store, flush_seconds=settings.voice_flush, on_flushed=self._notify_totals
-        )
-
-        grace = settings.voice_checkpoint + 2 * settings.message_flush + 1.0  # the old period's last writes
-        self.reset_clock = ResetClock(
+        ledger = VoiceLedger(store, flush_seconds=settings.voice_flush, on_flushed=totals)
+        # The old period's last writes: a checkpoint, then two flushes of the slower writer.
+        grace = settings.voice_checkpoint + 2 * max(settings.message_flush, settings.voice_flush) + 1.0
+        reset_clock = ResetClock(
             store,
-            self.clock,
+            clock,
             grace,
-            after_reset=self._notify_totals,
+            publisher=None if poster is None else publisher_inbox.sender,
             fault=self.faults.reset,
-            configs=self.configs,
+            configs=self.configs.copy(),
         )
         publisher: LeaderboardPublisher | None = None
-        if self.poster is not None:
+        if poster is not None:
             # Boards show the old period until its last writes land, as the reset clock waits for them.
             publisher = LeaderboardPublisher(
-                store, self.poster, self.configs, self.clock, settle_seconds=grace
+                store, poster, self.configs.copy(), clock, settle_seconds=grace, inbox=publisher_inbox
             )
-            self.publisher = publisher
-            self.reset_clock.before_reset = publisher.publish_final  # the last look before a reset
-            self.totals_changed.append(publisher.totals_changed)
-            self.guild_seen.append(publisher.guild_seen)
-        counter_flushed, ledger_flushed = trio.Event(), trio.Event()
 
         def spawn_voice(key: SessionKey) -> ChildSpec:
             return VoiceSessionActor(
-                key, ledger, self.clock, settings.voice_checkpoint, self.faults.voice
+                key, ledger_inbox.sender, clock, settings.voice_checkpoint, self.faults.voice
             ).spec()
 
         intensity, period = settings.supervisor_intensity, settings.supervisor_period
-        async with open_supervisor("root", intensity=intensity, period=period) as root:
-            self.supervisor = root
-            messages = Mailbox[MessageSent]("message_counter")
-            await root.start_child(_signals_return(counter.spec(), counter_flushed), messages)
-            ledger_inbox = Mailbox[None]("voice_ledger")
-            await root.start_child(_signals_return(ledger.spec(), ledger_flushed), ledger_inbox)
-            reset_inbox = Mailbox[int]("reset_clock", capacity=math.inf)
-            self.guild_seen.append(lambda snapshot: reset_inbox.sender.send_nowait(snapshot.guild_id))
-            await root.start_child(self.reset_clock.spec(), reset_inbox)
+        async with open_supervisor("boards", intensity=intensity, period=period) as boards:
             if publisher is not None:
-                await root.start_child(publisher.spec(), publisher.inbox)
+                await boards.start_child(publisher.spec(), publisher_inbox)
             try:
-                async with open_supervisor("voice", intensity=intensity, period=period) as voice:
-                    self.voice_supervisor = voice
-                    self.router = Router(
-                        messages, voice, spawn_voice, self.configs, on_guild=self._notify_guild
-                    )
-                    task_status.started()
-                    await self.router.run(events)
-                    log.info("events closed: flushing actors")
-            finally:
-                ledger_inbox.close()  # voice sessions have ended: the ledger flushes last
-                reset_inbox.close()
+                async with open_supervisor("root", intensity=intensity, period=period) as root:
+                    messages = Mailbox[CounterMessage]("message_counter")
+                    await root.start_child(counter.spec(), messages)
+                    ledger_inbox = Mailbox[LedgerMessage]("voice_ledger", capacity=LEDGER_INBOX)
+                    await root.start_child(ledger.spec(), ledger_inbox)
+                    reset_inbox = Mailbox[ResetClockMessage]("reset_clock", capacity=math.inf)
+                    await root.start_child(reset_clock.spec(), reset_inbox)
+                    try:
+                        async with open_supervisor("voice", intensity=intensity, period=period) as voice:
+                            router = Router(
+                                messages,
+                                voice,
+                                spawn_voice,
+                                self.configs.copy(),
+                                reset_clock=reset_inbox,
+                                publisher=None if publisher is None else publisher_inbox.sender,
+                            )
+                            self.handle = handle = PipelineHandle(
+                                store=store,
+                                configs=self.configs,
+                                router=router,
+                                supervisor=root,
+                                voice_supervisor=voice,
+                                boards_supervisor=boards,
+                                ledger=ledger,
+                                reset_clock=reset_clock,
+                                counter_inbox=messages,
+                                ledger_inbox=ledger_inbox,
+                                publisher=publisher,
+                                totals=totals,
+                                clock=clock,
+                            )
+                            task_status.started(handle)
+                            await router.run(events)  # closes the counter's and the sessions' inboxes
+                            log.info("events closed: flushing actors")
+                    finally:  # voice sessions have ended: the ledger flushes last
+                        ledger_inbox.close()
+                        reset_inbox.close()
+            finally:  # the counter and the ledger have flushed: the boards' last state goes out
                 if publisher is not None:
-                    try:  # the boards' last state goes out after the counter and the ledger flushed
-                        await counter_flushed.wait()
-                        await ledger_flushed.wait()
-                    finally:
-                        publisher.stop()
+                    publisher.stop()

@@ -10,6 +10,11 @@ A gateway outage (``ConnectionLost``) holds every voice session until it ends: a
 (after Discord's replay) for all guilds, or at each guild's next ``GuildSnapshot`` after a
 re-IDENTIFY. The sessions decide about the outage's time (``voice_machine.hold``).
 
+A ``GuildConfigured`` (from ``/lbconfig``, in the same stream) is applied in order with the voice
+changes around it and forwarded to every actor that keeps a copy: the message counter, the reset
+clock and the publisher. Snapshots go to the reset clock and the publisher too. The router keeps
+its own copy of each guild's config.
+
 It holds no counts and does no I/O; sending to a full mailbox waits (backpressure), it never
 drops. When the gateway's channel closes, the router closes every mailbox so actors flush and stop.
 """
@@ -23,6 +28,9 @@ from collections.abc import Callable
 import trio
 from attrs import define, field
 
+from actors.leaderboard_publisher import Request as PublisherMessage
+from actors.message_counter import CounterMessage
+from actors.reset_clock import ResetClockMessage
 from actors.voice_machine import Presence
 from actors.voice_presence import GuildVoice
 from actors.voice_session import OutageBegan, OutageEnded, PresenceChanged, SessionEvent
@@ -30,12 +38,12 @@ from domain.events import (
     ConnectionLost,
     ConnectionResumed,
     Event,
-    GuildConfigChanged,
     GuildSnapshot,
     MessageSent,
     VoiceStateChanged,
 )
 from domain.guild_config import GuildConfig, GuildConfigs
+from domain.messages import GuildConfigured
 from supervisor.mailbox import Mailbox
 from supervisor.supervisor import ChildSpec, Supervisor
 
@@ -50,11 +58,14 @@ VoiceSpawner = Callable[[tuple[int, int, int]], ChildSpec]
 
 @define
 class Router:
-    messages: Mailbox[MessageSent]
+    messages: Mailbox[CounterMessage]
     voice_supervisor: Supervisor
     spawn_voice: VoiceSpawner
-    configs: GuildConfigs = field(factory=lambda: GuildConfigs(GuildConfig()))
-    on_guild: Callable[[GuildSnapshot], None] | None = None  # e.g. the publisher learns names, icons
+    configs: GuildConfigs = field(factory=lambda: GuildConfigs(GuildConfig()))  # the router's own copy
+    # Told of every snapshot and config change (the reset clock; the publisher, which drops what it
+    # cannot take at once: a full inbox means it has a round to do anyway).
+    reset_clock: Mailbox[ResetClockMessage] | None = None
+    publisher: trio.MemorySendChannel[PublisherMessage] | None = None
     guilds: dict[int, GuildVoice] = field(factory=dict)
     sessions: dict[tuple[int, int], Mailbox[SessionEvent]] = field(factory=dict)
     in_outage: set[int] = field(factory=set)  # guilds whose voice sessions hold since ConnectionLost
@@ -98,14 +109,14 @@ class Router:
             case VoiceStateChanged() if event.guild_id in self.guilds:
                 for user_id, presence in self.guilds[event.guild_id].apply(event):
                     await self._deliver(event.guild_id, user_id, presence, event.at)
-            case GuildConfigChanged() if event.guild_id in self.guilds:
-                await self._config_changed(event.guild_id, event.at)
+            case GuildConfigured():
+                await self._configured(event)
             case ConnectionLost():
                 await self._outage_began(event.at)
             case ConnectionResumed():
                 for guild_id in sorted(self.in_outage):
                     await self._outage_ended(guild_id, event.at)
-            case MessageSent() | VoiceStateChanged() | GuildConfigChanged():
+            case MessageSent() | VoiceStateChanged():
                 self.unknown_guild_events += 1
                 log.warning("router: skipped %s for unknown guild %s", type(event).__name__, event.guild_id)
                 return
@@ -118,9 +129,19 @@ class Router:
         guild = self.guilds.get(guild_id)
         return guild.presence_of(user_id) if guild else None
 
+    async def _tell(self, message: GuildSnapshot | GuildConfigured) -> None:
+        if self.reset_clock is not None:
+            await self.reset_clock.send(message)
+        if self.publisher is not None:
+            try:
+                self.publisher.send_nowait(message)
+            except trio.WouldBlock:
+                log.warning("router: the publisher's inbox is full; %s not passed on", type(message).__name__)
+            except trio.ClosedResourceError:
+                pass  # shutting down: the publisher has had its last round
+
     async def _snapshot(self, snapshot: GuildSnapshot) -> None:
-        if self.on_guild is not None:
-            self.on_guild(snapshot)
+        await self._tell(snapshot)
         guild = self.guilds.setdefault(snapshot.guild_id, GuildVoice(snapshot.guild_id))
         config = self.configs.get(snapshot.guild_id)
         guild.excluded, guild.excluded_roles = config.excluded_channels, config.excluded_roles
@@ -141,6 +162,14 @@ class Router:
         for (session_guild, _), mailbox in list(self.sessions.items()):
             if session_guild == guild_id:
                 await mailbox.send(OutageEnded(at, next(self._seq)))
+
+    async def _configured(self, event: GuildConfigured) -> None:
+        """Every actor with a copy gets the new one; voice sessions re-evaluate from ``at``."""
+        self.configs.set(event.guild_id, event.config)
+        await self.messages.send(event)
+        await self._tell(event)
+        if event.guild_id in self.guilds:
+            await self._config_changed(event.guild_id, event.at)
 
     async def _config_changed(self, guild_id: int, at: float) -> None:
         """Excluded channels or voice policy changed: every session re-evaluates from ``at``."""

@@ -14,7 +14,7 @@ Refusals (``Refused``, ``validation.Invalid``) and unexpected errors are answere
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import disnake
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 ResetHook = Callable[[int, int], Awaitable[int]]  # (guild, admin) -> the archived period's number
+ForgetHook = Callable[[int, int, float], Awaitable[None]]  # (guild, member, at) -> every actor let go
 
 
 class Refused(commands.CommandError):
@@ -51,11 +52,15 @@ class Services:
     """
 
     store: Store
-    configs: GuildConfigs
+    configs: GuildConfigs  # the commands' own copy; actors get each change as ``GuildConfigured``
     clock: WallClock
     push: Callable[[Event], None]  # hand an event to the pipeline (the gateway's synchronous push)
     reset: ResetHook | None = None  # the reset clock's ``reset_now``; None: resets unavailable
-    totals_changed: Sequence[Callable[[set[int]], None]] = ()  # told when a command changes totals
+    # Tell every actor holding state about a member to drop it (before the store deletes);
+    # None: no actors (tests over a bare store).
+    forget: ForgetHook | None = None
+    totals: Callable[[set[int]], None] | None = None  # sends ``TotalsChanged`` to the publisher
+    backups_kept_hours: float = 0.0  # BACKUP_KEEP x BACKUP_INTERVAL_HOURS: how long a backup is kept
     _busy: int = field(default=0, init=False)
     _closing: bool = field(default=False, init=False)
     _idle: trio.Event = field(factory=trio.Event, init=False)  # set when ``_busy`` drops to 0
@@ -67,6 +72,10 @@ class Services:
     async def reset_now(self, guild_id: int, by_user: int) -> int:
         assert self.reset is not None
         return await self._counted(self.reset, guild_id, by_user)
+
+    async def forget_in_actors(self, guild_id: int, user_id: int, at: float) -> None:
+        if self.forget is not None:
+            await self._counted(self.forget, guild_id, user_id, at)
 
     async def _counted(self, trio_fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         if self._closing:
@@ -88,8 +97,8 @@ class Services:
                 await self._idle.wait()
 
     def notify_totals(self, guild_id: int) -> None:
-        for listener in self.totals_changed:
-            listener({guild_id})
+        if self.totals is not None:
+            self.totals({guild_id})
 
 
 async def answer(

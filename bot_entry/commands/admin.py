@@ -4,9 +4,14 @@
 Discord hides them from members without Manage Server (``default_member_permissions``), and every
 one of them checks again here, from the permissions Discord sends with the interaction: a client
 that shows a hidden command anyway gets refused. Settings changes are validated as a whole
-(``validation.config_changes``), stored with their audit row in one transaction, put in
-``GuildConfigs`` (which the actors read live) and announced with ``GuildConfigChanged`` so voice
-sessions re-apply policy and exclusions from that instant: no restart.
+(``validation.config_changes``), stored with their audit row in one transaction, put in the
+commands' own ``GuildConfigs`` and sent as ``GuildConfigured`` into the event stream: the router
+forwards the new frozen config to every actor that keeps a copy, and voice sessions re-apply
+policy and exclusions from that instant: no restart.
+
+``/lbforget`` first tells every actor that holds state about the member (``Services.forget``) and
+waits until each has dropped it, then deletes the stored rows: after the reply nothing from before
+the forget can be written back. Backups taken earlier still hold the member until they age out.
 """
 
 # ruff: noqa: B008 -- ``commands.Param(...)`` defaults are how disnake describes options
@@ -40,10 +45,11 @@ from bot_entry.commands.validation import (
     shown,
 )
 from bot_entry.commands.views import audit_detail, config_embed, describe_changes, utc_day, utc_minute
-from domain.events import GuildConfigChanged
 from domain.guild_config import config_to_json
+from domain.messages import GuildConfigured
 from persistence.export import export_csv_sync, forget_member_sync, unnamed_members_sync
 from persistence.store import Store
+from wiring.pipeline import ForgetTimeout
 
 log = logging.getLogger(__name__)
 
@@ -234,8 +240,8 @@ class AdminCommands(commands.Cog):
                 "config",
                 detail,
             )
-            s.configs.update(guild_id, **changes)
-            s.push(GuildConfigChanged(guild_id, at))
+            s.configs.set(guild_id, after)
+            s.push(GuildConfigured(guild_id, after, at))
         log.info("commands: guild %s settings changed by %s: %s", guild_id, inter.author.id, detail)
         await answer(inter, "Saved; this applies from now on.\n" + describe_changes(before, changes))
 
@@ -369,11 +375,26 @@ class AdminCommands(commands.Cog):
         assert guild_id is not None
         member = _user(member)
         await inter.response.defer(ephemeral=True)
-        gone = await s.db(forget_member_sync, s.store, guild_id, member.id, inter.author.id, s.clock.now())
+        at = s.clock.now()
+        try:
+            await s.forget_in_actors(guild_id, member.id, at)
+        except ForgetTimeout as exc:
+            raise Refused("The bot is busy writing to its database; nothing was deleted. Try again.") from exc
+        gone = await s.db(forget_member_sync, s.store, guild_id, member.id, inter.author.id, at)
         s.notify_totals(guild_id)
         await answer(
             inter,
             f"Deleted the data of {escape_name(member.display_name)}: {gone.activity_rows} period totals, "
             f"{gone.names} stored name; removed from {gone.archives} archived top lists. "
-            "New activity will count again from now.",
+            "New activity will count again from now. " + backups_note(s.backups_kept_hours),
         )
+
+
+def backups_note(kept_hours: float) -> str:
+    """What the forget does not reach: backups taken before it (they are never rewritten)."""
+    if not kept_hours:
+        return "Backups made before now still hold it until you delete them."
+    return (
+        f"Backups made before now still hold it until they age out, within {kept_hours:g} hours "
+        f"(about {kept_hours / 24:.0f} days)."
+    )

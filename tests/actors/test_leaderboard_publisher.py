@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import trio
+from attrs import evolve
 
 from actors.board_protocol import (
     Done,
@@ -22,12 +23,13 @@ from actors.board_protocol import (
     NoneFound,
     Posted,
 )
-from actors.leaderboard_publisher import LeaderboardPublisher
+from actors.leaderboard_publisher import LeaderboardPublisher, Request, publish_final
 from domain.checkpoints import MessageBatch
 from domain.clock import WallClock
 from domain.events import GuildSnapshot
 from domain.guild_config import GuildConfig, GuildConfigs
 from domain.kinds import BoardKind
+from domain.messages import GuildConfigured, TotalsChanged
 from domain.periods import iso_date
 from persistence import boards as board_rows
 from persistence.store import Store
@@ -107,6 +109,11 @@ def snapshot(
     return GuildSnapshot(GUILD, "Purple Lounge", at, icon_url=ICON, text_channel_ids=channels)
 
 
+def tell(publisher: LeaderboardPublisher, message: Request) -> None:
+    """What the counter, the ledger and the router do: a message in the publisher's inbox."""
+    publisher.inbox.sender.send_nowait(message)
+
+
 def configs(**changes: Any) -> GuildConfigs:
     base = GuildConfig(message_board_channel_id=MESSAGES_CHANNEL, voice_board_channel_id=VOICE_CHANNEL)
     return GuildConfigs(base, {GUILD: GuildConfig(**{**_fields(base), **changes})})
@@ -151,7 +158,7 @@ async def test_first_sight_posts_both_boards_then_edits_once_per_interval_and_on
     discord = FakeDiscord(clock)
     publisher = LeaderboardPublisher(store, discord, configs(), clock)
     async with running(publisher):
-        publisher.guild_seen(snapshot(clock.now()))
+        tell(publisher, snapshot(clock.now()))
         await wait_until(lambda: discord.count("post") == 2, within=10, what="both boards")
         posted_at = max(t for t, what, _ in discord.calls if what == "post")
         empty = discord.board(MESSAGES_CHANNEL)
@@ -161,7 +168,7 @@ async def test_first_sight_posts_both_boards_then_edits_once_per_interval_and_on
 
         for second in range(300):  # a busy guild: totals change every second
             messages(store, clock.now(), {1 + second % 12: 1}, {u: f"Member {u}" for u in range(1, 13)})
-            publisher.totals_changed({GUILD})
+            tell(publisher, TotalsChanged(frozenset({GUILD})))
             await trio.sleep(1)
         edits = [t for t, what, _ in discord.calls if what == "edit"]
         assert 4 <= len(edits) <= 5  # 300 s at one edit per 60 s
@@ -169,7 +176,7 @@ async def test_first_sight_posts_both_boards_then_edits_once_per_interval_and_on
         assert discord.count("edit") == len(edits)  # the unchanged voice board was never edited
 
         before = discord.count("edit")
-        publisher.totals_changed({GUILD})  # a change that renders the same board
+        tell(publisher, TotalsChanged(frozenset({GUILD})))  # a change that renders the same board
         await trio.sleep(600)
         assert discord.count("edit") == before
 
@@ -195,7 +202,7 @@ async def test_names_from_the_database_then_discord_then_unknown_and_departed_hi
     messages(store, clock.now(), {1: 9, 2: 8, 3: 7}, {1: "Stored Ada"})  # 2 and 3: no stored name
     publisher = LeaderboardPublisher(store, discord, configs(), clock)
     async with running(publisher):
-        publisher.guild_seen(snapshot(clock.now()))
+        tell(publisher, snapshot(clock.now()))
         await wait_until(lambda: discord.count("post") == 2, within=10, what="both boards")
         lines = discord.board(MESSAGES_CHANNEL)["description"].split("\n")
         assert [line.split("** ", 1)[1] for line in lines] == [
@@ -206,8 +213,9 @@ async def test_names_from_the_database_then_discord_then_unknown_and_departed_hi
         assert sorted(u for _, what, u in discord.calls if what == "member") == [2, 3]
         assert store.db.execute("SELECT name FROM members WHERE user_id = 2").fetchone() == ("Fetched Fen",)
 
-        publisher.configs.update(GUILD, hide_departed=True)
-        publisher.totals_changed({GUILD})
+        hidden = evolve(publisher.configs.get(GUILD), hide_departed=True)
+        tell(publisher, GuildConfigured(GUILD, hidden, clock.now()))
+        tell(publisher, TotalsChanged(frozenset({GUILD})))
         await wait_until(lambda: discord.count("edit") == 1, within=200, what="the edit")
         lines = discord.board(MESSAGES_CHANNEL)["description"].split("\n")
         assert [line.split("** ", 1)[1] for line in lines] == [
@@ -227,23 +235,23 @@ async def test_publish_final_writes_the_finished_period_at_once_then_the_board_s
         return sum(1 for _, what, target in discord.calls if what == "edit" and target == channel_id)
 
     async with running(publisher):
-        publisher.guild_seen(snapshot(clock.now()))
+        tell(publisher, snapshot(clock.now()))
         await wait_until(lambda: discord.count("post") == 2, within=10, what="both boards")
         spec = store.period_spec_sync(GUILD, clock.now())
         period = spec.index_at(clock.now())
         end = spec.end_of(period)
         await clock.sleep_until(end - 30)
         messages(store, clock.now(), {4: 1}, {4: "Last Minute Lu"})
-        publisher.totals_changed({GUILD})
+        tell(publisher, TotalsChanged(frozenset({GUILD})))
         await wait_until(lambda: discord.count("edit") == 1, within=10, what="the regular edit")
         await clock.sleep_until(
             end - 5
         )  # too late for the regular schedule: the next edit is due at end + 30
         messages(store, clock.now(), {4: 2}, {})
-        publisher.totals_changed({GUILD})
+        tell(publisher, TotalsChanged(frozenset({GUILD})))
         await clock.sleep_until(end + 1)  # the next period has begun
         asked_at = clock.now()
-        await publisher.publish_final(GUILD, period)
+        await publish_final(publisher.inbox.sender, clock, GUILD, period)
         assert clock.now() - asked_at < 5  # at once, not after the interval
         assert discord.count("edit") == edits(MESSAGES_CHANNEL) == 2  # the voice board did not change
         final = discord.board(MESSAGES_CHANNEL)
@@ -264,13 +272,13 @@ async def test_a_restart_checks_its_boards_and_never_posts_twice(
     discord = FakeDiscord(clock)
     first = LeaderboardPublisher(store, discord, configs(), clock)
     async with running(first):
-        first.guild_seen(snapshot(clock.now()))
+        tell(first, snapshot(clock.now()))
         await wait_until(lambda: discord.count("post") == 2, within=10, what="both boards")
     del discord.messages[VOICE_CHANNEL]  # a moderator deleted the voice board while the bot was down
     await trio.sleep(120)
     second = LeaderboardPublisher(store, discord, configs(), clock)
     async with running(second):
-        second.guild_seen(snapshot(clock.now()))
+        tell(second, snapshot(clock.now()))
         await wait_until(lambda: discord.count("post") == 3, within=200, what="the voice board again")
         await trio.sleep(300)
     assert discord.count("check") == 2
@@ -291,9 +299,9 @@ async def test_missing_channels_warn_once_and_the_rest_keeps_working(
     discord.answers.extend([NoneFound(), NoAccess(50013, "missing permissions")])
     async with running(publisher):
         for _ in range(3):
-            publisher.guild_seen(snapshot(clock.now(), channels=frozenset({MESSAGES_CHANNEL})))
+            tell(publisher, snapshot(clock.now(), channels=frozenset({MESSAGES_CHANNEL})))
             await trio.sleep(100)
-        publisher.totals_changed({GUILD})
+        tell(publisher, TotalsChanged(frozenset({GUILD})))
         await trio.sleep(100)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert sum("voice board channel 71 is not a text channel" in w for w in warnings) == 1
@@ -309,9 +317,9 @@ async def test_shutdown_posts_the_last_changes_without_waiting_for_the_interval(
     discord = FakeDiscord(clock)
     publisher = LeaderboardPublisher(store, discord, configs(), clock)
     async with running(publisher):
-        publisher.guild_seen(snapshot(clock.now()))
+        tell(publisher, snapshot(clock.now()))
         await wait_until(lambda: discord.count("post") == 2, within=10, what="both boards")
         messages(store, clock.now(), {5: 2}, {5: "Late Mo"})
-        publisher.totals_changed({GUILD})  # the counter's last flush, then shutdown
+        tell(publisher, TotalsChanged(frozenset({GUILD})))  # the counter's last flush, then shutdown
     assert discord.count("edit") == 1
     assert "Late Mo — 2 messages" in discord.board(MESSAGES_CHANNEL)["description"]

@@ -85,3 +85,18 @@ def test_a_message_whose_parent_is_unknown_counts_only_where_no_channel_is_exclu
     assert strict.add(msg(1, channel_id=100, parent_unknown=True)) is Skip.PARENT_UNKNOWN
     open_guild = MessageTally()
     assert open_guild.add(msg(2, channel_id=100, parent_unknown=True)) is None
+
+
+def test_a_forget_drops_the_members_batch_name_and_cooldown_and_skips_their_older_messages() -> None:
+    configs = GuildConfigs(GuildConfig(message_cooldown=30.0))
+    tally = MessageTally(configs=configs)
+    for i, at in enumerate((1_000.0, 1_040.0, 1_080.0)):
+        tally.add(msg(i, at=at))
+    tally.add(msg(10, author=11))
+    tally.forget(1, 10, at=1_100.0)
+    batch = tally.take_batch()
+    assert batch.counts == {(1, 11, 1000): 1} and set(batch.names) == {(1, 11)}
+    assert tally.add(msg(20, at=1_099.0)) is Skip.FORGOTTEN  # a late replay from before the forget
+    assert tally.add(msg(21, at=1_100.5)) is None  # from then on the member counts again...
+    assert tally.add(msg(22, at=1_101.0)) is Skip.COOLDOWN  # ...with a fresh cooldown
+    assert tally.take_batch().counts == {(1, 10, 1100): 1}

@@ -10,11 +10,14 @@ from pathlib import Path
 import pytest
 import trio
 
+from actors.leaderboard_publisher import PublishFinal
+from actors.leaderboard_publisher import Request as PublisherMessage
 from actors.reset_clock import ResetClock
 from domain.checkpoints import MessageBatch
 from domain.clock import WallClock
 from domain.events import Event, MessageSent
 from domain.guild_config import GuildConfig, GuildConfigs
+from domain.messages import PeriodReset
 from domain.periods import DAY, PeriodSpec, day_floor
 from persistence.store import Store
 from tests.harness import EPOCH, host_tz, settings_for
@@ -190,14 +193,25 @@ async def test_boards_are_posted_final_before_each_reset(
 ) -> None:
     store, spec = seeded_store(tmp_path / "final.db")
     posted: list[tuple[int, int, int | None]] = []
+    told: list[PeriodReset] = []
+    send, receive = trio.open_memory_channel[PublisherMessage](10)
 
-    async def final_boards(guild_id: int, period: int) -> None:
-        posted.append((guild_id, period, store.last_archived_sync(guild_id)))  # what was archived then
+    async def publisher() -> None:  # answers as the leaderboard publisher does
+        async for request in receive:
+            if isinstance(request, PublishFinal):
+                posted.append((request.guild_id, request.period, store.last_archived_sync(GUILD)))
+                request.done.set()
+            elif isinstance(request, PeriodReset):
+                told.append(request)
 
-    resets = ResetClock(store, WallClock.starting_at(spec.start_of(2) + DAY), grace_seconds=10)
-    resets.before_reset = final_boards
-    await resets.catch_up()
+    clock = WallClock.starting_at(spec.start_of(2) + DAY)
+    resets = ResetClock(store, clock, grace_seconds=10, publisher=send)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(publisher)
+        await resets.catch_up()
+        send.close()
     assert posted == [(GUILD, 0, None), (GUILD, 1, 0)]  # each board went out before its archive
+    assert [(t.guild_id, t.period) for t in told] == [(GUILD, 0), (GUILD, 1)]  # then it was told
     store.close()
 
 

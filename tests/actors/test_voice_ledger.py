@@ -1,5 +1,5 @@
 """The voice ledger against a real SQLite file: names from voice are kept; a failing disk at a stop
-is retried within a bound, then reported per guild."""
+is retried within a bound, then reported per guild; a forget drops what is not written yet."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 import trio
 
-from actors.voice_ledger import FINAL_BACKOFF, VoiceLedger
+from actors.voice_ledger import FINAL_BACKOFF, Checkpointed, LedgerMessage, SessionEnded, VoiceLedger
 from actors.voice_machine import Interval, Phase, VoiceSession
+from domain.messages import MemberForgotten
 from persistence.errors import FlushIncomplete
 from persistence.store import Store
+from supervisor.mailbox import Mailbox
 
 T0 = 1_790_000_000.0
 G, OTHER = 7, 8
@@ -24,8 +26,7 @@ def counting(until: float) -> VoiceSession:
 async def test_a_name_seen_in_voice_is_the_last_known_name(tmp_path: Path) -> None:
     store = Store(tmp_path / "lb.db", inline=True)
     ledger = VoiceLedger(store)
-    ledger.named((G, 10, 1), "Ada in voice", T0)
-    ledger.record((G, 10, 1), counting(T0 + 60), Interval(T0, T0 + 60))
+    ledger.record((G, 10, 1), counting(T0 + 60), Interval(T0, T0 + 60), ("Ada in voice", T0))
     assert await ledger.flush()
     assert store.db.execute("SELECT user_id, name FROM members").fetchall() == [(10, "Ada in voice")]
     assert store.voice_seconds_sync(G) == {10: 60.0}
@@ -48,3 +49,44 @@ async def test_a_final_flush_on_a_full_disk_is_bounded_and_reports_seconds_per_g
     assert store.unwritten == {"voice seconds": {G: 1500 * 30.0, OTHER: 500 * 30.0}}
     with pytest.raises(FlushIncomplete, match=f"voice seconds: guild {G}: 45000, guild {OTHER}: 15000"):
         await store.aclose()
+
+
+GUILD, GONE, KEPT = 1, 10, 11
+
+
+def voice_ms(store: Store, user_id: int) -> int:
+    (ms,) = store.db.execute(
+        "SELECT COALESCE(SUM(voice_ms), 0) FROM activity WHERE user_id = ?", (user_id,)
+    ).fetchone()
+    return int(ms)
+
+
+async def test_a_forget_drops_pending_time_and_clips_what_the_session_reports_later(
+    autojump_clock: object, tmp_path: Path
+) -> None:
+    store = Store(tmp_path / "lb.db", inline=True)
+    store.period_spec_sync(GUILD, T0)
+    ledger = VoiceLedger(store, flush_seconds=1.0)
+    gone, kept = (GUILD, GONE, 1), (GUILD, KEPT, 2)
+    ledger.record(gone, counting(T0 + 60), Interval(T0, T0 + 60))
+    ledger.record(kept, counting(T0 + 60), Interval(T0, T0 + 60))
+    inbox = Mailbox[LedgerMessage]("voice_ledger")
+    forgotten = MemberForgotten(GUILD, GONE, T0 + 90)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(ledger.run, None, inbox)
+        await inbox.send(forgotten)
+        await forgotten.applied.wait()
+        # Nothing of the member's from before the forget is left to write.
+        assert all((g, u) != (GUILD, GONE) or start >= forgotten.at for g, u, start, _ in ledger._intervals)
+        # The session did not hear of the forget: its next checkpoint covers time before it.
+        await inbox.send(Checkpointed(gone, counting(T0 + 120), Interval(T0 + 60, T0 + 120)))
+        await trio.sleep(2)
+        assert voice_ms(store, GONE) == 30_000  # only from the forget on
+        assert voice_ms(store, KEPT) == 60_000
+        away = VoiceSession(Phase.AWAY, None, None, T0 + 150, 2)
+        await inbox.send(SessionEnded(gone, away, Interval(T0 + 120, T0 + 150)))
+        await trio.sleep(2)
+        assert ledger._cutoffs == {}  # no session of the member has time from before the cutoff now
+        inbox.close()
+    assert voice_ms(store, GONE) == 60_000
+    store.close()

@@ -33,6 +33,7 @@ from domain.guild_config import GuildConfig, GuildConfigs
 from domain.kinds import BoardKind
 from persistence.store import Store
 from tests.discord_sim.conftest import connected, intents
+from tests.e2e.test_boards_e2e import INTERVAL, board_settings, boards, lines
 from tests.harness import db_message_counts, running_bot, settings_for, simulator, wait_until
 
 MANAGE_GUILD = 1 << 5
@@ -797,3 +798,133 @@ async def test_shutdown_waits_for_a_command_query_in_flight(
     # Virtual time ran on for as long as the query took in real time (autojump): deferring before
     # the query is what kept the answer inside Discord's 3-second window.
     assert asked.response_type == 5
+
+
+# -- /lbforget against what the actors still hold, /lbreset in a quiet server ------------------------
+
+
+def rows_of(db: Path, user_id: int) -> dict[str, int]:
+    """Rows about ``user_id`` in each per-member table, and their summed message count."""
+    with sqlite3.connect(db) as conn:
+        found = {
+            table: conn.execute(f"SELECT COUNT(*) FROM {table} WHERE user_id = ?", [user_id]).fetchone()[0]
+            for table in ("members",)  # voice: ``voice_ms``; no session state is stored (schema v7)
+        }
+        (found["messages"],) = conn.execute(
+            "SELECT COALESCE(SUM(messages), 0) FROM activity WHERE user_id = ?", [user_id]
+        ).fetchone()
+    return found
+
+
+async def test_lbforget_reaches_the_unflushed_batch_and_the_voice_session_and_stays_forgotten(
+    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+) -> None:
+    """Messages waiting in the counter's batch, the name with them, and voice time not yet written
+    never land after the forget; voice that goes on after it counts only from the reply on."""
+    db = tmp_path / "lb.db"
+    flush = 600.0  # nothing is written while the forget runs: the batch and the voice are in memory
+    settings = settings_for(
+        db, MESSAGE_FLUSH_SECONDS=str(flush), VOICE_FLUSH_SECONDS=str(flush), VOICE_CHECKPOINT_SECONDS="5"
+    )
+    async with simulator(clock, seed=4, members=8) as scenario:
+        sim, guild, admin, gone = scenario.sim, scenario.guild, scenario.humans[0], scenario.humans[3]
+        async with running_bot(sim, settings, clock) as app:
+            await commands_ready(scenario)
+            received = app.gateway.received["VOICE_STATE_UPDATE"]  # type: ignore[union-attr]
+            friend = scenario.humans[4]  # alone in voice does not count
+            for member in (gone, friend):
+                sim.set_voice(guild, member, scenario.voice_channels[0])
+            await wait_until(
+                lambda: app.gateway.received["VOICE_STATE_UPDATE"] >= received + 2,  # type: ignore[union-attr]
+                what="the voice joins",
+            )
+            await trio_sleep(300)  # counting, checkpointed in the ledger, not yet written
+            for _ in range(4):
+                scenario.say(gone)
+            await wait_until(
+                lambda: app.gateway.received["MESSAGE_CREATE"] >= 4,  # type: ignore[union-attr]
+                what="the messages",
+            )
+            assert rows_of(db, gone.user_id) == {"members": 0, "messages": 0}
+
+            sent_at = clock.now()
+            asked = await ask(scenario, admin, "lbforget", {"member": gone}, permissions=MANAGE_GUILD)
+            answered_at = clock.now()
+            assert "from now" in asked.original["content"]  # type: ignore[index]
+            assert "backups made before now" in asked.original["content"].lower()  # type: ignore[index]
+            await trio_sleep(300)  # still in voice after the forget: this counts again
+            left_at = clock.now()
+            sim.set_voice(guild, gone, None)
+            await trio_sleep(3 * flush)  # several flushes and checkpoints
+            assert rows_of(db, gone.user_id) == {"members": 0, "messages": 0}
+            counted = voice_ms(db, guild.guild_id, gone.user_id) / 1000
+    assert rows_of(db, gone.user_id) == {"members": 0, "messages": 0}
+    assert left_at - answered_at <= counted <= left_at - sent_at + 1, "voice counts from the forget on"
+
+
+async def test_lbforget_keeps_the_member_off_the_boards_for_good(
+    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+) -> None:
+    db = tmp_path / "lb.db"
+    flush = 600.0
+    async with simulator(clock, seed=5, members=8) as scenario:
+        sim, admin, gone, kept = scenario.sim, scenario.humans[0], scenario.humans[3], scenario.humans[4]
+        channels = [c.channel_id for c in scenario.text_channels[:2]]
+        settings = board_settings(
+            db, scenario, MESSAGE_FLUSH_SECONDS=str(flush), VOICE_FLUSH_SECONDS=str(flush)
+        )
+        async with running_bot(sim, settings, clock) as app:
+            await commands_ready(scenario)
+            await wait_until(lambda: all(boards(sim, c) for c in channels), what="both boards")
+            for member, n in ((gone, 4), (kept, 2)):
+                for _ in range(n):
+                    scenario.say(member)
+            await wait_until(
+                lambda: app.gateway.received["MESSAGE_CREATE"] >= 6,  # type: ignore[union-attr]
+                what="the messages",
+            )
+            await ask(scenario, admin, "lbforget", {"member": gone}, permissions=MANAGE_GUILD)
+            name = str(gone.global_name or gone.username)
+            seen: list[str] = []
+            for _ in range(int(3 * flush / 10)):
+                await trio_sleep(10)
+                for channel in channels:
+                    seen += [line for embed in boards(sim, channel).values() for line, _ in lines(embed)]
+            assert name not in seen, "the forgotten member never shows on a board"
+            assert str(kept.global_name or kept.username) in seen, "the boards did update"
+    assert rows_of(db, gone.user_id)["messages"] == 0
+
+
+async def test_lbreset_in_a_quiet_server_shows_both_boards_empty_within_one_interval(
+    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+) -> None:
+    db = tmp_path / "lb.db"
+    async with simulator(clock, seed=6, members=8) as scenario:
+        sim, guild, admin, talker = scenario.sim, scenario.guild, scenario.humans[0], scenario.humans[2]
+        channels = [c.channel_id for c in scenario.text_channels[:2]]
+        settings = board_settings(db, scenario, MESSAGE_FLUSH_SECONDS="0.5")
+        async with running_bot(sim, settings, clock):
+            await commands_ready(scenario)
+            friend = scenario.humans[3]
+            for member in (talker, friend):  # alone in voice does not count
+                sim.set_voice(guild, member, scenario.voice_channels[0])
+            await chat(scenario, db, [(talker, 3)])
+            await trio_sleep(120)
+            for member in (talker, friend):
+                sim.set_voice(guild, member, None)
+
+            def ranked() -> list[int]:
+                return [
+                    sum(len(lines(embed)) for embed in boards(sim, channel).values()) for channel in channels
+                ]
+
+            await wait_until(lambda: ranked() == [1, 2], within=3 * INTERVAL, what="both boards ranked")
+            await trio_sleep(2 * INTERVAL)  # quiet from here on
+            question = (await ask(scenario, admin, "lbreset", permissions=MANAGE_GUILD)).original
+            assert question is not None
+            yes = buttons(question)["Reset now"]["custom_id"]
+            confirmed = scenario.sim.click(scenario.guild, admin, question, yes, permissions=MANAGE_GUILD)
+            await wait_until(lambda: done(confirmed), what="the reset")
+            await wait_until(
+                lambda: ranked() == [0, 0], within=INTERVAL + 15, what="both boards to show the new period"
+            )

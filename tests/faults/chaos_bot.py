@@ -40,6 +40,7 @@ class Bot:
             "LEADERBOARD_DB": str(db),
             "VOICE_CHECKPOINT_SECONDS": str(CHECKPOINT),
             "MESSAGE_FLUSH_SECONDS": str(FLUSH),
+            "VOICE_FLUSH_SECONDS": str(FLUSH),
             "OPS_PORT": "0",
             "BACKUP_INTERVAL_HOURS": "0",
             "LOG_FORMAT": "console",

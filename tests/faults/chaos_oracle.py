@@ -16,7 +16,7 @@ from attrs import define, field
 from tests.voice_oracle import counts as voice_counts
 
 CHECKPOINT = 0.3  # VOICE_CHECKPOINT_SECONDS for the bot: short, so a run of seconds has many
-FLUSH = 0.2  # MESSAGE_FLUSH_SECONDS (also the voice ledger's flush period)
+FLUSH = 0.2  # MESSAGE_FLUSH_SECONDS and VOICE_FLUSH_SECONDS
 # How late the bot may stamp an event compared with the simulator's clock: the frame crosses a
 # loopback websocket and waits for disnake's loop (the bot stamps at its parser). Measured over 120
 # seeds, 3 at a time on a shared 2-core machine: users no fault excused were off by 0.027 s at worst

@@ -71,7 +71,12 @@ async def feed_pipeline(
     frames are stamped at exactly their scheduled virtual time and totals are deterministic.
     """
     clock = WallClock.starting_at(EPOCH)
-    env = {"VOICE_CHECKPOINT_SECONDS": "15", "MESSAGE_FLUSH_SECONDS": "5", "MESSAGE_FLUSH_MAX": "7"} | env
+    env = {
+        "VOICE_CHECKPOINT_SECONDS": "15",
+        "MESSAGE_FLUSH_SECONDS": "5",
+        "VOICE_FLUSH_SECONDS": "5",
+        "MESSAGE_FLUSH_MAX": "7",
+    } | env
     async with trio_asyncio.open_loop():
         send, receive = trio.open_memory_channel[Event](10_000)
         gateway = Gateway(send, clock)
@@ -86,7 +91,7 @@ async def feed_pipeline(
                 if delay:
                     await asyncio.sleep(delay)
                 if name == CALL:
-                    payload(pipeline)  # what an admin command would do at this moment
+                    payload(pipeline, gateway)  # what an admin command would do at this moment
                 else:
                     parsers[name](payload)
                     await gateway.drain()  # as the websocket does before reading the next frame

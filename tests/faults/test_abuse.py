@@ -18,11 +18,13 @@ from typing import Any
 import attrs
 import pytest
 
+from bot_entry.gateway import Gateway
 from discord_sim.crowd import Scenario
 from discord_sim.interactions import command_interaction
 from discord_sim.world import SimGuild, SimInteraction, SimMember, World
 from domain.clock import WallClock
 from domain.events import MessageSent
+from domain.messages import GuildConfigured
 from tests.bot_entry.gateway_payloads import (
     GUILD_A,
     GUILD_B,
@@ -100,10 +102,15 @@ def cooldown_oracle(
     return counted
 
 
-def with_cooldown(*guild_ids: int) -> Callable[[Pipeline], None]:
-    def configure(pipeline: Pipeline) -> None:
+def with_cooldown(*guild_ids: int) -> Callable[..., None]:
+    """Before the run: the operator's settings. During it: what ``/lbconfig set`` does (the new
+    config goes into the event stream, and the router hands it to the counter)."""
+
+    def configure(pipeline: Pipeline, gateway: Gateway | None = None) -> None:
         for guild_id in guild_ids:
-            pipeline.configs.update(guild_id, message_cooldown=COOLDOWN)
+            config = pipeline.configs.update(guild_id, message_cooldown=COOLDOWN)
+            if gateway is not None:
+                gateway.push(GuildConfigured(guild_id, config, pipeline.clock.now()))
 
     return configure
 

@@ -60,6 +60,7 @@ async def test_sigkill_loses_at_most_one_checkpoint_and_never_counts_downtime(
             "LEADERBOARD_DB": str(db),
             "VOICE_CHECKPOINT_SECONDS": str(CHECKPOINT),
             "MESSAGE_FLUSH_SECONDS": str(FLUSH),
+            "VOICE_FLUSH_SECONDS": str(FLUSH),
             "PYTHONPATH": str(ROOT),
             "OPS_PORT": "0",
             "BACKUP_INTERVAL_HOURS": "0",
