@@ -6,7 +6,13 @@ import pytest
 import trio_asyncio
 
 from domain.clock import WallClock
-from tests.harness import EPOCH
+from tests.harness import EPOCH, SCENARIO_MARKER, scenario
+
+__all__ = ["aio_loop", "clock", "scenario"]  # ``scenario``: a started simulator (tests/harness.py)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", SCENARIO_MARKER)
 
 
 @pytest.fixture
