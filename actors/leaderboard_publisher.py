@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Hashable
 from typing import Any, Protocol
 
 import trio
@@ -54,7 +54,8 @@ from domain.messages import GuildConfigured, MemberForgotten, PeriodReset, Total
 from persistence import boards as board_rows
 from persistence import queries
 from persistence.store import Store
-from supervisor.mailbox import Mailbox
+from supervisor.coalescing import CoalescingMailbox
+from supervisor.mailbox import Mailbox, Sender
 from supervisor.supervisor import ChildSpec, Restart
 
 log = logging.getLogger(__name__)
@@ -91,9 +92,33 @@ class PublishFinal:
 Request = TotalsChanged | GuildSnapshot | GuildConfigured | PeriodReset | MemberForgotten | PublishFinal
 
 
-async def publish_final(
-    publisher: trio.MemorySendChannel[Request], clock: WallClock, guild_id: int, period: int
-) -> None:
+def _request_key(request: Request) -> Hashable | None:
+    """Queued requests that say "this is now so" merge: one per kind and guild (totals: one in all)."""
+    match request:
+        case TotalsChanged():
+            return "totals"
+        case (
+            GuildSnapshot(guild_id=guild_id)
+            | GuildConfigured(guild_id=guild_id)
+            | PeriodReset(guild_id=guild_id)
+        ):
+            return (type(request).__name__, guild_id)
+    return None  # a forget or a final-board request: each is answered
+
+
+def _merge_requests(queued: Request, newer: Request) -> Request:
+    if isinstance(queued, TotalsChanged) and isinstance(newer, TotalsChanged):
+        return TotalsChanged(queued.guild_ids | newer.guild_ids)
+    return newer
+
+
+def publisher_inbox() -> CoalescingMailbox[Request]:
+    """The publisher's inbox: senders on the hot path never wait for a round of Discord calls, and
+    no change is dropped (queued ones merge, so it holds at most a few messages per guild)."""
+    return CoalescingMailbox[Request]("leaderboard_publisher", _request_key, _merge_requests)
+
+
+async def publish_final(publisher: Sender[Request], clock: WallClock, guild_id: int, period: int) -> None:
     """(For the reset clock) Ask for both boards of ``guild_id`` in their final state for
     ``period``, now (no interval); return when they are written, or after ``FINAL_WAIT`` at most
     (the reset goes on)."""
@@ -122,7 +147,7 @@ class LeaderboardPublisher:
     configs: GuildConfigs
     clock: WallClock
     settle_seconds: float = 0.0  # after a boundary, the old period is shown until its last writes land
-    inbox: Mailbox[Request] = field(factory=lambda: Mailbox[Request]("leaderboard_publisher"))
+    inbox: Mailbox[Request] = field(factory=publisher_inbox)
     guilds: dict[int, GuildSnapshot] = field(factory=dict)
     writes: int = 0  # successful posts and edits (health, tests)
     _dirty: set[int] = field(factory=set)

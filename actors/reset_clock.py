@@ -29,7 +29,8 @@ from domain.guild_config import GuildConfig, GuildConfigs
 from domain.messages import GuildConfigured, PeriodReset
 from domain.periods import DAY, PeriodSpec
 from persistence.store import Fault, Store
-from supervisor.mailbox import Mailbox
+from supervisor.coalescing import CoalescingMailbox
+from supervisor.mailbox import Mailbox, Sender
 from supervisor.supervisor import ChildSpec, Restart
 
 log = logging.getLogger(__name__)
@@ -37,12 +38,20 @@ log = logging.getLogger(__name__)
 ResetClockMessage = GuildSnapshot | GuildConfigured
 
 
+def reset_clock_inbox() -> CoalescingMailbox[ResetClockMessage]:
+    """The reset clock's inbox: the newest snapshot and config of each guild (at most two messages a
+    guild), so the router never waits for an archive and nothing is dropped."""
+    return CoalescingMailbox[ResetClockMessage](
+        "reset_clock", lambda message: (type(message).__name__, message.guild_id)
+    )
+
+
 @define
 class ResetClock:
     store: Store
     clock: WallClock
     grace_seconds: float = 10.0
-    publisher: trio.MemorySendChannel[PublisherMessage] | None = None  # None: no boards
+    publisher: Sender[PublisherMessage] | None = None  # None: no boards
     fault: Fault | None = None  # tests: fail between the statements of a reset
     # This actor's own copy: a guild's new period length or anchor applies from its next reset.
     configs: GuildConfigs = field(factory=lambda: GuildConfigs(GuildConfig()))

@@ -11,12 +11,21 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import trio
 
 T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
 log = logging.getLogger(__name__)
+
+
+class Sender(Protocol[T_contra]):
+    """What a sender holds of an inbox: a trio memory channel's send side, or a ``CoalescingMailbox``."""
+
+    def send_nowait(self, item: T_contra) -> None: ...
+
+    async def send(self, item: T_contra) -> None: ...
 
 
 class Mailbox(Generic[T]):
@@ -53,9 +62,9 @@ class Mailbox(Generic[T]):
             return self._take_redelivery()
         self._in_flight = None
         try:
-            self._in_flight = self._receive.receive_nowait()
+            self._in_flight = self._take_nowait()
         except trio.WouldBlock:
-            self._in_flight = await self._receive.receive()
+            self._in_flight = await self._take()
         return self._in_flight
 
     async def send(self, item: T) -> None:
@@ -70,8 +79,16 @@ class Mailbox(Generic[T]):
         if self._redelivering is not None:
             return self._take_redelivery()
         self._in_flight = None
-        self._in_flight = self._receive.receive_nowait()
+        self._in_flight = self._take_nowait()
         return self._in_flight
+
+    # The queue itself: a trio memory channel here; ``CoalescingMailbox`` keeps its own.
+
+    def _take_nowait(self) -> T:
+        return self._receive.receive_nowait()
+
+    async def _take(self) -> T:
+        return await self._receive.receive()
 
     def _take_redelivery(self) -> T:
         item = self._redelivering

@@ -14,8 +14,8 @@ then the store closes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,9 +23,9 @@ import trio
 from attrs import define, evolve
 
 from actors.leaderboard_publisher import LeaderboardPublisher, Poster
-from actors.leaderboard_publisher import Request as PublisherMessage
+from actors.leaderboard_publisher import publisher_inbox as publisher_inbox_
 from actors.message_counter import CounterMessage, Fault, MessageCounter
-from actors.reset_clock import ResetClock, ResetClockMessage
+from actors.reset_clock import ResetClock, reset_clock_inbox
 from actors.voice_ledger import LEDGER_INBOX, LedgerMessage, SessionKey, VoiceLedger
 from actors.voice_session import VoiceFault, VoiceSessionActor
 from domain.clock import WallClock
@@ -218,17 +218,13 @@ class Pipeline:
         task_status: trio.TaskStatus[PipelineHandle],
     ) -> None:
         settings, clock = self.settings, self.clock
-        publisher_inbox = Mailbox[PublisherMessage]("leaderboard_publisher")
+        publisher_inbox = publisher_inbox_()
 
         def totals(guild_ids: set[int]) -> None:
-            """Totals changed: a message in the publisher's inbox (a full inbox has a round due)."""
+            """Totals changed: a message in the publisher's inbox (it merges with a queued one)."""
             self.last_write_at = clock.now()
-            try:
+            with contextlib.suppress(trio.ClosedResourceError):  # no publisher, or its last round is done
                 publisher_inbox.sender.send_nowait(TotalsChanged(frozenset(guild_ids)))
-            except trio.WouldBlock:
-                log.warning("the publisher's inbox is full; a totals change was not passed on")
-            except trio.ClosedResourceError:
-                pass  # no publisher, or it has had its last round
 
         if poster is None:
             publisher_inbox.close()
@@ -273,7 +269,7 @@ class Pipeline:
                     await root.start_child(counter.spec(), messages)
                     ledger_inbox = Mailbox[LedgerMessage]("voice_ledger", capacity=LEDGER_INBOX)
                     await root.start_child(ledger.spec(), ledger_inbox)
-                    reset_inbox = Mailbox[ResetClockMessage]("reset_clock", capacity=math.inf)
+                    reset_inbox = reset_clock_inbox()
                     await root.start_child(reset_clock.spec(), reset_inbox)
                     try:
                         async with open_supervisor("voice", intensity=intensity, period=period) as voice:

@@ -21,6 +21,7 @@ drops. When the gateway's channel closes, the router closes every mailbox so act
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 from collections.abc import Callable
@@ -44,7 +45,7 @@ from domain.events import (
 )
 from domain.guild_config import GuildConfig, GuildConfigs
 from domain.messages import GuildConfigured
-from supervisor.mailbox import Mailbox
+from supervisor.mailbox import Mailbox, Sender
 from supervisor.supervisor import ChildSpec, Supervisor
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class Router:
     # Told of every snapshot and config change (the reset clock; the publisher, which drops what it
     # cannot take at once: a full inbox means it has a round to do anyway).
     reset_clock: Mailbox[ResetClockMessage] | None = None
-    publisher: trio.MemorySendChannel[PublisherMessage] | None = None
+    publisher: Sender[PublisherMessage] | None = None
     guilds: dict[int, GuildVoice] = field(factory=dict)
     sessions: dict[tuple[int, int], Mailbox[SessionEvent]] = field(factory=dict)
     in_outage: set[int] = field(factory=set)  # guilds whose voice sessions hold since ConnectionLost
@@ -133,12 +134,8 @@ class Router:
         if self.reset_clock is not None:
             await self.reset_clock.send(message)
         if self.publisher is not None:
-            try:
-                self.publisher.send_nowait(message)
-            except trio.WouldBlock:
-                log.warning("router: the publisher's inbox is full; %s not passed on", type(message).__name__)
-            except trio.ClosedResourceError:
-                pass  # shutting down: the publisher has had its last round
+            with contextlib.suppress(trio.ClosedResourceError):  # shutting down: its last round is done
+                self.publisher.send_nowait(message)  # merges with a queued one: never full
 
     async def _snapshot(self, snapshot: GuildSnapshot) -> None:
         await self._tell(snapshot)
