@@ -24,7 +24,7 @@ from actors import voice_machine as vm
 from actors.voice_ledger import Checkpointed, LedgerMessage, SessionEnded, SessionKey
 from domain.clock import WallClock
 from domain.guild_config import VoicePolicy
-from supervisor.mailbox import Mailbox
+from supervisor.mailbox import Mailbox, Sender
 from supervisor.supervisor import ChildSpec, Restart
 
 
@@ -68,7 +68,7 @@ class Reported:
 @define(frozen=True)
 class VoiceSessionActor:
     key: SessionKey
-    ledger: trio.MemorySendChannel[LedgerMessage]
+    ledger: Sender[LedgerMessage]
     clock: WallClock
     checkpoint_seconds: float
     fault: VoiceFault | None = None  # tests inject crashes here

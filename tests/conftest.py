@@ -1,10 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+import sys
+import threading
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import structlog
 import trio_asyncio
 
+from bot_entry.logs import redactor
 from domain.clock import WallClock
 from tests.harness import EPOCH, SCENARIO_MARKER, scenario
 
@@ -32,3 +37,19 @@ def clock(request: pytest.FixtureRequest) -> WallClock:
     if "autojump_clock" not in request.fixturenames:
         raise pytest.UsageError("request autojump_clock alongside clock, so time is virtual")
     return WallClock(offset=EPOCH)
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """configure_logging changes process-wide state; put it back after each test."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    hooks = sys.excepthook, threading.excepthook
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    sys.excepthook, threading.excepthook = hooks
+    logging.captureWarnings(False)
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+    redactor.reset()

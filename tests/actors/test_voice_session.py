@@ -1,0 +1,71 @@
+"""The voice-session shell: what it reports to the ledger, when, and how it resumes after a crash.
+
+The rules themselves are the pure machine's (tests/actors/test_voice_machine.py); here a real
+supervisor runs the actor on MockClock, and the ledger's inbox is read directly.
+"""
+
+from __future__ import annotations
+
+import trio
+
+from actors import voice_machine as vm
+from actors.voice_ledger import Checkpointed, SessionEnded
+from actors.voice_session import PresenceChanged, SessionEvent, VoiceFault, VoiceSessionActor
+from domain.clock import WallClock
+from supervisor.mailbox import Mailbox
+from supervisor.supervisor import open_supervisor
+
+T0 = 1_790_000_000.0
+KEY = (1, 10, 1)
+TOGETHER = vm.Presence(100, has_company=True, name="Ada")
+ALONE = vm.Presence(100, has_company=False)
+
+
+async def run_session(
+    changes: list[tuple[float, vm.Presence]], until: float, fault: VoiceFault | None = None
+) -> list[Checkpointed | SessionEnded]:
+    """Feed ``changes`` (seconds after T0) to one session, leave at ``until``; what the ledger got."""
+    clock = WallClock.starting_at(T0)
+    send, receive = trio.open_memory_channel[Checkpointed | SessionEnded](100)
+    actor = VoiceSessionActor(KEY, send, clock, checkpoint_seconds=5.0, fault=fault)
+    inbox = Mailbox[SessionEvent]("voice")
+    async with open_supervisor("voice", intensity=3, period=60.0) as voice:
+        await voice.start_child(actor.spec(), inbox)
+        for seq, (after, presence) in enumerate([*changes, (until, vm.Presence(None))], start=1):
+            await clock.sleep_until(T0 + after)
+            await inbox.send(PresenceChanged(presence, clock.now(), seq))
+    send.close()
+    return [report async for report in receive]
+
+
+def counted(reports: list[Checkpointed | SessionEnded]) -> float:
+    return sum(r.interval.end - r.interval.start for r in reports if r.interval is not None)
+
+
+async def test_a_counting_session_checkpoints_every_interval_and_ends_with_its_last_seconds(
+    autojump_clock: object,
+) -> None:
+    reports = await run_session([(0.0, TOGETHER)], until=12.0)
+    assert [type(r).__name__ for r in reports] == ["Checkpointed"] * 3 + ["SessionEnded"]
+    assert [r.state.counted_until - T0 for r in reports] == [0.0, 5.0, 10.0, 12.0]
+    assert counted(reports) == 12.0
+    assert reports[0].name == ("Ada", T0)  # the name rides on the report of the change that carried it
+
+
+async def test_a_paused_session_reports_its_changes_but_no_ticks(autojump_clock: object) -> None:
+    reports = await run_session([(0.0, ALONE), (20.0, TOGETHER)], until=23.0)
+    assert [r.state.phase for r in reports] == [vm.Phase.PAUSED, vm.Phase.COUNTING, vm.Phase.AWAY]
+    assert counted(reports) == 3.0  # only the three seconds with company
+
+
+async def test_a_crash_resumes_from_the_last_report_and_counts_nothing_twice(autojump_clock: object) -> None:
+    crashed = []
+
+    def crash_once(key: object, change: SessionEvent) -> None:
+        if isinstance(change, PresenceChanged) and change.seq == 2 and not crashed:
+            crashed.append(change)
+            raise RuntimeError("injected")
+
+    reports = await run_session([(0.0, TOGETHER), (7.0, ALONE)], until=9.0, fault=crash_once)
+    assert crashed  # the second change crashed the actor once; the mailbox handed it back
+    assert counted(reports) == 7.0
