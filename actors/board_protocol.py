@@ -1,7 +1,8 @@
 """The board protocol's vocabulary: what the publisher asks Discord to do, and what Discord answered.
 
 Like h11's ``_events.py``: plain frozen values, no behaviour. The board machine
-(``actors.board_schedule``) turns answers into phase changes; the poster
+(``actors.board_schedule``) turns answers, and the few inputs from this side (``Local``), into
+phase changes; the poster
 (``bot_entry.board_poster``) turns HTTP answers into these, so every Discord error has exactly one
 meaning and the publisher never imports disnake.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from attrs import define
 
 __all__ = [
+    "LOCAL",
     "Action",
     "Check",
     "Delete",
@@ -18,10 +20,13 @@ __all__ = [
     "Edit",
     "Failed",
     "Found",
+    "Input",
+    "Local",
     "MemberFound",
     "MemberGone",
     "MemberOutcome",
     "MessageMissing",
+    "Moved",
     "NoAccess",
     "NoneFound",
     "OldMessageQuota",
@@ -30,6 +35,9 @@ __all__ = [
     "Posted",
     "RateLimited",
     "Scan",
+    "Stored",
+    "Unblocked",
+    "UnblockedWithMessage",
 ]
 
 
@@ -153,3 +161,45 @@ class Delete:
 
 
 Action = Check | Scan | Post | Edit | Delete
+
+
+# --- What the board is told from this side (not Discord) ----------------------------------------------
+
+
+@define(frozen=True)
+class Local:
+    """Not a call to Discord: the source of the inputs the publisher passes on from the guild, its
+    config and the database. The board machine keys them like answers, ``(phase, Local, input)``,
+    so its one table holds every phase change."""
+
+
+LOCAL = Local()
+
+
+@define(frozen=True)
+class Stored:
+    """The database holds this board's message (a (re)start): confirm it exists before editing it."""
+
+    message_id: int
+
+
+@define(frozen=True)
+class Moved:
+    """The configured channel changed: the old message goes, a new one is posted in ``channel_id``."""
+
+    channel_id: int
+
+
+@define(frozen=True)
+class Unblocked:
+    """The guild was seen again (channels or permissions may have changed), the board has no
+    message: look in the channel before posting."""
+
+
+@define(frozen=True)
+class UnblockedWithMessage:
+    """The guild was seen again and the board has a message: confirm it exists first. Split from
+    ``Unblocked`` so the table's key, not the board, decides where the board goes."""
+
+
+Input = Stored | Moved | Unblocked | UnblockedWithMessage

@@ -29,8 +29,11 @@ The rules:
 
 Phase changes come only from ``TRANSITIONS``, (phase, action, outcome) -> phase, complete for every
 action a phase asks for (``ASKS``) and every answer that action can get (``ANSWERS``); an answer
-not in it is a poster bug: the board backs off and warns. The two inputs from the config
-(``configure`` to another channel, ``unblock``) restart a board from UNSCANNED or UNCHECKED.
+not in it is a poster bug: the board backs off and warns. The inputs from this side come the same
+way, as answers of the pseudo-action ``Local``: a stored message at a (re)start (``Stored``: a board
+starts UNSCANNED and a restore feeds it), a new channel (``Moved``, from ``configure``) and the guild
+seen again (``Unblocked`` / ``UnblockedWithMessage``, from ``unblock``). ``handle`` is the only
+place a phase is assigned.
 
     UNSCANNED  --Scan:Found-->              LIVE       (the newest adopted, the other copies deleted)
     UNSCANNED  --Scan:NoneFound-->          UNPOSTED
@@ -44,6 +47,11 @@ not in it is a poster bug: the board backs off and warns. The two inputs from th
     LIVE       --Edit:OldMessageQuota-->    UNPOSTED   (the old message is kept to be deleted)
     any        --any:NoAccess-->            BLOCKED    (Delete excepted: the stale message is let go)
     any        --any:RateLimited|Failed-->  the same phase, backing off
+    any        --Local:Stored-->            UNCHECKED  (only fed to a fresh UNSCANNED board)
+    any        --Local:Moved-->             UNSCANNED  (the old message deleted once a new one is up)
+    BLOCKED    --Local:Unblocked-->         UNSCANNED
+    BLOCKED    --Local:UnblockedWithMessage--> UNCHECKED
+    other      --Local:Unblocked*-->        the same phase (nothing was blocked)
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ import math
 from attrs import define, field
 
 from actors.board_protocol import (
+    LOCAL,
     Action,
     Check,
     Delete,
@@ -62,7 +71,10 @@ from actors.board_protocol import (
     Edit,
     Failed,
     Found,
+    Input,
+    Local,
     MessageMissing,
+    Moved,
     NoAccess,
     NoneFound,
     OldMessageQuota,
@@ -71,6 +83,9 @@ from actors.board_protocol import (
     Posted,
     RateLimited,
     Scan,
+    Stored,
+    Unblocked,
+    UnblockedWithMessage,
 )
 from domain.checkpoints import BoardCheckpoint, BoardRow
 from domain.kinds import BoardKind
@@ -109,14 +124,15 @@ class Phase(enum.Enum):
 
 _NO_MESSAGE = (Phase.UNSCANNED, Phase.UNPOSTED)  # no Delete here: the new message comes first
 
-# What each phase may ask Discord for (Delete: an old message, once the board has one).
+# What each phase may ask Discord for (Delete: an old message, once the board has one), and
+# ``Local``: every phase hears the inputs from this side.
 ASKS: dict[Phase, tuple[type, ...]] = {
-    Phase.UNSCANNED: (Scan,),
-    Phase.UNPOSTED: (Post,),
-    Phase.UNCHECKED: (Check, Delete),
-    Phase.CHECKED: (Scan, Delete),
-    Phase.LIVE: (Edit, Check, Delete),
-    Phase.BLOCKED: (Delete,),
+    Phase.UNSCANNED: (Scan, Local),
+    Phase.UNPOSTED: (Post, Local),
+    Phase.UNCHECKED: (Check, Delete, Local),
+    Phase.CHECKED: (Scan, Delete, Local),
+    Phase.LIVE: (Edit, Check, Delete, Local),
+    Phase.BLOCKED: (Delete, Local),
 }
 
 # Every answer each action can get from the poster.
@@ -127,6 +143,7 @@ ANSWERS: dict[type, tuple[type, ...]] = {
     Post: (Posted, *_TROUBLE),
     Edit: (Done, MessageMissing, OldMessageQuota, *_TROUBLE),
     Delete: (Done, MessageMissing, *_TROUBLE),
+    Local: (Stored, Moved, Unblocked, UnblockedWithMessage),
 }
 
 TRANSITIONS: dict[tuple[Phase, type, type], Phase] = {
@@ -147,13 +164,20 @@ TRANSITIONS: dict[tuple[Phase, type, type], Phase] = {
 # The same for every phase: no access blocks (a delete just lets the message go), a delete leaves
 # the phase as it was, and a 429 or a failure keeps the phase while the board backs off.
 for _phase, _asks in ASKS.items():
+    TRANSITIONS[(_phase, Local, Stored)] = Phase.UNCHECKED
+    TRANSITIONS[(_phase, Local, Moved)] = Phase.UNSCANNED
+    _blocked = _phase is Phase.BLOCKED
+    TRANSITIONS[(_phase, Local, Unblocked)] = Phase.UNSCANNED if _blocked else _phase
+    TRANSITIONS[(_phase, Local, UnblockedWithMessage)] = Phase.UNCHECKED if _blocked else _phase
     for _action in _asks:
+        if _action is Local:
+            continue
         TRANSITIONS[(_phase, _action, NoAccess)] = _phase if _action is Delete else Phase.BLOCKED
         TRANSITIONS.setdefault((_phase, _action, Failed), _phase)
         TRANSITIONS[(_phase, _action, RateLimited)] = _phase
         if _action is Delete:
             TRANSITIONS[(_phase, Delete, Done)] = TRANSITIONS[(_phase, Delete, MessageMissing)] = _phase
-del _phase, _asks, _action
+del _phase, _asks, _action, _blocked
 
 
 @define(frozen=True)
@@ -186,29 +210,26 @@ class Board:
     @classmethod
     def from_row(cls, row: BoardRow) -> Board:
         """A stored board after a (re)start: its message must be confirmed before it is edited."""
-        return cls(
-            row.guild_id,
-            row.kind,
-            Phase.UNCHECKED,
-            row.channel_id,
-            row.message_id,
-            row.content_hash,
-            row.posted_at,
-            row.edited_at,
-        )
+        return cls.restore(BoardCheckpoint(row.guild_id, row.kind, row))
 
     @classmethod
     def restore(cls, checkpoint: BoardCheckpoint) -> Board:
-        """A board after a (re)start, from everything its checkpoint holds."""
-        row = checkpoint.row
-        board = cls.from_row(row) if row is not None else cls(checkpoint.guild_id, checkpoint.kind)
+        """A board after a (re)start, from everything its checkpoint holds.
+
+        It starts UNSCANNED like a new board; its stored message, unless it was being replaced, is
+        fed as ``Stored`` so the table moves it to UNCHECKED. A post that may have been made without
+        its answer keeps its nonce and, with no message, the board looks before posting again.
+        """
+        board = cls(checkpoint.guild_id, checkpoint.kind)
         board.stale = list(checkpoint.stale)
-        if row is not None and (row.channel_id, row.message_id) in board.stale:
-            board.phase, board.message_id = Phase.UNSCANNED, None  # it was being replaced
+        row = checkpoint.row
+        if row is not None:
+            board.channel_id, board.content_hash = row.channel_id, row.content_hash
+            board.posted_at, board.last_write_at = row.posted_at, row.edited_at
+            if (row.channel_id, row.message_id) not in board.stale:  # else it was being replaced
+                board._feed(Stored(row.message_id))
         if checkpoint.pending_post is not None:
             board.channel_id, board.post_nonce = checkpoint.pending_post
-            if board.message_id is None:
-                board.phase = Phase.UNSCANNED  # the post may have been made: look first
         return board
 
     def checkpoint(self) -> BoardCheckpoint:
@@ -239,17 +260,12 @@ class Board:
         self.enabled = channel_id is not None
         if channel_id is None or channel_id == self.channel_id:
             return
-        if self.message_id is not None and self.channel_id is not None:
-            self.stale.append((self.channel_id, self.message_id))
-        self.channel_id, self.message_id, self.content_hash = channel_id, None, None
-        self.phase, self.dirty, self.failures, self.retry_at = Phase.UNSCANNED, True, 0, -math.inf
-        self.post_nonce = None
+        self._feed(Moved(channel_id))
 
     def unblock(self) -> None:
         """The guild was seen again (channels or permissions may have changed): try once more."""
         if self.phase is Phase.BLOCKED:
-            self.phase = Phase.UNSCANNED if self.message_id is None else Phase.UNCHECKED
-            self.retry_at, self.failures = -math.inf, 0
+            self._feed(Unblocked() if self.message_id is None else UnblockedWithMessage())
 
     def mark_dirty(self) -> None:
         self.dirty = True
@@ -327,8 +343,9 @@ class Board:
 
     # -- learning from Discord's answer -----------------------------------------------------------
 
-    def handle(self, action: Action, outcome: Outcome, now: float) -> Report:
-        """Apply Discord's answer to ``action``; the phase comes from ``TRANSITIONS`` alone."""
+    def handle(self, action: Action | Local, outcome: Outcome | Input, now: float) -> Report:
+        """Apply Discord's answer to ``action`` (or an input from this side, with ``LOCAL``); the
+        phase comes from ``TRANSITIONS`` alone, and this is the only place that assigns it."""
         if isinstance(outcome, Found):
             outcome = self._unstale(outcome)
         phase = TRANSITIONS.get((self.phase, type(action), type(outcome)))
@@ -342,8 +359,15 @@ class Board:
         self.phase = phase
         return report
 
-    def _learn(self, action: Action, outcome: Outcome, now: float) -> Report:
+    def _feed(self, event: Input) -> None:
+        """An input from this side: through ``handle`` and the table like any answer. Inputs read no
+        clock, and every phase has a row for each, so no backoff ever needs a time."""
+        self.handle(LOCAL, event, -math.inf)
+
+    def _learn(self, action: Action | Local, outcome: Outcome | Input, now: float) -> Report:
         """What the answer tells about the message (everything but the phase)."""
+        if isinstance(action, Local):
+            return self._told(outcome)
         if isinstance(outcome, RateLimited | Failed):
             if isinstance(action, Post | Edit):
                 self.dirty = True  # the content was not written
@@ -384,6 +408,22 @@ class Board:
                     self.post_nonce = None  # nothing was posted: a later post is a new one
                 return Report(warning=self._blocked_warning(code, detail))
         raise AssertionError(f"TRANSITIONS holds {action!r} -> {outcome!r} but nothing learns from it")
+
+    def _told(self, event: Outcome | Input) -> Report:
+        """What an input from this side changes (everything but the phase)."""
+        match event:
+            case Stored(message_id=message_id):
+                self.message_id = message_id
+            case Moved(channel_id=channel_id):
+                if self.message_id is not None and self.channel_id is not None:
+                    self.stale.append((self.channel_id, self.message_id))
+                self.channel_id, self.message_id, self.content_hash = channel_id, None, None
+                self.dirty, self.failures, self.retry_at, self.post_nonce = True, 0, -math.inf, None
+            case Unblocked() | UnblockedWithMessage():
+                self.retry_at, self.failures = -math.inf, 0
+            case _:
+                raise AssertionError(f"TRANSITIONS holds Local -> {event!r} but nothing learns from it")
+        return Report()
 
     def _unstale(self, found: Found) -> Found | NoneFound:
         """Messages being deleted are not candidates: a 30046 replacement must not adopt its old one."""

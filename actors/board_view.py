@@ -17,6 +17,7 @@ from actors.board_render import BoardEntry, BoardStyle, BoardView
 from actors.names import UNKNOWN
 from domain.guild_config import GuildConfig
 from domain.kinds import BoardKind
+from domain.units import whole_seconds
 from persistence.queries import Standing
 
 __all__ = ["HIDDEN_SCAN_LIMIT", "TOP", "Paging", "board_view", "shown_value"]
@@ -27,7 +28,7 @@ HIDDEN_SCAN_LIMIT = 100  # ranked members looked at per top 10 when departed one
 
 def shown_value(kind: BoardKind, value: int) -> int:
     """What a board shows for a stored total: messages as they are, voice milliseconds as seconds."""
-    return value // 1000 if kind is BoardKind.VOICE else value
+    return whole_seconds(value) if kind is BoardKind.VOICE else value
 
 
 def board_view(

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from attrs import define
 
+from domain.units import seconds_text
 from persistence.store import Store
 
 # A member with no name the bot knows (stored, seen, or fetched): they left before the bot learned it.
@@ -98,7 +99,7 @@ def export_rows_sync(store: Store, guild_id: int, at: float) -> list[tuple[str, 
                 str(user_id),
                 safe_cell(name or UNKNOWN_MEMBER),
                 str(messages),
-                f"{voice_ms / 1000:.3f}",
+                seconds_text(voice_ms),
             )
         )
     return rows

@@ -22,6 +22,7 @@ import trio
 
 from domain.checkpoints import MessageBatch, VoiceBatch
 from domain.periods import DAY, DEFAULT_PERIOD_DAYS, PeriodSpec, day_floor
+from domain.units import exact_seconds, voice_ms
 from persistence.errors import (
     FlushIncomplete,
     StoreBusy,
@@ -316,7 +317,7 @@ class Store:
                     start, end
                 ):
                     key = (guild_id, period, user_id)
-                    per_period[key] = per_period.get(key, 0) + round((piece_end - piece_start) * 1000)
+                    per_period[key] = per_period.get(key, 0) + voice_ms(piece_end - piece_start)
             self.db.conn.executemany(
                 "INSERT INTO activity (guild_id, period, user_id, voice_ms) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT DO UPDATE SET voice_ms = voice_ms + excluded.voice_ms",
@@ -329,7 +330,7 @@ class Store:
 
     def voice_seconds_sync(self, guild_id: int, period: int | None = None) -> dict[int, float]:
         """Voice seconds per user in one period (``None``: all time)."""
-        return {user: ms / 1000 for user, ms in self._per_user("voice_ms", guild_id, period).items()}
+        return {user: exact_seconds(ms) for user, ms in self._per_user("voice_ms", guild_id, period).items()}
 
     async def apply_messages(self, batch: MessageBatch) -> None:
         await self.call(self.apply_messages_sync, batch)

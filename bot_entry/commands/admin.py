@@ -28,6 +28,7 @@ from collections import defaultdict
 
 import disnake
 from attrs import define, evolve
+from cachetools import TTLCache
 from disnake.ext import commands
 
 from actors.board_render import escape_name
@@ -55,6 +56,7 @@ log = logging.getLogger(__name__)
 
 MANAGE_GUILD = disnake.Permissions(manage_guild=True)
 CONFIRM_SECONDS = 120.0
+PENDING_RESETS_MAX = 1_000  # questions open at once; past that the oldest is dropped (asked again)
 # /lbexport fetches at most this many unnamed members over REST (the names are stored, so the next
 # export goes on from there); whoever is still unnamed is exported as "unknown member (left)".
 EXPORT_NAME_FETCHES = 100
@@ -101,9 +103,10 @@ def settings_sync(store: Store, guild_id: int, at: float) -> tuple[float, float]
 
 @define(frozen=True)
 class PendingReset:
+    """An /lbreset question awaiting its click; it expires CONFIRM_SECONDS after it was asked."""
+
     guild_id: int
     user_id: int
-    expires_at: float
     asked: disnake.ApplicationCommandInteraction  # to take the buttons off the question afterwards
 
 
@@ -135,7 +138,10 @@ class AdminCommands(commands.Cog):
     def __init__(self, services: Services) -> None:
         self.services = services
         self._config_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._pending: dict[str, PendingReset] = {}
+        # Expiry and the bound on the injected clock, like actors.member_names: no hand-kept map.
+        self._pending: TTLCache[str, PendingReset] = TTLCache(
+            PENDING_RESETS_MAX, CONFIRM_SECONDS, timer=services.clock.now
+        )
 
     async def cog_slash_command_check(self, inter: disnake.ApplicationCommandInteraction) -> bool:
         """The server-side permission check: the client's view of permissions is not trusted."""
@@ -256,13 +262,9 @@ class AdminCommands(commands.Cog):
         s = self.services
         if s.reset is None:
             raise Refused("Resets are not available in this version of the bot.")
-        now = s.clock.now()
-        for nonce, pending in list(self._pending.items()):
-            if pending.expires_at < now:
-                del self._pending[nonce]
         nonce = secrets.token_hex(8)
         assert inter.guild_id is not None
-        self._pending[nonce] = PendingReset(inter.guild_id, inter.author.id, now + CONFIRM_SECONDS, inter)
+        self._pending[nonce] = PendingReset(inter.guild_id, inter.author.id, inter)
         await inter.response.send_message(
             "**Reset the leaderboards now?** The current period ends and is archived (totals are kept "
             "and stay in all-time), and both boards start from zero. This cannot be undone.",
@@ -290,15 +292,15 @@ class AdminCommands(commands.Cog):
     async def _confirm(self, inter: disnake.MessageInteraction, custom_id: str) -> None:
         s = self.services
         _, choice, nonce = [*custom_id.split(":", 2), "", ""][:3]
-        pending = self._pending.get(nonce)
-        if pending is None or pending.expires_at < s.clock.now():
+        pending = self._pending.get(nonce)  # None once expired: the cache reads the injected clock
+        if pending is None:
             raise Refused("This confirmation has expired or was already used; run /lbreset again.")
         # Checked again at the click: the button could be forged, or the clicker demoted meanwhile.
         if inter.guild_id != pending.guild_id or inter.author.id != pending.user_id:
             raise Refused("Only the admin who ran /lbreset can confirm it.")
         if not is_admin(inter.permissions):
             raise Refused("You need the Manage Server permission to use this command.")
-        del self._pending[nonce]
+        self._pending.pop(nonce, None)  # pop: on the wall clock it may expire between the two reads
         with contextlib.suppress(disnake.HTTPException):  # cosmetic: the question loses its buttons
             await pending.asked.edit_original_response(components=[])
         if choice != "yes":

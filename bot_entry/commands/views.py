@@ -19,6 +19,7 @@ from bot_entry.commands.validation import MAX_PAGE
 from domain.guild_config import GuildConfig
 from domain.guild_settings import BY_NAME, GUILD_SETTINGS, mentions, utc_minute
 from domain.kinds import BoardKind
+from domain.units import whole_seconds
 from persistence.queries import Rank
 
 PAGE_SIZE = 10
@@ -111,7 +112,7 @@ def page_buttons(ref: PageRef, total: int) -> list[dict[str, Any]]:
 
 def _value(board: BoardKind, value: int) -> str:
     if board is BoardKind.VOICE:
-        return format_voice(value // 1000)  # voice is stored in milliseconds
+        return format_voice(whole_seconds(value))  # voice is stored in milliseconds
     return f"{format_count(value)} {'message' if value == 1 else 'messages'}"
 
 

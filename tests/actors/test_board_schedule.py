@@ -6,17 +6,21 @@ import itertools
 import random
 from collections import deque
 
+import attrs
 import pytest
 from attrs import evolve
 
 from actors.board_protocol import (
+    LOCAL,
     Check,
     Delete,
     Done,
     Edit,
     Failed,
     Found,
+    Local,
     MessageMissing,
+    Moved,
     NoAccess,
     NoneFound,
     OldMessageQuota,
@@ -24,6 +28,9 @@ from actors.board_protocol import (
     Posted,
     RateLimited,
     Scan,
+    Stored,
+    Unblocked,
+    UnblockedWithMessage,
 )
 from actors.board_render import BoardEntry, BoardView, content_hash
 from actors.board_schedule import (
@@ -36,7 +43,7 @@ from actors.board_schedule import (
     Phase,
     board_channels,
 )
-from domain.checkpoints import BoardRow
+from domain.checkpoints import BoardCheckpoint, BoardRow
 from domain.kinds import BoardKind
 
 INTERVAL = 60.0
@@ -440,6 +447,7 @@ ACTIONS = {
     Post: Post(CHANNEL, "v1", "nonce"),
     Edit: Edit(CHANNEL, 77, "v1"),
     Delete: Delete(OTHER_CHANNEL, 5),
+    Local: LOCAL,  # the inputs from this side: config, guild, database
 }
 ANSWERED = {
     Posted: Posted(99),
@@ -451,6 +459,10 @@ ANSWERED = {
     Failed: Failed("502"),
     Found: Found((99,)),
     NoneFound: NoneFound(),
+    Stored: Stored(77),
+    Moved: Moved(OTHER_CHANNEL),
+    Unblocked: Unblocked(),
+    UnblockedWithMessage: UnblockedWithMessage(),
 }
 
 
@@ -561,3 +573,115 @@ def test_a_write_counts_as_the_read_back() -> None:
     board.mark_dirty()
     step(board, discord, 500.0, "v1")  # an edit at 500 s: the board was there then
     assert board.needs(600.0) is None and board.next_due() == 500.0 + 600.0
+
+
+# --- issue 16: the table is the only source of phase changes ----------------------------------------
+
+
+def test_the_inputs_from_this_side_move_as_the_table_says() -> None:
+    assert TRANSITIONS[(Phase.BLOCKED, Local, Unblocked)] is Phase.UNSCANNED
+    assert TRANSITIONS[(Phase.BLOCKED, Local, UnblockedWithMessage)] is Phase.UNCHECKED
+    assert all(TRANSITIONS[(p, Local, Moved)] is Phase.UNSCANNED for p in Phase)
+    assert TRANSITIONS[(Phase.UNSCANNED, Local, Stored)] is Phase.UNCHECKED
+    assert all(TRANSITIONS[(p, Local, Unblocked)] is p for p in Phase if p is not Phase.BLOCKED)
+
+
+class Recorded(Board):
+    """A board that records every phase change with the call it happened in, and whether it came
+    through ``handle`` (and so from the table)."""
+
+    changes: list[tuple[str, Phase, Phase, bool]]
+    handling: bool
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "phase" and hasattr(self, "phase") and value is not self.phase:
+            self.changes.append((self.calling, self.phase, value, self.handling))  # type: ignore[arg-type]
+        object.__setattr__(self, name, value)
+
+    def handle(self, action, outcome, now):  # type: ignore[no-untyped-def]
+        before, self.handling = self.phase, True
+        answer = self._unstale(outcome) if isinstance(outcome, Found) else outcome  # as handle reads it
+        try:
+            report = super().handle(action, outcome, now)
+        finally:
+            self.handling = False
+        key = (before, type(action), type(answer))
+        assert self.phase is TRANSITIONS.get(key, before), (key, self.phase)
+        return report
+
+
+def recorded(board: Board | None = None) -> Recorded:
+    """A Recorded copy of ``board`` (a fresh one if None), recording from now on."""
+    object.__setattr__(copy := Recorded.__new__(Recorded), "changes", [])
+    object.__setattr__(copy, "handling", False)
+    object.__setattr__(copy, "calling", "")
+    base = board or Board(GUILD, BoardKind.MESSAGES)
+    for name in attrs.fields_dict(Board):
+        object.__setattr__(copy, name, getattr(base, name))
+    return copy
+
+
+def test_every_public_method_changes_the_phase_only_through_the_table() -> None:
+    """Random hours driving every public method of boards fresh, restored, blocked and moved: each
+    phase change happens inside ``handle`` and is the table's row for the input. ``configure`` to
+    another channel, ``unblock`` and ``restore`` used to set the phase themselves."""
+    rng = random.Random(16)
+    row = BoardRow(GUILD, BoardKind.MESSAGES, CHANNEL, 77, "v0", 0.0, 0.0)
+    answers = [ANSWERED[o] for o in (Done, MessageMissing, NoAccess, RateLimited, Failed, OldMessageQuota)]
+    total = 0
+    for seed in range(20):
+        rng.seed(seed)
+        board = recorded(
+            rng.choice(
+                [
+                    lambda: None,
+                    lambda: Board.from_row(row),
+                    lambda: Board.restore(BoardCheckpoint(GUILD, BoardKind.MESSAGES, row, (CHANNEL, "n"))),
+                ]
+            )()
+        )
+        board.calling = "configure"
+        board.configure(CHANNEL, INTERVAL)
+        for tick in range(600):
+            now = float(tick)
+            roll = rng.random()
+            if roll < 0.05:
+                board.calling = "configure"
+                board.configure(rng.choice([CHANNEL, OTHER_CHANNEL, None]), INTERVAL)
+            elif roll < 0.15:
+                board.calling = "unblock"
+                board.unblock()
+            elif roll < 0.4:
+                board.calling = "mark_dirty"
+                board.mark_dirty()
+            if rng.random() < 0.02:  # a restart: the checkpoint restored, the same config read
+                board.calling = "restore"
+                board = recorded(Board.restore(board.checkpoint()))
+                board.configure(CHANNEL, INTERVAL)
+            board.calling = "needs"
+            need = board.needs(now)
+            board.next_due()
+            if need is None:
+                continue
+            board.calling = "action"
+            action = board.action(need, f"v{tick // 50}", now)
+            if action is None:
+                continue
+            board.calling = "handle"
+            pool = [ANSWERED[o] for o in ANSWERS[type(action)]] + answers
+            board.handle(action, rng.choice(pool), now)  # type: ignore[arg-type]
+            board.row(), board.checkpoint()
+            total += len(board.changes)
+            assert all(through_handle for *_, through_handle in board.changes), board.changes
+            board.changes.clear()
+    assert total > 100
+
+
+def test_restore_starts_unscanned_and_the_table_moves_a_stored_message_to_unchecked() -> None:
+    row = BoardRow(GUILD, BoardKind.MESSAGES, CHANNEL, 77, "v0", 0.0, 0.0)
+    assert Board.from_row(row).phase is Phase.UNCHECKED
+    replaced = Board.restore(BoardCheckpoint(GUILD, BoardKind.MESSAGES, row, None, ((CHANNEL, 77),)))
+    assert replaced.phase is Phase.UNSCANNED and replaced.message_id is None
+    assert (replaced.channel_id, replaced.content_hash, replaced.last_write_at) == (CHANNEL, "v0", 0.0)
+    pending = Board.restore(BoardCheckpoint(GUILD, BoardKind.MESSAGES, None, (OTHER_CHANNEL, "n")))
+    assert (pending.phase, pending.channel_id, pending.post_nonce) == (Phase.UNSCANNED, OTHER_CHANNEL, "n")

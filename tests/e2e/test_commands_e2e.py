@@ -637,6 +637,33 @@ async def test_lbreset_with_a_fake_hook_and_without_one(
         store.close()
 
 
+async def test_pending_resets_expire_on_the_injected_clock_and_stay_bounded(
+    autojump_clock: object, clock: WallClock, tmp_path: Path
+) -> None:
+    """The open /lbreset questions are a TTL cache on the services' clock: a question lives
+    CONFIRM_SECONDS of virtual time, and a flood of questions never holds more than the bound."""
+    from bot_entry.commands.admin import (
+        CONFIRM_SECONDS,
+        PENDING_RESETS_MAX,
+        AdminCommands,
+        PendingReset,
+    )
+
+    store = Store(tmp_path / "lb.db", inline=True)
+    cog = AdminCommands(Services(store, GuildConfigs(GuildConfig()), clock, push=lambda event: None))
+    pending = cog._pending
+    question = PendingReset(1, 2, None)  # type: ignore[arg-type]
+    pending["kept"] = question
+    await trio.sleep(CONFIRM_SECONDS - 1)
+    assert pending.get("kept") is question  # still open just before it expires
+    await trio.sleep(2)
+    assert pending.get("kept") is None and len(pending) == 0  # expired, and gone without a sweep
+    for n in range(PENDING_RESETS_MAX + 50):
+        pending[f"q{n}"] = question
+    assert len(pending) == PENDING_RESETS_MAX and "q0" not in pending and f"q{n}" in pending
+    store.close()
+
+
 # -- data rights ------------------------------------------------------------------------------------------
 
 
