@@ -117,3 +117,14 @@ def host_tz(name: str) -> Iterator[None]:
         else:
             os.environ["TZ"] = old
         time.tzset()
+
+
+@asynccontextmanager
+async def wall_clock_simulator(token: str) -> AsyncIterator[DiscordSim]:
+    """A started loopback Discord on the real clock, with no guild (for the bot run as a process)."""
+    sim = DiscordSim(World(lambda: int(time.time() * 1000)), token=token)
+    await trio_asyncio.aio_as_trio(sim.start)()
+    try:
+        yield sim
+    finally:
+        await trio_asyncio.aio_as_trio(sim.close)()

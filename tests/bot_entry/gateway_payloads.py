@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from discord_sim.world import TEXT, VOICE, SimChannel, SimGuild, SimMember, World
+from discord_sim.world import TEXT, VOICE, SimChannel, SimGuild, SimMember, World, voice_state_payload
 from tests.harness import EPOCH
 
 FUZZ = settings(
@@ -69,24 +69,7 @@ def message_payload(
     return payload | extra
 
 
-def voice_payload(
-    guild: SimGuild, member: SimMember, channel_id: int | None, **flags: bool
-) -> dict[str, Any]:
-    """What ``DiscordSim.set_voice`` dispatches."""
-    return {
-        "guild_id": str(guild.guild_id),
-        "channel_id": None if channel_id is None else str(channel_id),
-        "user_id": str(member.user_id),
-        "member": member.member_payload(),
-        "session_id": f"voice-{member.user_id}",
-        "deaf": flags.get("deaf", False),
-        "mute": flags.get("mute", False),
-        "self_deaf": flags.get("self_deaf", False),
-        "self_mute": flags.get("self_mute", False),
-        "self_video": False,
-        "suppress": False,
-        "request_to_speak_timestamp": None,
-    }
+voice_payload = voice_state_payload  # what ``DiscordSim.set_voice`` dispatches
 
 
 def guild_create(guild: SimGuild) -> dict[str, Any]:

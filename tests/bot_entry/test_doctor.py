@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,11 +16,10 @@ from bot_entry import doctor
 from bot_entry.doctor import render, run_doctor
 from bot_entry.ops_http import Check
 from discord_sim.server import DiscordSim
-from discord_sim.world import World
 from persistence.backup import backup_now
 from persistence.schema import SCHEMA_VERSION
 from persistence.store import OPEN_BUSY_SECONDS, Store
-from tests.harness import settings_for
+from tests.harness import settings_for, wall_clock_simulator
 
 TOKEN = "doctor-test-token-not-a-secret"
 NOW = 1_790_000_000.0
@@ -29,12 +27,8 @@ NOW = 1_790_000_000.0
 
 @pytest.fixture
 async def sim(aio_loop: object) -> AsyncIterator[DiscordSim]:
-    sim = DiscordSim(World(lambda: int(time.time() * 1000)), token=TOKEN)
-    await trio_asyncio.aio_as_trio(sim.start)()
-    try:
+    async with wall_clock_simulator(TOKEN) as sim:
         yield sim
-    finally:
-        await trio_asyncio.aio_as_trio(sim.close)()
 
 
 def healthy_db(tmp_path: Path) -> Path:

@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pytest
 import trio
-import trio_asyncio
 
 from discord_sim.server import DiscordSim
-from discord_sim.world import World
 from persistence.store import OPEN_BUSY_SECONDS, Store
+from tests.harness import wall_clock_simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "startup-test-token-not-a-secret"
@@ -89,12 +88,8 @@ def test_a_write_locked_database_stops_start_up_in_seconds_naming_the_holder(
 
 @pytest.fixture
 async def sim(aio_loop: object) -> AsyncIterator[DiscordSim]:
-    sim = DiscordSim(World(lambda: int(time.time() * 1000)), token=TOKEN)
-    await trio_asyncio.aio_as_trio(sim.start)()
-    try:
+    async with wall_clock_simulator(TOKEN) as sim:
         yield sim
-    finally:
-        await trio_asyncio.aio_as_trio(sim.close)()
 
 
 async def run_bot(tmp_path: Path, sim: DiscordSim, token: str) -> subprocess.CompletedProcess[bytes]:
