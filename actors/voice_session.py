@@ -122,8 +122,10 @@ class VoiceSessionActor:
         self.reported.state = message.state
         try:
             self.ledger.send_nowait(message)
+            return
         except trio.WouldBlock:
-            await self.ledger.send(message)
+            pass  # wait outside the handler, which would keep the exception alive meanwhile
+        await self.ledger.send(message)
 
     async def _apply(self, state: vm.VoiceSession | None, change: SessionEvent) -> vm.VoiceSession | None:
         if self.fault is not None:

@@ -92,7 +92,7 @@ class CoalescingMailbox(Mailbox[T]):
             self._unkeyed -= 1
         return item
 
-    async def _take(self) -> T:
+    async def _take(self) -> T:  # type: ignore[override]
         while True:
             try:
                 return self._take_nowait()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Awaitable
 from typing import Generic, Protocol, TypeVar
 
 import trio
@@ -63,16 +64,20 @@ class Mailbox(Generic[T]):
         self._in_flight = None
         try:
             self._in_flight = self._take_nowait()
+            return self._in_flight
         except trio.WouldBlock:
-            self._in_flight = await self._take()
+            pass  # wait outside the handler: a wait inside it keeps the exception and its frames alive
+        self._in_flight = await self._take()
         return self._in_flight
 
     async def send(self, item: T) -> None:
         """Queue ``item``; waits only while the inbox is full (backpressure, never a drop)."""
         try:
             self._send.send_nowait(item)
+            return
         except trio.WouldBlock:
-            await self._send.send(item)
+            pass  # wait outside the handler (see ``receive``)
+        await self._send.send(item)
 
     def receive_nowait(self) -> T:
         """Like ``receive`` but raises ``trio.WouldBlock`` when empty (to drain before a tick)."""
@@ -87,8 +92,10 @@ class Mailbox(Generic[T]):
     def _take_nowait(self) -> T:
         return self._receive.receive_nowait()
 
-    async def _take(self) -> T:
-        return await self._receive.receive()
+    def _take(self) -> Awaitable[T]:
+        # Not a coroutine of its own: an actor waits in here most of its life, and thousands of
+        # voice sessions each holding one more frame would cost ~200 bytes apiece.
+        return self._receive.receive()
 
     def _take_redelivery(self) -> T:
         item = self._redelivering
