@@ -61,7 +61,6 @@ from supervisor.supervisor import ChildSpec, Restart
 log = logging.getLogger(__name__)
 
 MAX_STEPS = 6  # calls per board per round: e.g. edit -> 404 -> scan -> post, then delete old ones
-FORGET_NAMES = 3600.0  # seconds after a forget during which fetched names of that member are not stored
 FINAL_WAIT = 30.0  # seconds the reset clock waits for the final boards
 SHUTDOWN_WAIT = 10.0  # seconds the last state may take to go out at shutdown
 
@@ -154,7 +153,6 @@ class LeaderboardPublisher:
     _seen: set[int] = field(factory=set)  # guilds whose snapshot arrived since the last round
     _names: MemberNames = field(init=False)
     _fresh_at: dict[int, float] = field(factory=dict)  # guild -> when its new period becomes visible
-    _forgotten: dict[tuple[int, int], float] = field(factory=dict)  # member -> when forgotten
     _channel_problems: dict[int, tuple[str, ...]] = field(factory=dict)
     _cut_at_stop: trio.CancelScope | None = None  # the regular work under way, which ``stop`` cuts
 
@@ -177,8 +175,6 @@ class LeaderboardPublisher:
                 self._fresh_at[guild_id] = at + self.settle_seconds
             case MemberForgotten(guild_id, user_id, at, applied):
                 self._names.forget(guild_id, user_id)
-                self._forgotten = {m: t for m, t in self._forgotten.items() if at - t < FORGET_NAMES}
-                self._forgotten[(guild_id, user_id)] = at
                 self._dirty.add(guild_id)
                 applied.set()
             case _:
@@ -392,13 +388,5 @@ class LeaderboardPublisher:
         return await self.poster.fetch_member(guild_id, user_id)
 
     async def _remember(self, learned: Learned) -> None:
-        """Store fetched names, except of members just forgotten (the store's delete may come after
-        the fetch began)."""
-        now = self.clock.now()
-        kept = [
-            (member, name)
-            for member, name in learned
-            if now - self._forgotten.get(member, -math.inf) > FORGET_NAMES
-        ]
-        if kept:
-            await self.store.call(self.store.remember_names_sync, kept)
+        """Store fetched names (the store refuses one learned before its member was forgotten)."""
+        await self.store.call(self.store.remember_names_sync, learned)

@@ -3,8 +3,9 @@
 It receives ``MessageSent`` events, lets the tally decide what counts, and flushes the pending
 increments to SQLite in one transaction every ``flush_seconds`` or every ``flush_max`` events,
 whichever comes first, and when its inbox closes. A kill -9 loses at most the unflushed batch;
-a crash of this actor loses nothing: the pending batch is flushed before the crash propagates,
-and the mailbox redelivers the event that was in hand (the tally dedupes it).
+a crash of this actor loses nothing: the pending batch is tried once before the crash propagates,
+what could not be written is handed to the restarted actor, and the mailbox redelivers the event
+that was in hand (the tally dedupes it).
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from collections.abc import Callable
 import trio
 from attrs import define, field
 
+from actors.batch_writer import FINAL_BACKOFF, RUNNING_BACKOFF, write_pending
 from actors.message_tally import MessageTally
-from domain.backoff import Backoff
+from domain.checkpoints import MessageBatch
 from domain.events import MessageSent
 from domain.guild_config import GuildConfig, GuildConfigs
 from domain.messages import GuildConfigured, MemberForgotten
@@ -31,10 +33,6 @@ from supervisor.supervisor import ChildSpec, Restart
 log = logging.getLogger(__name__)
 
 Fault = Callable[[MessageSent], None]
-# While running: about 6 s of waits, then the batch stays pending (the inbox fills and holds the
-# gateway back). At a stop: about 3 s, then what is left is reported (``Store.not_written``).
-RUNNING_BACKOFF = Backoff(attempts=8, first=0.05, cap=5.0)
-FINAL_BACKOFF = Backoff(attempts=5, first=0.2, cap=2.0)
 CounterMessage = MessageSent | GuildConfigured | MemberForgotten
 
 
@@ -48,6 +46,8 @@ class MessageCounter:
     configs: GuildConfigs = field(factory=lambda: GuildConfigs(GuildConfig()))
     cooldowns: dict[tuple[int, int], float] = field(factory=dict)
     forgotten: dict[tuple[int, int], float] = field(factory=dict)
+    # Batches a crashed run could not write: the restarted actor takes them back (nothing is lost).
+    carried: list[MessageBatch] = field(factory=list)
     fault: Fault | None = None  # tests inject crashes here
     on_flushed: Callable[[set[int]], None] | None = None  # told which guilds' totals changed
 
@@ -59,6 +59,8 @@ class MessageCounter:
         tally = MessageTally.resume(recent, self.configs)
         tally.last_counted = self.cooldowns  # shared with earlier runs: a crash resets no cooldown
         tally.forgotten = self.forgotten
+        while self.carried:
+            tally.put_back(self.carried.pop())
         return tally
 
     async def run(
@@ -68,9 +70,14 @@ class MessageCounter:
         try:
             while await self._fill_batch(tally, inbox):
                 await self._flush(tally, stopping=lambda: inbox.closed)
-        except BaseException:  # a crash or a cancellation: keep what was counted, then go
+        except trio.Cancelled:  # the pipeline is being torn down: the last chance to write
             with trio.CancelScope(shield=True):
                 await self._flush(tally, final=True)
+            raise
+        except BaseException:  # a crash: one try now; what is left goes to the restarted actor
+            with trio.CancelScope(shield=True):
+                if not await self._flush(tally, stopping=lambda: True):
+                    self.carried.append(tally.take_batch())
             raise
         with contextlib.suppress(StoreUnavailable):
             await self.store.call(self.store.stopping_sync)
@@ -103,32 +110,25 @@ class MessageCounter:
 
     async def _flush(
         self, tally: MessageTally, *, final: bool = False, stopping: Callable[[], bool] = lambda: False
-    ) -> None:
+    ) -> bool:
         """Write the pending batch in one transaction, retrying within a bound; on failure keep it.
 
-        A ``final`` flush (the stop, or a crash) retries briefly, then reports what it could not
-        write, per guild; otherwise the batch stays pending for the next flush, or for the final
-        one as soon as ``stopping()`` (so a stop never waits out the running retries).
+        A ``final`` flush (the stop) retries briefly, then reports what it could not write, per
+        guild; otherwise the batch stays pending for the next flush, or for the final one as soon
+        as ``stopping()`` (so a stop never waits out the running retries). False if it gave up.
         """
-        why = ""
-        for wait in (FINAL_BACKOFF if final else RUNNING_BACKOFF).waits():
-            if not tally.pending or (wait and stopping()):
-                return
-            if wait:
-                log.warning("message_counter: database unavailable (%s); retrying in %.2fs", why, wait)
-                await trio.sleep(wait)
-            batch = tally.take_batch()
-            try:
-                await self.store.apply_messages(batch)
-            except StoreUnavailable as exc:
-                tally.put_back(batch)
-                why = str(exc)
-                continue
-            if self.on_flushed is not None:
-                self.on_flushed({guild_id for guild_id, _, _ in batch.counts})
-            return
-        if not tally.pending:
-            return
+        written, why = await write_pending(
+            "message_counter",
+            lambda: tally.take_batch() if tally.pending else None,
+            tally.put_back,
+            self.store.apply_messages,
+            FINAL_BACKOFF if final else RUNNING_BACKOFF,
+            stopping,
+        )
+        if written is not None and self.on_flushed is not None:
+            self.on_flushed({guild_id for guild_id, _, _ in written.counts})
+        if why is None:
+            return True
         if final:
             messages: Counter[int] = Counter()
             for (guild_id, _, _), n in tally.counts.items():
@@ -140,3 +140,4 @@ class MessageCounter:
                 why,
                 tally.pending,
             )
+        return False

@@ -103,11 +103,13 @@ class MessageTally:
         return None
 
     def forget(self, guild_id: int, user_id: int, at: float) -> None:
-        """Drop the member's pending counts, name and cooldown, and skip their messages from before
-        ``at`` from now on (a replay after a RESUME can bring old ones)."""
+        """Drop the member's pending counts and name from before ``at`` and their cooldown, and skip
+        their messages from before ``at`` from now on (a replay after a RESUME can bring old ones).
+        The store refuses such writes too; this frees the memory and keeps the batch honest."""
         member = (guild_id, user_id)
-        self.counts = {k: n for k, n in self.counts.items() if k[:2] != member}
-        self.names.pop(member, None)
+        self.counts = {k: n for k, n in self.counts.items() if k[:2] != member or k[2] >= at}
+        if member in self.names and self.names[member][1] < at:
+            del self.names[member]
         self.last_counted.pop(member, None)
         self.forgotten.pop(member, None)
         self.forgotten[member] = at
@@ -123,8 +125,11 @@ class MessageTally:
         return batch
 
     def put_back(self, batch: MessageBatch) -> None:
-        """Return a batch whose flush failed, so the next flush retries it (nothing is dropped)."""
+        """Return a batch whose flush failed, so the next flush retries it (nothing is dropped); its
+        messages count as seen (a restarted actor's fresh tally must not count a redelivery again)."""
         for key, n in batch.counts.items():
             self.counts[key] = self.counts.get(key, 0) + n
         self.message_ids[:0] = batch.message_ids
+        for message_id, _ in batch.message_ids:
+            self.seen.setdefault(message_id, None)
         self.names = {**batch.names, **self.names}

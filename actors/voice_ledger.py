@@ -20,8 +20,8 @@ from collections.abc import Callable
 import trio
 from attrs import define, field
 
+from actors.batch_writer import FINAL_BACKOFF, RUNNING_BACKOFF, write_pending
 from actors.voice_machine import Interval, VoiceSession
-from domain.backoff import Backoff
 from domain.checkpoints import VoiceBatch
 from domain.messages import MemberForgotten
 from persistence.errors import StoreUnavailable
@@ -32,10 +32,6 @@ from supervisor.supervisor import ChildSpec, Restart
 log = logging.getLogger(__name__)
 
 SessionKey = tuple[int, int, int]  # guild, user, session number
-# While running: about 6 s of waits, then the intervals stay pending for the next flush. At a
-# stop: about 3 s, then what is left is reported (see ``Store.not_written``) and the stop goes on.
-RUNNING_BACKOFF = Backoff(attempts=8, first=0.05, cap=5.0)
-FINAL_BACKOFF = Backoff(attempts=5, first=0.2, cap=2.0)
 Name = tuple[str, float]  # the member's name as voice showed it, and when
 
 
@@ -177,9 +173,14 @@ class VoiceLedger:
                     self._prune_cutoffs()
             with contextlib.suppress(StoreUnavailable):
                 await self.store.call(self.store.stopping_sync)
-        finally:
             with trio.CancelScope(shield=True):
                 await self.flush(final=True)
+        except trio.Cancelled:  # the pipeline is being torn down: the last chance to write
+            with trio.CancelScope(shield=True):
+                await self.flush(final=True)
+            raise
+        # A crash (any other exception) goes on up: what is pending stays on this object, and the
+        # restarted run writes it.
 
     async def flush(self, *, final: bool = False, stopping: Callable[[], bool] = lambda: False) -> bool:
         """Write everything pending in one transaction, retrying within a bound; False if it could not.
@@ -188,30 +189,13 @@ class VoiceLedger:
         or for the final one as soon as ``stopping()``). A ``final`` flush (the stop) retries
         briefly, then reports what it could not write, per guild.
         """
-        why = ""
-        for wait in (FINAL_BACKOFF if final else RUNNING_BACKOFF).waits():
-            if not self.pending:
-                return True
-            if wait and stopping():
-                return False
-            if wait:
-                log.warning("voice_ledger: database unavailable (%s); retrying in %.2fs", why, wait)
-                await trio.sleep(wait)
-            intervals, names = self._intervals, self._names
-            self._intervals, self._names = [], {}
-            try:
-                await self.store.apply_voice(VoiceBatch(intervals=tuple(intervals), names=names))
-            except Exception as exc:
-                self._intervals = intervals + self._intervals
-                self._names = {**names, **self._names}
-                if not isinstance(exc, StoreUnavailable):
-                    raise
-                why = str(exc)
-                continue
-            if self.on_flushed is not None and intervals:
-                self.on_flushed({guild_id for guild_id, _, _, _ in intervals})
-            return True  # what arrived meanwhile goes with the next flush
-        if not self.pending:
+        written, why = await write_pending(
+            "voice_ledger", self._take, self._put_back, self.store.apply_voice,
+            FINAL_BACKOFF if final else RUNNING_BACKOFF, stopping,
+        )  # fmt: skip
+        if written is not None and self.on_flushed is not None and written.intervals:
+            self.on_flushed({guild_id for guild_id, _, _, _ in written.intervals})
+        if why is None:
             return True
         seconds: Counter[int] = Counter()
         for guild_id, _, start, end in self._intervals:
@@ -225,3 +209,14 @@ class VoiceLedger:
                 len(self._intervals),
             )
         return False
+
+    def _take(self) -> VoiceBatch | None:
+        if not self.pending:
+            return None
+        batch = VoiceBatch(intervals=tuple(self._intervals), names=self._names)
+        self._intervals, self._names = [], {}
+        return batch
+
+    def _put_back(self, batch: VoiceBatch) -> None:
+        self._intervals = [*batch.intervals, *self._intervals]
+        self._names = {**batch.names, **self._names}

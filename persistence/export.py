@@ -114,8 +114,9 @@ def export_csv_sync(store: Store, guild_id: int, at: float) -> str:
 
 
 def forget_member_sync(store: Store, guild_id: int, user_id: int, by_user: int, at: float) -> Forgotten:
-    """Delete ``user_id``'s data in ``guild_id`` (totals, name, archived top lists)
-    and record the deletion in the audit table, in one transaction.
+    """Delete ``user_id``'s data in ``guild_id`` (totals, name, archived top lists), record the
+    deletion in the audit table, and note when the member was forgotten so that nothing of theirs
+    from before ``at`` is ever written again (whatever an actor still held), in one transaction.
 
     The audit row keeps the member's id (what was deleted, by whom, when) and nothing else.
     """
@@ -143,4 +144,6 @@ def forget_member_sync(store: Store, guild_id: int, user_id: int, by_user: int, 
             f"removed from {archives} archived top lists"
         )
         store.audit_sync(guild_id, by_user, "forget", detail, at)
+        store.record_forgotten_sync(guild_id, user_id, at)
+    store.forgotten_committed(guild_id, user_id, at)  # what actors still hold from before is refused
     return Forgotten(activity, names, archives)

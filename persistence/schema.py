@@ -109,6 +109,14 @@ def _v7_drop_voice_sessions(db: sqlite_utils.Database) -> None:
     db["voice_sessions"].drop(ignore=True)
 
 
+def _v8_forgotten(db: sqlite_utils.Database) -> None:
+    """When each forgotten member was forgotten: the store refuses anything of theirs from before
+    that moment (counts, voice time, names), whichever actor or command still held it in memory."""
+    db["forgotten"].create(
+        {"guild_id": int, "user_id": int, "at": float}, pk=("guild_id", "user_id"), not_null=["at"]
+    )
+
+
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v1_messages,
     _v2_voice_sessions,
@@ -117,6 +125,7 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v5_period_base,
     _v6_board_cleanup,
     _v7_drop_voice_sessions,
+    _v8_forgotten,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -111,6 +112,10 @@ class Store:
         self._specs: dict[int, PeriodSpec] = {
             row["guild_id"]: PeriodSpec(row["period_anchor"], row["period_seconds"], row["period_base"])
             for row in self.db["guilds"].rows
+        }
+        # Forgotten members -> when: nothing of theirs from before is ever written again (``forget``).
+        self._forgotten: dict[tuple[int, int], float] = {
+            (g, u): at for g, u, at in self.db.execute("SELECT guild_id, user_id, at FROM forgotten")
         }
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -287,7 +292,10 @@ class Store:
         """Add a batch of message counts in one transaction (all or nothing)."""
         with self.db.atomic():
             per_period: dict[tuple[int, int, int], int] = {}
+            forgotten = self._forgotten
             for (guild_id, user_id, second), n in batch.counts.items():
+                if forgotten and second < forgotten.get((guild_id, user_id), -math.inf):
+                    continue  # sent before the member was forgotten
                 period = self.period_spec_sync(guild_id, second).index_at(second)
                 key = (guild_id, period, user_id)
                 per_period[key] = per_period.get(key, 0) + n
@@ -312,7 +320,12 @@ class Store:
         """Add counted intervals (split at period boundaries) and last-known names, atomically."""
         with self.db.atomic():
             per_period: dict[tuple[int, int, int], int] = {}
+            forgotten = self._forgotten
             for guild_id, user_id, start, end in batch.intervals:
+                if forgotten:  # only the time after the member was forgotten counts
+                    start = max(start, forgotten.get((guild_id, user_id), start))
+                    if start >= end:
+                        continue
                 for period, piece_start, piece_end in self.period_spec_sync(guild_id, start).split(
                     start, end
                 ):
@@ -340,6 +353,8 @@ class Store:
         return [row[0] for row in self.db.execute("SELECT message_id FROM seen_messages ORDER BY at")]
 
     def _remember_names(self, names: Iterable[tuple[tuple[int, int], tuple[str, float]]]) -> None:
+        if self._forgotten:  # a name learned before the member was forgotten never comes back
+            names = [(m, (name, at)) for m, (name, at) in names if at >= self._forgotten.get(m, -math.inf)]
         self.db.conn.executemany(
             "INSERT INTO members (guild_id, user_id, name, updated_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at "
@@ -353,6 +368,25 @@ class Store:
         """Names learned outside message batches (the publisher's member fetches); newest wins."""
         with self.db.atomic():
             self._remember_names(names)
+
+    # -- forgetting -------------------------------------------------------------------------------
+
+    def record_forgotten_sync(self, guild_id: int, user_id: int, at: float) -> None:
+        """Inside the forget's transaction: from now on nothing of the member's from before ``at``
+        is written (see ``forgotten_at``); the in-memory copy follows once the caller commits."""
+        self.db.execute(
+            "INSERT INTO forgotten (guild_id, user_id, at) VALUES (?, ?, ?) "
+            "ON CONFLICT DO UPDATE SET at = MAX(at, excluded.at)",
+            (guild_id, user_id, at),
+        )
+
+    def forgotten_committed(self, guild_id: int, user_id: int, at: float) -> None:
+        """The forget committed: refuse the member's older writes from here on."""
+        key = (guild_id, user_id)
+        self._forgotten[key] = max(at, self._forgotten.get(key, at))
+
+    def forgotten_at(self, guild_id: int, user_id: int) -> float | None:
+        return self._forgotten.get((guild_id, user_id))
 
     # -- guild settings and audit -----------------------------------------------------------------
 

@@ -53,13 +53,6 @@ class Faults:
 NO_FAULTS = Faults()
 
 
-FORGET_WAIT = 60.0  # seconds a forget waits for the actors (a busy database) before it gives up
-
-
-class ForgetTimeout(Exception):
-    """The actors did not confirm a forget in time; nothing was deleted, it can be run again."""
-
-
 @define(frozen=True)
 class PipelineSettings:
     """What the pipeline needs of the operator's settings; ``bot_entry`` builds it from ``Settings``."""
@@ -108,25 +101,13 @@ class PipelineHandle:
         return await self.reset_clock.reset_now(guild_id, by_user)
 
     async def forget(self, guild_id: int, user_id: int, at: float) -> None:
-        """Tell every actor that holds state about the member, and return once each has dropped it
-        and can no longer write anything of theirs from before ``at``; the store's delete comes next.
-
-        Raises ``ForgetTimeout`` after ``FORGET_WAIT`` seconds (e.g. the database is busy).
-        """
-        told: list[MemberForgotten] = []
-        with trio.move_on_after(FORGET_WAIT) as waited:
-            for inbox in (self.counter_inbox, self.ledger_inbox):
-                message = MemberForgotten(guild_id, user_id, at)
-                await inbox.send(message)
-                told.append(message)
-            if self.publisher is not None:
-                message = MemberForgotten(guild_id, user_id, at)
-                await self.publisher.inbox.send(message)
-                told.append(message)
-            for message in told:
-                await message.applied.wait()
-        if waited.cancelled_caught:
-            raise ForgetTimeout(f"the actors did not confirm forgetting member {user_id} in time")
+        """Tell every actor that holds state about the member to drop what it holds from before
+        ``at``. The store already refuses such writes (``forget_member_sync``), so this only frees
+        memory early: it does not wait for the actors (the publisher may be in a slow round)."""
+        for inbox in (self.counter_inbox, self.ledger_inbox):
+            await inbox.send(MemberForgotten(guild_id, user_id, at))
+        if self.publisher is not None:
+            await self.publisher.inbox.send(MemberForgotten(guild_id, user_id, at))
 
 
 class Pipeline:

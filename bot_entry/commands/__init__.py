@@ -56,7 +56,8 @@ class Services:
     clock: WallClock
     push: Callable[[Event], None]  # hand an event to the pipeline (the gateway's synchronous push)
     reset: ResetHook | None = None  # the reset clock's ``reset_now``; None: resets unavailable
-    # Tell every actor holding state about a member to drop it (before the store deletes);
+    # Tell every actor holding state about a member to drop it (after the store deleted it and
+    # began refusing older writes);
     # None: no actors (tests over a bare store).
     forget: ForgetHook | None = None
     totals: Callable[[set[int]], None] | None = None  # sends ``TotalsChanged`` to the publisher

@@ -9,9 +9,11 @@ commands' own ``GuildConfigs`` and sent as ``GuildConfigured`` into the event st
 forwards the new frozen config to every actor that keeps a copy, and voice sessions re-apply
 policy and exclusions from that instant: no restart.
 
-``/lbforget`` first tells every actor that holds state about the member (``Services.forget``) and
-waits until each has dropped it, then deletes the stored rows: after the reply nothing from before
-the forget can be written back. Backups taken earlier still hold the member until they age out.
+``/lbforget`` deletes the stored rows and, in the same transaction, notes when the member was
+forgotten: from then on the store refuses anything of theirs from before that moment, whichever
+actor or command still held it in memory, so after the reply nothing can come back. Then it tells
+every actor that holds state about the member (``Services.forget``) to drop it; it does not wait
+for them. Backups taken earlier still hold the member until they age out.
 """
 
 # ruff: noqa: B008 -- ``commands.Param(...)`` defaults are how disnake describes options
@@ -50,7 +52,6 @@ from domain.guild_config import config_to_json
 from domain.messages import GuildConfigured
 from persistence.export import export_csv_sync, forget_member_sync, unnamed_members_sync
 from persistence.store import Store
-from wiring.pipeline import ForgetTimeout
 
 log = logging.getLogger(__name__)
 
@@ -376,13 +377,10 @@ class AdminCommands(commands.Cog):
         guild_id = inter.guild_id
         assert guild_id is not None
         member = _user(member)
+        at = s.clock.now()  # before the defer's round trip: what the member sends after counts
         await inter.response.defer(ephemeral=True)
-        at = s.clock.now()
-        try:
-            await s.forget_in_actors(guild_id, member.id, at)
-        except ForgetTimeout as exc:
-            raise Refused("The bot is busy writing to its database; nothing was deleted. Try again.") from exc
         gone = await s.db(forget_member_sync, s.store, guild_id, member.id, inter.author.id, at)
+        await s.forget_in_actors(guild_id, member.id, at)
         s.notify_totals(guild_id)
         await answer(
             inter,

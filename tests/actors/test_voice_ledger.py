@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from actors.voice_ledger import FINAL_BACKOFF, Checkpointed, LedgerMessage, SessionEnded, VoiceLedger
+from actors.batch_writer import FINAL_BACKOFF
+from actors.voice_ledger import Checkpointed, LedgerMessage, SessionEnded, VoiceLedger
 from actors.voice_machine import Interval, Phase, VoiceSession
 from domain.messages import MemberForgotten
 from persistence.errors import FlushIncomplete

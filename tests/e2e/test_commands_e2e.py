@@ -955,3 +955,31 @@ async def test_lbreset_in_a_quiet_server_shows_both_boards_empty_within_one_inte
             await wait_until(
                 lambda: ranked() == [0, 0], within=INTERVAL + 15, what="both boards to show the new period"
             )
+
+
+async def test_lbforget_answers_at_once_while_the_boards_wait_on_a_slow_discord(
+    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+) -> None:
+    """The publisher can spend a minute in one board call (a held answer, a 429 wait); a forget
+    must not wait for it: the store refuses the member's older writes, so nothing comes back."""
+    db = tmp_path / "lb.db"
+    async with simulator(clock, seed=6, members=8) as scenario:
+        sim, admin, gone = scenario.sim, scenario.humans[0], scenario.humans[3]
+        channel = scenario.text_channels[0].channel_id
+        async with running_bot(sim, board_settings(db, scenario), clock) as app:
+            await commands_ready(scenario)
+            await wait_until(lambda: boards(sim, channel), what="the board")
+            sim.faults.hold_answer("PATCH /channels/{channel_id}/messages/{message_id}", seconds=300, times=5)
+            for _ in range(3):
+                scenario.say(gone)
+            await wait_until(
+                lambda: ("held", "x") in [(k, "x") for k, _ in sim.faults.log], what="a held edit"
+            )
+            asked_at = clock.now()
+            asked = await ask(scenario, admin, "lbforget", {"member": gone}, permissions=MANAGE_GUILD)
+            took = clock.now() - asked_at
+            assert "Deleted the data" in asked.original["content"]  # type: ignore[index]
+            assert took < 5.0, f"the forget waited {took:.0f} s for the publisher's round"
+            await trio_sleep(120)  # the counter's batch with the member's messages is flushed
+            assert app.pipeline.store is not None
+    assert rows_of(db, gone.user_id) == {"members": 0, "messages": 0}

@@ -131,3 +131,31 @@ def test_archived_top_lists_stay_valid_json(tmp_path: Path) -> None:
     for raw in store.db.execute("SELECT top_messages, top_voice FROM period_archive").fetchone():
         assert isinstance(json.loads(raw), list)
     store.close()
+
+
+def test_after_a_forget_the_store_refuses_everything_of_the_member_from_before_it(tmp_path: Path) -> None:
+    """Whatever an actor or a command still held when the forget ran (an unflushed batch, voice
+    time since the last checkpoint, a name fetched a moment earlier) can never bring the member
+    back; what they do after the forget counts, and the rule survives a restart."""
+    store = seeded(tmp_path)
+    at = T0 + 9_000
+    forget_member_sync(store, G, BO, ADMIN, at)
+    before, after = int(at) - 5, int(at) + 5
+    store.apply_messages_sync(
+        MessageBatch(
+            {(G, BO, before): 4, (G, BO, after): 1, (G, ADA, before): 2}, (), {(G, BO): ("Bo", at - 1)}
+        )
+    )
+    store.apply_voice_sync(VoiceBatch(((G, BO, at - 60, at + 30),), {(G, BO): ("Bo in voice", at - 2)}))
+    store.remember_names_sync([((G, BO), ("Bo fetched", at - 3))])
+    assert store.message_counts_sync(G)[BO] == 1 and store.voice_seconds_sync(G)[BO] == 30.0
+    assert store.message_counts_sync(G)[ADA] == 5 + 3 + 2  # other members are untouched
+    assert db_rows(store, "members", BO) == 0
+    store.remember_names_sync([((G, BO), ("Bo again", at + 60))])  # learned after the forget: kept
+    assert db_rows(store, "members", BO) == 1
+    store.close()
+
+    reopened = Store(tmp_path / "lb.db")
+    reopened.apply_messages_sync(MessageBatch({(G, BO, before): 7}, (), {}))
+    assert reopened.message_counts_sync(G)[BO] == 1
+    reopened.close()

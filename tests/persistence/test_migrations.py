@@ -39,6 +39,7 @@ def at_version(path: Path, version: int) -> sqlite_utils.Database:
                            "archived_at": ANCHOR + 2, "top_messages": "[]", "top_voice": "[]", "users": 0},
         "board_posts": {"guild_id": 1, "kind": "voice", "channel_id": 5, "nonce": "n"},
         "board_stale": {"guild_id": 1, "kind": "messages", "channel_id": 5, "message_id": 4},
+        "forgotten": {"guild_id": 1, "user_id": 11, "at": ANCHOR},
     }  # fmt: skip
     with db.atomic():
         for table, row in rows.items():
