@@ -238,6 +238,9 @@ class Gateway:
         try:
             parent = self.parents[event.channel_id]
         except KeyError:
+            if event.channel_id in self._unresolved:  # looked up lately and Discord could not say
+                self._push(evolve(event, parent_unknown=True))
+                return
             self._backlog.append(_Unresolved(event))
             self._hold_reads_until_drained()
             return

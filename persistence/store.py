@@ -43,10 +43,11 @@ SEEN_MESSAGE_WINDOW_SECONDS = 3_600.0
 # so the final flushes' bounded tries bound the stop itself.
 STOP_BUSY_TIMEOUT_MS = 1_000
 Fault = Callable[[str], None]  # tests: called between the statements of a reset transaction
-# Start-up waits this long for another process's write lock, then stops naming it; running
-# writes wait longer (the callers retry StoreBusy within their own bounds on top).
+# Start-up waits this long for another process's write lock, then stops naming it. Running writes
+# wait up to BUSY_SECONDS a try; their callers retry StoreBusy within their own bounds on top
+# (actors/batch_writer.py), so a flush gives up within about a minute and a stop within seconds.
 OPEN_BUSY_SECONDS = 3.0
-BUSY_SECONDS = 30.0
+BUSY_SECONDS = 5.0
 
 
 def unavailable(exc: sqlite3.OperationalError) -> StoreUnavailable:

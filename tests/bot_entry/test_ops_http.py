@@ -24,7 +24,7 @@ from bot_entry.ops_http import (
     gateway_check,
     serve_ops,
 )
-from persistence.store import Store
+from persistence.store import BUSY_SECONDS, Store
 
 
 class FakeHealth:
@@ -173,7 +173,7 @@ async def test_database_check_sees_a_lock_held_by_another_connection(tmp_path: P
             other.close()
         assert not check.ok and check.detail == "not writable: database is locked"
         assert await db_writable_check(store) == Check("database", True, "writable")
-        assert store.db.execute("PRAGMA busy_timeout").fetchone()[0] == 30_000  # restored
+        assert store.db.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_SECONDS * 1000  # restored
     finally:
         store.close()
 
