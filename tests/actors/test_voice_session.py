@@ -14,6 +14,7 @@ from actors.voice_session import PresenceChanged, SessionEvent, VoiceFault, Voic
 from domain.clock import WallClock
 from supervisor.mailbox import Mailbox
 from supervisor.supervisor import open_supervisor
+from supervisor.ticker import open_ticker
 
 T0 = 1_790_000_000.0
 KEY = (1, 10, 1)
@@ -27,9 +28,9 @@ async def run_session(
     """Feed ``changes`` (seconds after T0) to one session, leave at ``until``; what the ledger got."""
     clock = WallClock.starting_at(T0)
     send, receive = trio.open_memory_channel[Checkpointed | SessionEnded](100)
-    actor = VoiceSessionActor(KEY, send, clock, checkpoint_seconds=5.0, fault=fault)
     inbox = Mailbox[SessionEvent]("voice")
-    async with open_supervisor("voice", intensity=3, period=60.0) as voice:
+    async with open_ticker() as ticker, open_supervisor("voice", intensity=3, period=60.0) as voice:
+        actor = VoiceSessionActor(KEY, send, clock, checkpoint_seconds=5.0, ticker=ticker, fault=fault)
         await voice.start_child(actor.spec(), inbox)
         for seq, (after, presence) in enumerate([*changes, (until, vm.Presence(None))], start=1):
             await clock.sleep_until(T0 + after)
