@@ -23,7 +23,7 @@ T = TypeVar("T")
 class SessionInbox(Mailbox[T]):
     """``capacity`` as for a ``Mailbox``, but at least 1 (no rendezvous: senders never meet the reader)."""
 
-    __slots__ = ("_items", "_capacity", "_reader", "_space")
+    __slots__ = ("_capacity", "_items", "_reader", "_space")
 
     def _open_queue(self, capacity: float) -> None:
         if capacity < 1:
@@ -102,4 +102,3 @@ class SessionInbox(Mailbox[T]):
         if self._space is not None:
             space, self._space = self._space, None
             space.set()  # a waiting sender sees the inbox closed
-

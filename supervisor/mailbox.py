@@ -34,7 +34,7 @@ class Mailbox(Generic[T]):
     (said explicitly) is unbounded, and a negative or fractional size is refused."""
 
     # Slots: thousands of voice sessions own one each (subclasses without slots get a dict again).
-    __slots__ = ("name", "closed", "_in_flight", "_redelivering", "_last_redelivered", "_send", "_receive")
+    __slots__ = ("_in_flight", "_last_redelivered", "_receive", "_redelivering", "_send", "closed", "name")
 
     def __init__(self, name: str, capacity: float = 1_000) -> None:
         if capacity != math.inf and (capacity < 0 or capacity != int(capacity)):
