@@ -99,7 +99,7 @@ class VoiceSessionActor:
         try:
             while True:
                 due = self._due(state)
-                if wake is None or wake.inbox is None or wake.due != due:
+                if wake is None or wake.due != due:  # one delivered but not yet read still counts
                     self.ticker.cancel(wake)
                     wake = None if due == math.inf else self.ticker.wake(due, inbox.sender)
                 try:

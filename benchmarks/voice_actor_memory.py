@@ -6,7 +6,8 @@ actor has started and applied its join (``router.sessions`` and the ledger both 
 RSS now minus RSS before the joins, divided by the number of users. Everything a user in voice
 costs is in it: the join event the router keeps, its presence, the mailbox, the Trio task and
 its checkpoint in the ledger. Each repetition runs in a fresh interpreter (``benchmarks.suite``),
-so memory freed by earlier work cannot hide the growth.
+so memory freed by earlier work cannot hide the growth. Sessions are measured at rest: the
+checkpoint interval is an hour, so none falls inside the window (see ``_measure``).
 
 A second, smaller run under tracemalloc attributes the Python allocations per actor to source
 lines (the notes), which is where to look when the figure grows.
