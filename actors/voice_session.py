@@ -8,6 +8,9 @@ last state it reported (kept on this object, like the counter's cooldowns) and t
 back the event that was in hand; the machine ignores anything already applied (sequence numbers),
 so nothing counts twice and nothing is lost.
 
+The checkpoint timer is the pipeline's one shared ``Ticker``, not a deadline of the session's own:
+the session asks for a ``Wake`` at its next due time, and it arrives in the inbox like an event.
+
 Across a gateway outage the router sends ``OutageBegan`` and ``OutageEnded``; the machine freezes
 the mark in between and decides at the end whether the outage's time counts (``vm.hold``).
 """
@@ -26,6 +29,7 @@ from domain.clock import WallClock
 from domain.guild_config import VoicePolicy
 from supervisor.mailbox import Mailbox, Sender
 from supervisor.supervisor import ChildSpec, Restart
+from supervisor.ticker import Ticker, Wake
 
 
 @define(frozen=True)
@@ -71,6 +75,7 @@ class VoiceSessionActor:
     ledger: Sender[LedgerMessage]
     clock: WallClock
     checkpoint_seconds: float
+    ticker: Ticker  # wakes the session at each checkpoint (one timer for all sessions)
     fault: VoiceFault | None = None  # tests inject crashes here
     reported: Reported = field(factory=Reported)  # survives restarts of the actor
 
@@ -85,37 +90,56 @@ class VoiceSessionActor:
     async def run(
         self,
         state: vm.VoiceSession | None,
-        inbox: Mailbox[SessionEvent],
+        inbox: Mailbox[SessionEvent | Wake],
         *,
         task_status: trio.TaskStatus[None],
     ) -> None:
         task_status.started()
-        while True:
-            due = math.inf
-            if state is not None and state.phase is vm.Phase.COUNTING and state.hold is vm.Hold.NONE:
-                due = self.clock.trio_deadline(state.counted_until + self.checkpoint_seconds)
-            with trio.move_on_at(due):
+        wake: Wake | None = None  # the ticker's entry for this session's next checkpoint
+        try:
+            while True:
+                due = self._due(state)
+                if wake is None or wake.due != due:  # one delivered but not yet read still counts
+                    self.ticker.cancel(wake)
+                    wake = None if due == math.inf else self.ticker.wake(due, inbox.sender)
                 try:
                     change = await inbox.receive()
                 except trio.EndOfChannel:
                     await self._end(state, self.clock.now())
                     return
-                state = await self._apply(state, change)
+                if not isinstance(change, Wake):
+                    state = await self._apply(state, change)
+                elif trio.current_time() >= self._due(state):  # else an early or stale one: ignore it
+                    state = await self._checkpoint(state, inbox)
                 if state is not None and state.phase is vm.Phase.AWAY:
                     return
-                continue
-            # Checkpoint tick: apply what is already queued first, so no event is settled late.
-            while True:
-                try:
-                    change = inbox.receive_nowait()
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    break
-                state = await self._apply(state, change)
-                if state is not None and state.phase is vm.Phase.AWAY:
-                    return
-            assert state is not None
-            state, interval = vm.advance(state, self.clock.now())
-            await self._report(Checkpointed(self.key, state, interval))
+        finally:
+            self.ticker.cancel(wake)
+
+    def _due(self, state: vm.VoiceSession | None) -> float:
+        """The trio time of the next checkpoint: only a counting session outside an outage has one."""
+        if state is None or state.phase is not vm.Phase.COUNTING or state.hold is not vm.Hold.NONE:
+            return math.inf
+        return self.clock.trio_deadline(state.counted_until + self.checkpoint_seconds)
+
+    async def _checkpoint(
+        self, state: vm.VoiceSession | None, inbox: Mailbox[SessionEvent | Wake]
+    ) -> vm.VoiceSession | None:
+        """Apply what is already queued first, so no event is settled late; then report the tick."""
+        while True:
+            try:
+                change = inbox.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            if isinstance(change, Wake):
+                continue  # a second tick in the queue: this one covers it
+            state = await self._apply(state, change)
+            if state is not None and state.phase is vm.Phase.AWAY:
+                return state
+        assert state is not None
+        state, interval = vm.advance(state, self.clock.now())
+        await self._report(Checkpointed(self.key, state, interval))
+        return state
 
     async def _report(self, message: Checkpointed | SessionEnded) -> None:
         """Tell the ledger; waits only while its inbox is full (backpressure, never a drop)."""

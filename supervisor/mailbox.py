@@ -33,17 +33,24 @@ class Mailbox(Generic[T]):
     """``capacity`` means what it does for trio's memory channels: 0 is a rendezvous, ``math.inf``
     (said explicitly) is unbounded, and a negative or fractional size is refused."""
 
+    # Slots: thousands of voice sessions own one each (subclasses without slots get a dict again).
+    __slots__ = ("_in_flight", "_last_redelivered", "_receive", "_redelivering", "_send", "closed", "name")
+
     def __init__(self, name: str, capacity: float = 1_000) -> None:
         if capacity != math.inf and (capacity < 0 or capacity != int(capacity)):
             raise ValueError(
                 f"mailbox {name}: capacity must be a whole number >= 0 or math.inf, not {capacity!r}"
             )
         self.name = name
-        self._send, self._receive = trio.open_memory_channel[T](capacity)
         self._in_flight: T | None = None
         self._redelivering: T | None = None
         self._last_redelivered: T | None = None
         self.closed = False
+        self._open_queue(capacity)
+
+    def _open_queue(self, capacity: float) -> None:
+        """The queue itself: a trio memory channel here; ``SessionInbox`` keeps a lighter one."""
+        self._send, self._receive = trio.open_memory_channel[T](capacity)
 
     @property
     def sender(self) -> trio.MemorySendChannel[T]:

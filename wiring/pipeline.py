@@ -36,6 +36,7 @@ from persistence.store import Fault as ResetFault
 from persistence.store import Store
 from supervisor.mailbox import Mailbox
 from supervisor.supervisor import ChildSpec, Supervisor, open_supervisor
+from supervisor.ticker import open_ticker
 from wiring.router import Router
 
 log = logging.getLogger(__name__)
@@ -237,7 +238,7 @@ class Pipeline:
 
         def spawn_voice(key: SessionKey) -> ChildSpec:
             return VoiceSessionActor(
-                key, ledger_inbox.sender, clock, settings.voice_checkpoint, self.faults.voice
+                key, ledger_inbox.sender, clock, settings.voice_checkpoint, ticker, self.faults.voice
             ).spec()
 
         intensity, period = settings.supervisor_intensity, settings.supervisor_period
@@ -253,7 +254,10 @@ class Pipeline:
                     reset_inbox = reset_clock_inbox()
                     await root.start_child(reset_clock.spec(), reset_inbox)
                     try:
-                        async with open_supervisor("voice", intensity=intensity, period=period) as voice:
+                        async with (
+                            open_ticker() as ticker,  # stops after the sessions (inside) have ended
+                            open_supervisor("voice", intensity=intensity, period=period) as voice,
+                        ):
                             router = Router(
                                 messages,
                                 voice,

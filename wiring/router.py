@@ -45,6 +45,7 @@ from domain.events import (
 )
 from domain.guild_config import GuildConfig, GuildConfigs
 from domain.messages import GuildConfigured
+from supervisor.inbox import SessionInbox
 from supervisor.mailbox import Mailbox, Sender
 from supervisor.supervisor import ChildSpec, Supervisor
 
@@ -189,7 +190,7 @@ class Router:
             return
         if mailbox is None:
             key = (guild_id, user_id, next(self._session_numbers))
-            mailbox = Mailbox[SessionEvent](f"voice:{guild_id}:{user_id}", capacity=SESSION_INBOX)
+            mailbox = SessionInbox[SessionEvent](f"voice:{guild_id}:{user_id}", capacity=SESSION_INBOX)
             mailbox.sender.send_nowait(change)
             self.sessions[(guild_id, user_id)] = mailbox
             self.voice_supervisor.start_child_soon(self.spawn_voice(key), mailbox)
