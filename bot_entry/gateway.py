@@ -31,6 +31,7 @@ from cachetools import LRUCache, TTLCache
 from disnake.ext import commands
 
 from bot_entry import translate
+from bot_entry.loop_drain import drain_ready_callbacks
 from domain.backoff import Backoff
 from domain.clock import WallClock
 from domain.events import ConnectionLost, ConnectionResumed, Event, MessageSent
@@ -131,6 +132,7 @@ class Gateway:
 
     async def run(self, token: str, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Connect and pump events until cancelled; then close the client and the event channel."""
+        drain_ready_callbacks()  # a burst of frames: no Trio scheduler pass per asyncio callback
         async with self.events, trio.open_nursery() as nursery:
             nursery.start_soon(self._run_client, token)
             await self.ready.wait()
