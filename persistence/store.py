@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+import orjson
 import sqlite_utils
 import trio
 
@@ -290,7 +291,12 @@ class Store:
     # -- messages -------------------------------------------------------------------------------
 
     def apply_messages_sync(self, batch: MessageBatch) -> None:
-        """Add a batch of message counts in one transaction (all or nothing)."""
+        """Add a batch of message counts in one transaction (all or nothing).
+
+        The counts and the ids each go in one statement over a JSON array (``json_each``) rather
+        than one statement per row: less work per row, and the writer thread releases the GIL once
+        per statement, not once per row, while the Trio thread counts the next batch.
+        """
         with self.db.atomic():
             per_period: dict[tuple[int, int, int], int] = {}
             forgotten = self._forgotten
@@ -300,13 +306,17 @@ class Store:
                 period = self.period_spec_sync(guild_id, second).index_at(second)
                 key = (guild_id, period, user_id)
                 per_period[key] = per_period.get(key, 0) + n
-            self.db.conn.executemany(
-                "INSERT INTO activity (guild_id, period, user_id, messages) VALUES (?, ?, ?, ?) "
+            conn = self.db.conn
+            conn.execute(
+                "INSERT INTO activity (guild_id, period, user_id, messages) "
+                "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true "
                 "ON CONFLICT DO UPDATE SET messages = messages + excluded.messages",
-                [(*key, n) for key, n in per_period.items()],
+                [orjson.dumps([(*key, n) for key, n in per_period.items()])],
             )
-            self.db.conn.executemany(
-                "INSERT OR IGNORE INTO seen_messages (message_id, at) VALUES (?, ?)", batch.message_ids
+            conn.execute(
+                "INSERT OR IGNORE INTO seen_messages (message_id, at) "
+                "SELECT value ->> 0, value ->> 1 FROM json_each(?)",
+                [orjson.dumps(batch.message_ids)],
             )
             self._remember_names(batch.names.items())
             if batch.message_ids:

@@ -75,3 +75,19 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(RuntimeError, match="newer than this bot"):
         Store(path)
+
+
+def test_a_batch_keeps_64_bit_ids_exact_times_and_adds_to_existing_counts(tmp_path: Path) -> None:
+    """The batch goes in as JSON arrays (``json_each``): snowflakes near 2**63 and float times
+    must come back exactly, and a second batch adds to the first."""
+    store = Store(tmp_path / "lb.db")
+    big_guild, big_user = 2**63 - 1, 1_402_040_735_958_470_776
+    times = [T0 + n * 1e-5 + 0.123456789 for n in range(3)]
+    ids = ((2**63 - 2, times[0]), (2**62 + 1, times[1]), (1_402_040_735_958_470_777, times[2]))
+    store.apply_messages_sync(batch({(big_guild, big_user, int(T0)): 2, (1, 10, int(T0)): 1}, ids))
+    store.apply_messages_sync(batch({(big_guild, big_user, int(T0)): 3}, ((500, T0),)))
+    assert store.message_counts_sync(big_guild) == {big_user: 5}
+    assert store.message_counts_sync(1) == {10: 1}
+    stored = dict(store.db.execute("SELECT message_id, at FROM seen_messages").fetchall())
+    assert stored == {**dict(ids), 500: T0}
+    store.close()
