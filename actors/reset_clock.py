@@ -9,8 +9,9 @@ The actor wakes a little after each boundary (``grace_seconds``: long enough for
 checkpoint and message batch of the old period to land), and at start it catches up on every
 boundary missed while the bot was down, oldest first. Before archiving, it asks the publisher for
 the boards in their final state (``PublishFinal``), and after, tells it the period ended
-(``PeriodReset``). An admin's early reset goes through ``reset_now``. Its inbox brings each guild as
-it is seen (``GuildSnapshot``) and each config change (``GuildConfigured``: its own copy).
+(``PeriodReset``). Its inbox brings each guild as it is seen (``GuildSnapshot``), each config change
+(``GuildConfigured``: its own copy) and an admin's early reset (``ResetRequested``, answered on the
+message itself), so every archive and reset runs in this actor's own task, one at a time.
 """
 
 from __future__ import annotations
@@ -35,15 +36,57 @@ from supervisor.supervisor import ChildSpec, Restart
 
 log = logging.getLogger(__name__)
 
-ResetClockMessage = GuildSnapshot | GuildConfigured
+RESET_WAIT = 120.0  # seconds an early reset may wait for the actor; later it is not done at all
+
+
+@define(eq=False)
+class ResetRequested:
+    """A command -> the reset clock: end ``guild_id``'s period now. The answer comes back on the
+    message: ``period`` (the one archived) or ``error``, then ``done`` is set. A request taken after
+    ``deadline`` (epoch seconds) is refused, so a reset never happens long after it was asked for."""
+
+    guild_id: int
+    by_user: int
+    deadline: float
+    period: int | None = None
+    error: BaseException | None = None
+    done: trio.Event = field(factory=trio.Event)
+
+
+ResetClockMessage = GuildSnapshot | GuildConfigured | ResetRequested
+
+
+class ResetTooLate(RuntimeError):
+    """The reset clock could not take an early reset before its deadline; nothing was reset."""
+
+
+def _message_key(message: ResetClockMessage) -> tuple[str, int] | None:
+    if isinstance(message, ResetRequested):
+        return None  # each is answered
+    return (type(message).__name__, message.guild_id)
 
 
 def reset_clock_inbox() -> CoalescingMailbox[ResetClockMessage]:
     """The reset clock's inbox: the newest snapshot and config of each guild (at most two messages a
-    guild), so the router never waits for an archive and nothing is dropped."""
-    return CoalescingMailbox[ResetClockMessage](
-        "reset_clock", lambda message: (type(message).__name__, message.guild_id)
-    )
+    guild) and every reset request, so the router never waits for an archive and nothing is dropped."""
+    return CoalescingMailbox[ResetClockMessage]("reset_clock", _message_key)
+
+
+async def request_reset(
+    inbox: Sender[ResetClockMessage], clock: WallClock, guild_id: int, by_user: int
+) -> int:
+    """(For a command) Ask the reset clock for an early reset of ``guild_id`` and wait for its answer:
+    the period archived. Raises ``ResetTooLate`` when the actor did not take it within RESET_WAIT."""
+    request = ResetRequested(guild_id, by_user, clock.now() + RESET_WAIT)
+    await inbox.send(request)
+    with trio.move_on_at(clock.trio_deadline(request.deadline) + 1.0):
+        await request.done.wait()
+    if not request.done.is_set():
+        raise ResetTooLate(f"the reset clock did not take the reset of guild {guild_id} in time")
+    if request.error is not None:
+        raise request.error
+    assert request.period is not None
+    return request.period
 
 
 @define
@@ -84,6 +127,21 @@ class ResetClock:
                         self.configs.set(guild_id, config)
                     case GuildSnapshot(guild_id=guild_id):
                         await self.store.call(self.store.period_spec_sync, guild_id, self.clock.now())
+                    case ResetRequested():
+                        await self._answer(message)
+
+    async def _answer(self, request: ResetRequested) -> None:
+        """Do an early reset and answer on the request; a failure is the requester's to report."""
+        if request.done.is_set():
+            return  # redelivered after a crash: already answered
+        try:
+            if self.clock.now() > request.deadline:
+                raise ResetTooLate(f"the reset of guild {request.guild_id} was taken too late; not done")
+            request.period = await self.reset_now(request.guild_id, request.by_user)
+        except Exception as exc:
+            request.error = exc
+        finally:
+            request.done.set()
 
     async def catch_up(self) -> list[tuple[int, int]]:
         """Archive every finished, unarchived period of every guild, oldest first."""
@@ -101,7 +159,9 @@ class ResetClock:
         return done
 
     async def reset_now(self, guild_id: int, by_user: int) -> int:
-        """An admin's early reset: boards posted final, period archived, the next one starts now."""
+        """An admin's early reset: boards posted final, period archived, the next one starts now.
+
+        Runs in this actor's task (``ResetRequested``); tests call it directly on an idle clock."""
         await self.catch_up()
         async with self._lock:
             now = self.clock.now()

@@ -25,7 +25,7 @@ from attrs import define, evolve
 from actors.leaderboard_publisher import LeaderboardPublisher, Poster
 from actors.leaderboard_publisher import publisher_inbox as publisher_inbox_
 from actors.message_counter import CounterMessage, Fault, MessageCounter
-from actors.reset_clock import ResetClock, reset_clock_inbox
+from actors.reset_clock import ResetClock, ResetClockMessage, request_reset, reset_clock_inbox
 from actors.voice_ledger import LEDGER_INBOX, LedgerMessage, SessionKey, VoiceLedger
 from actors.voice_session import VoiceFault, VoiceSessionActor
 from domain.clock import WallClock
@@ -94,12 +94,14 @@ class PipelineHandle:
     reset_clock: ResetClock
     counter_inbox: Mailbox[CounterMessage]
     ledger_inbox: Mailbox[LedgerMessage]
+    reset_inbox: Mailbox[ResetClockMessage]
     publisher: LeaderboardPublisher | None
     totals: Callable[[set[int]], None]  # send ``TotalsChanged`` to the publisher (and note a write)
     clock: WallClock
 
     async def reset_now(self, guild_id: int, by_user: int) -> int:
-        return await self.reset_clock.reset_now(guild_id, by_user)
+        """An early reset, as a message to the reset clock; returns the period it archived."""
+        return await request_reset(self.reset_inbox.sender, self.clock, guild_id, by_user)
 
     async def forget(self, guild_id: int, user_id: int, at: float) -> None:
         """Tell every actor that holds state about the member to drop what it holds from before
@@ -277,6 +279,7 @@ class Pipeline:
                                 reset_clock=reset_clock,
                                 counter_inbox=messages,
                                 ledger_inbox=ledger_inbox,
+                                reset_inbox=reset_inbox,
                                 publisher=publisher,
                                 totals=totals,
                                 clock=clock,

@@ -34,6 +34,7 @@ from cachetools import TTLCache
 from disnake.ext import commands
 
 from actors.board_render import escape_name
+from actors.reset_clock import ResetTooLate
 from bot_entry.commands import Refused, Services, answer, answer_error
 from bot_entry.commands.setting_options import setting_option
 from bot_entry.commands.validation import (
@@ -310,7 +311,10 @@ class AdminCommands(commands.Cog):
         if s.reset is None:
             raise Refused("Resets are not available in this version of the bot.")
         await inter.response.defer(with_message=True, ephemeral=True)
-        period = await s.reset_now(pending.guild_id, inter.author.id)
+        try:
+            period = await s.reset_now(pending.guild_id, inter.author.id)
+        except ResetTooLate as exc:
+            raise Refused("The bot is busy archiving; nothing was reset. Run /lbreset again.") from exc
         await answer(
             inter,
             f"Done: period {period} is archived, and a new period started at {utc_minute(s.clock.now())}.",

@@ -12,7 +12,7 @@ import trio
 
 from actors.leaderboard_publisher import PublishFinal
 from actors.leaderboard_publisher import Request as PublisherMessage
-from actors.reset_clock import ResetClock
+from actors.reset_clock import ResetClock, ResetRequested, ResetTooLate, request_reset, reset_clock_inbox
 from domain.checkpoints import MessageBatch
 from domain.clock import WallClock
 from domain.events import Event, MessageSent
@@ -229,3 +229,25 @@ async def test_a_new_period_length_applies_from_the_next_reset(
     assert store.archive_sync(GUILD, 1)["ended_at"] == spec.end_of(0) + 7 * DAY  # type: ignore[index]
     assert new.index_at(clock.now()) == 2
     store.close()
+
+
+async def test_an_early_reset_is_a_message_answered_by_the_clock_itself(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    """The command's reset runs in the reset clock's own task (no call into the actor from outside),
+    and one taken after its deadline is refused rather than done late."""
+    store, spec = seeded_store(tmp_path / "early.db", rows=((0, 1, 5),))
+    store.inline = True  # virtual time must not pass inside a write (the request has a deadline)
+    clock = WallClock.starting_at(spec.start_of(0) + 10 * DAY)
+    resets = ResetClock(store, clock, grace_seconds=10)
+    inbox = reset_clock_inbox()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(resets.run, None, inbox)
+        assert await request_reset(inbox.sender, clock, GUILD, by_user=99) == 0
+        late = ResetRequested(GUILD, 99, deadline=clock.now() - 1)
+        await inbox.send(late)
+        await late.done.wait()
+        assert isinstance(late.error, ResetTooLate) and late.period is None
+        inbox.close()
+    assert resets.resets == 1
+    assert store.period_spec_sync(GUILD, clock.now()).base == 1  # one reset, not two
