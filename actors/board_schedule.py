@@ -303,6 +303,16 @@ class Board:
             return Need.DELETE
         return None
 
+    def last_work_due(self) -> float | None:
+        """(At shutdown) When the board can next do what its last state still needs: content not
+        yet on Discord, or an old message to delete; None once there is nothing. Ignores the write
+        interval (the last state is urgent) and the slow re-check, never the backoff."""
+        if self.enabled and self.phase is not Phase.BLOCKED and (self.dirty or self.phase in _NO_MESSAGE):
+            return self.retry_at
+        if self.stale and self.phase not in _NO_MESSAGE:
+            return self.retry_at
+        return None
+
     def next_due(self) -> float | None:
         """The earliest time ``needs`` may answer something, if nothing else happens."""
         candidates: list[float] = []

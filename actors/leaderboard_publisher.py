@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 MAX_STEPS = 6  # calls per board per round: e.g. edit -> 404 -> scan -> post, then delete old ones
 FINAL_WAIT = 30.0  # seconds the reset clock waits for the final boards
 SHUTDOWN_WAIT = 10.0  # seconds the last state may take to go out at shutdown
+MIN_RETRY_WAIT = 0.05  # seconds between two shutdown rounds at least (no busy loop)
 
 Boards = dict[tuple[int, BoardKind], Board]
 
@@ -185,7 +186,7 @@ class LeaderboardPublisher:
     def stop(self) -> None:
         """Shut down within SHUTDOWN_WAIT, whatever Discord is doing: the regular round under way is
         cut (a 429 wait or 5xx retries can take a minute; every call is safe to make again, posts
-        too, by their nonce), queued requests are skipped, and one urgent round sends the last state.
+        too, by their nonce), queued requests are skipped, and urgent rounds send the last state.
         """
         self.inbox.close()
         if self._cut_at_stop is not None:
@@ -223,9 +224,17 @@ class LeaderboardPublisher:
                     request = inbox.receive_nowait()
                 except (trio.WouldBlock, trio.EndOfChannel):
                     request = None
-        # Shutdown: the counter and the ledger have flushed; their last totals go out now.
+        # Shutdown: the counter and the ledger have flushed; their last totals go out now, and what
+        # a failing call left undone is tried again when its backoff allows, within SHUTDOWN_WAIT.
+        # What does not fit (the backoff of a failure is at least one interval) waits for the next
+        # start: it is stored.
         with trio.move_on_after(SHUTDOWN_WAIT):
-            await self._round(boards, urgent=True)
+            while True:
+                await self._round(boards, urgent=True)
+                due = [d for board in boards.values() if (d := board.last_work_due()) is not None]
+                if not due:
+                    break
+                await self.clock.sleep_until(max(min(due), self.clock.now() + MIN_RETRY_WAIT))
 
     async def _unless_stopped(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` unless ``stop`` was called; ``stop`` cuts it short."""

@@ -78,7 +78,7 @@ class BotApp:
         self.events = send
         # The gateway's client exists before the pipeline starts: the boards are posted through it.
         self.gateway = Gateway(send, self.clock)
-        poster = BoardPoster(self.gateway.client)
+        poster = BoardPoster(self.gateway.client, ready=self.gateway.ready)
         health = AppHealth(self)
         self.metrics.watch(health)
         try:

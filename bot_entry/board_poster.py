@@ -134,9 +134,14 @@ class _Refused:
 
 
 class BoardPoster:
-    def __init__(self, client: disnake.Client, *, timeout: float = CALL_TIMEOUT) -> None:
+    def __init__(
+        self, client: disnake.Client, *, timeout: float = CALL_TIMEOUT, ready: trio.Event | None = None
+    ) -> None:
         self.client = client
         self.timeout = timeout
+        # Set once the client has logged in (the gateway's first READY): before that disnake has no
+        # HTTP session, and a restarted bot's publisher must not call Discord ahead of its login.
+        self.ready = ready
         self.calls: Counter[str] = Counter()  # logical calls by kind (disnake's own retries not counted)
         self._reopened = False
 
@@ -194,6 +199,8 @@ class BoardPoster:
 
     async def _call(self, what: str, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)`` on the asyncio side: its JSON answer, or ``_Refused``."""
+        if self.ready is not None:
+            await self.ready.wait()
         self.calls[what] += 1
 
         async def in_asyncio() -> Any:

@@ -15,12 +15,14 @@ from attrs import evolve
 
 from actors.board_protocol import (
     Done,
+    Failed,
     Found,
     MemberFound,
     MemberGone,
     MessageMissing,
     NoAccess,
     NoneFound,
+    OldMessageQuota,
     Posted,
 )
 from actors.leaderboard_publisher import LeaderboardPublisher, Request, publish_final
@@ -49,6 +51,7 @@ class FakeDiscord:
         self.messages: dict[int, dict[int, dict[str, Any]]] = {}
         self.calls: list[tuple[float, str, int]] = []
         self.answers: deque[object] = deque()  # forced answers for the next board calls
+        self.failing_deletes = 0  # deletes that answer 503 before one works
         self._ids = iter(range(1000, 10**9))
 
     def _record(self, what: str, target: int) -> object | None:
@@ -95,6 +98,9 @@ class FakeDiscord:
     async def delete(self, channel_id: int, message_id: int) -> object:
         await trio.lowlevel.checkpoint()
         self._record("delete", channel_id)
+        if self.failing_deletes:
+            self.failing_deletes -= 1
+            return Failed("HTTP 503")
         return Done() if self.messages.get(channel_id, {}).pop(message_id, None) else MessageMissing()
 
     async def fetch_member(self, guild_id: int, user_id: int) -> object:
@@ -322,4 +328,25 @@ async def test_shutdown_posts_the_last_changes_without_waiting_for_the_interval(
         messages(store, clock.now(), {5: 2}, {5: "Late Mo"})
         tell(publisher, TotalsChanged(frozenset({GUILD})))  # the counter's last flush, then shutdown
     assert discord.count("edit") == 1
+    assert "Late Mo — 2 messages" in discord.board(MESSAGES_CHANNEL)["description"]
+
+
+async def test_a_delete_that_failed_just_before_the_stop_is_retried_within_the_stop_bound(
+    autojump_clock: object, clock: WallClock, store: Store
+) -> None:
+    """A 30046 replaces the board and the old message's delete answers 503 just before shutdown:
+    the stop tries again once its backoff allows (within SHUTDOWN_WAIT), so one board is left."""
+    discord = FakeDiscord(clock)
+    publisher = LeaderboardPublisher(store, discord, configs(update_interval=1.0), clock)
+    async with running(publisher):
+        tell(publisher, snapshot(clock.now()))
+        await wait_until(lambda: discord.count("post") == 2, within=10, what="both boards")
+        await trio.sleep(2)  # past the interval: the next change is edited at once
+        discord.answers.append(OldMessageQuota())
+        discord.failing_deletes = 1
+        messages(store, clock.now(), {5: 2}, {5: "Late Mo"})
+        tell(publisher, TotalsChanged(frozenset({GUILD})))
+        await wait_until(lambda: discord.count("delete") == 1, within=10, what="the failed delete")
+    assert discord.count("delete") == 2
+    assert len(discord.messages[MESSAGES_CHANNEL]) == 1
     assert "Late Mo — 2 messages" in discord.board(MESSAGES_CHANNEL)["description"]

@@ -11,7 +11,7 @@ from bot_entry.board_poster import BoardPoster, outcome_of_error, own_boards
 from domain.clock import WallClock
 from domain.kinds import BoardKind
 from tests.discord_sim.conftest import aio, connected, plain_client
-from tests.harness import simulator
+from tests.harness import simulator, wait_until
 
 
 @pytest.mark.parametrize(
@@ -66,6 +66,32 @@ async def test_a_call_whose_session_closes_during_a_429_wait_is_made_once_more(
         await poster.aclose()
         assert outcome == [Done()]
         assert posted.message_id not in scenario.sim.world.messages[channel_id]
+
+
+async def test_no_call_goes_out_before_the_client_has_logged_in(
+    autojump_clock: object, aio_loop: object, clock: WallClock
+) -> None:
+    """A restarted bot's publisher restores its boards at once, before the login: its first calls
+    (a check, an old message's delete) wait for the gateway's READY instead of meeting disnake
+    without an HTTP session (which crashed the publisher: chaos seed 245)."""
+    async with simulator(clock, seed=5, members=4) as scenario:
+        client = plain_client()
+        ready = trio.Event()
+        poster = BoardPoster(client, ready=ready)
+        channel_id = scenario.text_channels[0].channel_id
+        outcome: list[object] = []
+        async with trio.open_nursery() as nursery:
+
+            async def check_early() -> None:
+                outcome.append(await poster.check(channel_id, 12345))
+
+            nursery.start_soon(check_early)
+            await trio.sleep(5)
+            assert outcome == [] and poster.calls["check"] == 0  # waiting, nothing sent
+            async with connected(scenario, client):
+                ready.set()
+                await wait_until(lambda: bool(outcome), what="the check after the login")
+        assert outcome == [MessageMissing()]
 
 
 BOT = 42
