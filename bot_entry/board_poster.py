@@ -13,6 +13,7 @@ Each call has a deadline, so a Discord that never answers cannot hold the publis
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -133,6 +134,17 @@ class _Refused:
         return outcome_of_error(self.status, self.code, self.text, self.retry_after)
 
 
+def _release_global_rate_limit(http: Any) -> None:
+    """Undo what a cancelled disnake call may leave behind: disnake clears its global rate-limit
+    event before it sleeps out a global 429 and sets it again after, so a call cancelled in that
+    sleep (our timeout, or the cut at a stop) leaves every later request of the client waiting for
+    good. Setting it costs at most one more 429, which disnake handles. Seen in chaos seed 39."""
+    over = getattr(http, "_global_over", None)
+    if isinstance(over, asyncio.Event) and not over.is_set():
+        log.info("board poster: a call was cut inside a global rate-limit wait; lock released")
+        over.set()
+
+
 class BoardPoster:
     def __init__(
         self, client: disnake.Client, *, timeout: float = CALL_TIMEOUT, ready: trio.Event | None = None
@@ -213,6 +225,9 @@ class BoardPoster:
                     self._reopened = True
                 try:
                     return await fn(*args, **kwargs)
+                except asyncio.CancelledError:
+                    _release_global_rate_limit(self.client.http)
+                    raise
                 except (RuntimeError, aiohttp.ClientError):
                     # The gateway closed the session under this call ("Session is closed" in a
                     # 429 wait, or a dropped connection): it is made once more on a fresh one.

@@ -94,6 +94,27 @@ async def test_no_call_goes_out_before_the_client_has_logged_in(
         assert outcome == [MessageMissing()]
 
 
+async def test_a_call_cut_inside_a_global_rate_limit_wait_does_not_stall_the_next_ones(
+    autojump_clock: object, aio_loop: object, clock: WallClock
+) -> None:
+    """disnake clears its global rate-limit event while it sleeps out a global 429; a call cut in
+    that sleep (the poster's timeout, or the stop) used to leave every later call waiting forever
+    (chaos seed 39: no board posted in a whole 10 s stop)."""
+    async with simulator(clock, seed=5, members=4) as scenario:
+        client = plain_client()
+        poster = BoardPoster(client, timeout=5.0)
+        channel_id = scenario.text_channels[0].channel_id
+        async with connected(scenario, client):
+            scenario.sim.faults.rate_limit(
+                "POST /channels/*/messages", times=1, retry_after=30.0, is_global=True
+            )
+            cut = await poster.post(channel_id, {"title": "Top talkers"}, "n1")
+            assert "no answer within 5s" in repr(cut)  # cut by the timeout inside disnake's 30 s sleep
+            with trio.fail_after(10):
+                posted = await poster.post(channel_id, {"title": "Top talkers"}, "n2")
+        assert isinstance(posted, Posted)
+
+
 BOT = 42
 
 
