@@ -38,14 +38,18 @@ def latest(_queued: T, newer: T) -> T:
 
 class CoalescingMailbox(Mailbox[T]):
     def __init__(self, name: str, key: Key[T], merge: Merge[T] = latest, capacity: int = 1_000) -> None:
-        super().__init__(name, capacity=0)  # the base's channel is unused; its checks still apply
         self._key = key
         self._merge = merge
+        super().__init__(name, capacity=capacity)  # the base checks ``capacity`` and opens the queue
+
+    def _open_queue(self, capacity: float) -> None:
+        """This mailbox's own queue, in place of the base's trio channel."""
         self._unkeyed_capacity = capacity
         self._unkeyed = 0
         self._queue: collections.OrderedDict[Hashable, T] = collections.OrderedDict()
         self._unique = itertools.count()
         self._arrived = trio.Event()
+        self._space: trio.Event | None = None  # made by a sender that found no room for unkeyed ones
 
     @property
     def sender(self) -> CoalescingMailbox[T]:  # type: ignore[override]
@@ -80,7 +84,10 @@ class CoalescingMailbox(Mailbox[T]):
                 self.send_nowait(item)
                 return
             except trio.WouldBlock:
-                await trio.sleep(0.01)  # unkeyed messages are rare (admin commands): no wake-up list
+                pass  # wait outside the handler: a wait inside it keeps the exception alive
+            if self._space is None:
+                self._space = trio.Event()
+            await self._space.wait()  # set when the reader takes an unkeyed message
 
     def _take_nowait(self) -> T:
         if not self._queue:
@@ -90,6 +97,9 @@ class CoalescingMailbox(Mailbox[T]):
         key, item = self._queue.popitem(last=False)
         if isinstance(key, tuple) and key and key[0] == "unkeyed":
             self._unkeyed -= 1
+            if self._space is not None:
+                space, self._space = self._space, None
+                space.set()
         return item
 
     async def _take(self) -> T:  # type: ignore[override]
@@ -103,3 +113,5 @@ class CoalescingMailbox(Mailbox[T]):
     def close(self) -> None:
         self.closed = True
         self._arrived.set()
+        if self._space is not None:
+            self._space.set()  # a waiting sender tries again and meets ClosedResourceError

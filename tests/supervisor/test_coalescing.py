@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import trio
+import trio.testing
 
 from actors.leaderboard_publisher import PublishFinal, publisher_inbox
 from actors.reset_clock import reset_clock_inbox
@@ -118,3 +119,17 @@ def test_the_reset_clock_keeps_the_newest_snapshot_and_config_of_each_guild() ->
     inbox.sender.send_nowait(GuildConfigured(1, GuildConfig(period_days=7), 0.0))
     taken = drain(inbox)
     assert [type(m).__name__ for m in taken] == ["GuildSnapshot", "GuildSnapshot", "GuildConfigured"]
+
+
+async def test_a_sender_waiting_for_room_hears_the_close(autojump_clock: object) -> None:
+    box = CoalescingMailbox[int]("t", by_parity, capacity=1)
+    box.sender.send_nowait(-1)
+    async with trio.open_nursery() as nursery:
+
+        async def blocked_send() -> None:
+            with pytest.raises(trio.ClosedResourceError):
+                await box.send(-2)
+
+        nursery.start_soon(blocked_send)
+        await trio.testing.wait_all_tasks_blocked()
+        box.close()
