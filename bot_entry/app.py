@@ -15,7 +15,7 @@ import trio_asyncio
 
 from bot_entry.app_health import AppHealth
 from bot_entry.board_poster import BoardPoster
-from bot_entry.commands import Services, install_commands
+from bot_entry.commands import Registration, Services, install_commands
 from bot_entry.config import Settings
 from bot_entry.gateway import Gateway
 from bot_entry.metrics import Metrics
@@ -46,6 +46,7 @@ class BotApp:
         self.events: trio.MemorySendChannel[Event] | None = None
         self.metrics = Metrics()
         self.ops_port: int | None = None  # where /healthz and /metrics listen, once started
+        self.registration: Registration | None = None  # the slash commands', once installed
         self._gateway_scope = trio.CancelScope()
 
     def _command_services(self, pipeline: PipelineHandle) -> Services:
@@ -117,7 +118,12 @@ class BotApp:
                     on_backup=self.metrics.backup_done,
                 )
                 ops.start_soon(backups)
-            install_commands(gateway.client, self._command_services(pipeline))
+            self.registration = install_commands(
+                gateway.client,
+                self._command_services(pipeline),
+                guild_ids=settings.command_guild_ids,
+                on_attempt=self.metrics.command_registration,
+            )
             with send, self._gateway_scope:  # closing ``send`` ends the pipeline, even if stopped early
                 async with trio.open_nursery() as gateway_nursery:
                     await gateway_nursery.start(gateway.run, settings.token.reveal())

@@ -37,6 +37,8 @@ class AppHealth:
         handle = pipeline.handle
         alive = {} if handle is None else {**handle.supervisor.alive, **handle.boards_supervisor.alive}
         checks += actor_checks(alive)
+        if app.registration is not None:  # the slash commands: registered, or why not yet
+            checks.append(Check("commands", *app.registration.status()))
         written = [t for t in (app.metrics.last_checkpoint_at, pipeline.last_write_at) if t is not None]
         checks.append(
             checkpoint_check(

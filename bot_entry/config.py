@@ -166,6 +166,24 @@ def _optional_dir(raw: str) -> Path | None:
 
 SECONDS = "seconds"
 
+_guild_id = snowflake("a Discord guild id")
+MAX_COMMAND_GUILDS = 100
+
+
+def _guild_ids(raw: str) -> frozenset[int]:
+    """Comma-separated guild ids (empty: none)."""
+    ids: set[int] = set()
+    for part in raw.split(","):
+        try:
+            found = _guild_id(part)
+        except Refused:
+            raise Refused("is not a comma-separated list of guild ids") from None
+        if found is not None:
+            ids.add(found)
+    if len(ids) > MAX_COMMAND_GUILDS:
+        raise Refused(f"is too long: at most {MAX_COMMAND_GUILDS} development guilds")
+    return frozenset(ids)
+
 
 @define(frozen=True)
 class Settings:
@@ -213,6 +231,8 @@ class Settings:
     backup_dir: Path | None = operator("BACKUP_DIR", "", _optional_dir)
     backup_interval_hours: float = operator("BACKUP_INTERVAL_HOURS", "6", Number(0, 8_760, "hours (0: off)"))
     backup_keep: int = operator("BACKUP_KEEP", "28", Number(1, 100_000, "backups", whole=True))
+    # Development guilds: commands registered in these only (at once, per guild), none globally.
+    command_guild_ids: frozenset[int] = operator("COMMAND_GUILD_IDS", "", _guild_ids)
     # Not settings: what loading found.
     env_file_used: Path | None = None  # the .env file read, if any
     warnings: tuple[str, ...] = ()  # names that are not settings, each with the closest setting

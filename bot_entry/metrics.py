@@ -128,6 +128,12 @@ class Metrics:
             "When the last scheduled backup was taken (Unix time); alert when it gets old.",
             registry=self.registry,
         )
+        self.command_registrations = Counter(
+            f"{PREFIX}_command_registrations",
+            "Tries to register the slash commands (one bulk overwrite each), by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.last_checkpoint_at: float | None = None  # wall-clock epoch seconds; read by /healthz
 
     def watch(self, source: LiveCounts) -> None:
@@ -143,6 +149,10 @@ class Metrics:
     def backup_done(self, path: object, at: float) -> None:
         """A scheduled backup was written (the ``on_backup`` hook of ``run_backups``)."""
         self.last_backup.set(at)
+
+    def command_registration(self, ok: bool) -> None:
+        """One try to register the commands ended (``Registration``'s ``on_attempt``)."""
+        self.command_registrations.labels("registered" if ok else "failed").inc()
 
     def board_edited(self, board: str) -> None:
         self.board_edits.labels(board).inc()

@@ -32,6 +32,13 @@ class ForcedRateLimit:
 
 
 @define
+class FailedRoute:
+    pattern: str
+    times: int
+    status: int
+
+
+@define
 class HeldAnswer:
     pattern: str
     times: int
@@ -55,6 +62,7 @@ class Faults:
         self._fraction_status = 502
         self._rng = random.Random(0)
         self._rate_limits: list[ForcedRateLimit] = []
+        self._failing: list[FailedRoute] = []
         self._held: list[HeldAnswer] = []
         self.delay = 0.0  # seconds every REST answer waits (on the simulator's clock)
         self.log: list[tuple[str, str]] = []
@@ -64,6 +72,11 @@ class Faults:
     def fail_next(self, n: int = 1, *, status: int = 500) -> None:
         """The next ``n`` REST calls fail with ``status`` (500, 502, 503, 504...)."""
         self._fail_next.extend([status] * n)
+
+    def fail_route(self, route: str, *, times: int = 1, status: int = 503) -> None:
+        """The next ``times`` calls matching ``route`` (as in ``rate_limit``) fail with ``status``;
+        other calls go through (503 is one disnake does not retry by itself)."""
+        self._failing.append(FailedRoute(route, times, status))
 
     def fail_fraction(self, fraction: float, *, status: int = 502, seed: int = 0) -> None:
         """From now on each REST call fails with probability ``fraction`` (seeded; 0 stops)."""
@@ -109,7 +122,13 @@ class Faults:
                 self.log.append(("429", f"{method} {path}"))
                 return too_many(forced.retry_after, is_global=forced.is_global)
         status = None
-        if self._fail_next:
+        failing = next(
+            (f for f in self._failing if f.times > 0 and _matches(f.pattern, method, route, path)), None
+        )
+        if failing is not None:
+            failing.times -= 1
+            status = failing.status
+        elif self._fail_next:
             status = self._fail_next.pop(0)
         elif self._fail_fraction and self._rng.random() < self._fail_fraction:
             status = self._fraction_status

@@ -1,9 +1,9 @@
 """Slash commands: members read the boards (``member``), admins configure and manage them (``admin``).
 
-``install_commands`` adds both cogs to the gateway's ``InteractionBot`` before it connects. Commands
-are registered per guild, with one bulk overwrite when each guild becomes available: guild
-commands appear at once (global ones can take a while), and a re-registration after a restart
-replaces the old set exactly. disnake's own sync would also register them globally, so it is off.
+``install_commands`` adds both cogs to the gateway's ``InteractionBot`` before it connects. The
+commands are registered once per process, globally, with one bulk overwrite as soon as READY is
+parsed (``registration.Registration``: retried until it succeeds; per guild only for development
+guilds). disnake's own sync is off: ours is the one that retries and reports to ``/healthz``.
 
 Handlers run on asyncio (disnake) under trio-asyncio; they reach the store and the reset clock,
 both Trio code, through ``trio_asyncio.trio_as_aio``. Every handler that reads the database defers
@@ -23,6 +23,7 @@ import trio_asyncio
 from attrs import define, field
 from disnake.ext import commands
 
+from bot_entry.commands.registration import Attempted, Registration
 from bot_entry.commands.validation import Invalid
 from domain.clock import WallClock
 from domain.events import Event
@@ -148,43 +149,32 @@ async def answer_error(inter: disnake.Interaction, error: BaseException, where: 
         log.warning("%s: could not send the error reply: %s", where, exc)
 
 
-class Registration:
-    """Registers every slash command in each guild once per process, with one bulk overwrite."""
-
-    def __init__(self, client: commands.InteractionBot) -> None:
-        self.client = client
-        self.registered: set[int] = set()
-
-    async def on_guild(self, guild: disnake.Guild) -> None:
-        if guild.id in self.registered:
-            return
-        bodies = [command.body for command in sorted(self.client.slash_commands, key=lambda c: c.name)]
-        try:
-            await self.client.bulk_overwrite_guild_commands(guild.id, bodies)
-        except disnake.HTTPException as exc:
-            log.warning(
-                "commands: registering in guild %s failed (%s); retried when it is next seen", guild.id, exc
-            )
-            return
-        self.registered.add(guild.id)
-        log.info("commands: %d registered in guild %s", len(bodies), guild.id)
-
-
-def install_commands(client: commands.InteractionBot, services: Services) -> Registration:
-    """Add the member and admin commands to ``client`` (call before it connects)."""
+def install_commands(
+    client: commands.InteractionBot,
+    services: Services,
+    *,
+    guild_ids: frozenset[int] = frozenset(),
+    on_attempt: Attempted | None = None,
+) -> Registration:
+    """Add the member and admin commands to ``client`` (call before it connects) and register them
+    once it has: globally, or only in ``guild_ids`` (development guilds, ``COMMAND_GUILD_IDS``)."""
     from bot_entry.commands.admin import AdminCommands
     from bot_entry.commands.member import MemberCommands
 
     close = client.close
+    registration = Registration(client, guild_ids, on_attempt=on_attempt)
 
     async def close_after_commands() -> None:
+        await registration.stop()
         await trio_asyncio.trio_as_aio(services.drain)()  # in-flight commands may still answer
         await close()
 
     client.close = close_after_commands  # type: ignore[method-assign]
     client.add_cog(MemberCommands(services))
     client.add_cog(AdminCommands(services))
-    registration = Registration(client)
-    client.add_listener(registration.on_guild, "on_guild_available")
-    client.add_listener(registration.on_guild, "on_guild_join")
+
+    async def on_connect() -> None:  # READY parsed: the application id is known, guilds may follow
+        registration.start()
+
+    client.add_listener(on_connect, "on_connect")
     return registration

@@ -53,9 +53,9 @@ async def commands_ready(scenario: Scenario) -> None:
     registered = scenario.sim.world.commands
 
     def synced() -> bool:
-        return {c["name"] for c in registered.get(scenario.guild.guild_id, {}).values()} >= COMMANDS
+        return {c["name"] for c in registered.get(None, {}).values()} >= COMMANDS
 
-    await wait_until(synced, within=30, what="the guild's slash commands")
+    await wait_until(synced, within=30, what="the global slash commands")
 
 
 @asynccontextmanager
@@ -225,18 +225,16 @@ async def test_leaderboard_refuses_hostile_options_naming_them_safely(
 # -- registration and /rank --------------------------------------------------------------------------
 
 
-async def test_commands_are_registered_per_guild_and_admin_ones_need_manage_server(
+async def test_commands_are_registered_globally_once_and_admin_ones_need_manage_server(
     autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
 ) -> None:
     async with bot(clock, tmp_path / "lb.db") as (scenario, _app):
         world = scenario.sim.world
-        registered = {c["name"]: c for c in world.commands[scenario.guild.guild_id].values()}
+        registered = {c["name"]: c for c in world.commands[None].values()}
         assert set(registered) == COMMANDS
-        assert not world.commands.get(None), "nothing registered globally"
+        assert not world.commands.get(scenario.guild.guild_id), "nothing registered per guild"
         puts = [path for method, path, _ in world.rest_calls if method == "PUT"]
-        assert puts == [
-            f"/api/v10/applications/{world.application_id}/guilds/{scenario.guild.guild_id}/commands"
-        ]
+        assert puts == [f"/api/v10/applications/{world.application_id}/commands"]
         needs = {name: c["default_member_permissions"] for name, c in registered.items()}
         assert needs == {
             "leaderboard": None,
@@ -346,7 +344,7 @@ async def test_admin_commands_refuse_non_admins_even_when_discord_shows_them(
                 sim.interact(guild, member, scenario.text_channels[0], name, options)
         # A server can override a command's permissions (Server Settings > Integrations), and a
         # client can be modified: the bot must check the member's permissions itself.
-        for command in sim.world.commands[guild.guild_id].values():
+        for command in sim.world.commands[None].values():
             command["default_member_permissions"] = None
         for name, options in calls:
             text = refusal(await ask(scenario, member, name, options))
@@ -605,7 +603,7 @@ async def test_lbreset_with_a_fake_hook_and_without_one(
             async with connected(scenario, client):
                 await wait_until(
                     lambda: (
-                        "lbreset" in {c["name"] for c in sim.world.commands[scenario.guild.guild_id].values()}
+                        "lbreset" in {c["name"] for c in sim.world.commands.get(None, {}).values()}
                     )
                 )
                 asked = await ask(scenario, admin, "lbreset", permissions=MANAGE_GUILD)
