@@ -150,3 +150,17 @@ async def test_development_guilds_get_the_commands_per_guild_and_nothing_is_glob
                 sim.interact(
                     scenarios[2].guild, scenarios[2].humans[0], scenarios[2].text_channels[0], "rank"
                 )
+
+
+async def test_registration_waits_for_no_guild(
+    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+) -> None:
+    """Every guild is in an outage (READY lists them, no GUILD_CREATE comes): READY is enough."""
+    async with guilds(clock, 4) as scenarios:
+        sim = scenarios[0].sim
+        for scenario in scenarios:
+            sim.leave_guild(scenario.guild, unavailable=True)
+        async with running_bot(sim, settings_for(tmp_path / "lb.db"), clock) as app:
+            await wait_until(lambda: registered(sim, None) >= COMMANDS, what="the global commands")
+            assert app.gateway is not None and app.gateway.received["GUILD_CREATE"] == 0
+            assert puts(sim) == [f"/api/v10/applications/{sim.world.application_id}/commands"]
