@@ -375,7 +375,10 @@ class LeaderboardPublisher:
             return await self.store.call(queries.top, self.store, guild_id, period, kind, size, offset)
 
         paging = Paging(TOP, hide_departed=config.hide_departed)
-        standings, names = await ranked_members(read_page, self._names, guild_id, paging)
+        # Who was in voice at GUILD_CREATE came with a name: none of them is fetched, even before
+        # the voice ledger has stored it.
+        carried = {s.user_id: s.member_name for s in snapshot.voice_states if s.member_name}
+        standings, names = await ranked_members(read_page, self._names, guild_id, paging, seen=carried.get)
         view = board_view(
             kind,
             standings,

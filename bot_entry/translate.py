@@ -156,11 +156,7 @@ def guild_snapshot(data: Any, at: float) -> GuildSnapshot | None:
     if not isinstance(channels, list) or not isinstance(states, list):
         raise MalformedPayload("channels/voice_states: expected lists")
     icon = _text(data, "icon")
-    bots = {
-        _id(_dict(m.get("user"), "member.user"), "id")
-        for m in data.get("members") or []
-        if isinstance(m, dict) and isinstance(m.get("user"), dict) and m["user"].get("bot")
-    }
+    members = _members(data.get("members"))
     voice_states = tuple(
         voice_state_changed(state, at, guild_id) for state in states if _dict(state, "voice_state")
     )
@@ -172,8 +168,39 @@ def guild_snapshot(data: Any, at: float) -> GuildSnapshot | None:
         afk_channel_id=_optional_id(data, "afk_channel_id"),
         voice_channel_ids=_channel_ids(channels, VOICE_CHANNEL_TYPES),
         text_channel_ids=_channel_ids(channels, TEXT_CHANNEL_TYPES),
-        voice_states=tuple(evolve(s, bot=s.bot or s.user_id in bots) for s in voice_states),
+        voice_states=tuple(_with_member(s, members.get(s.user_id)) for s in voice_states),
     )
+
+
+def _members(raw: Any) -> dict[int, tuple[str, bool]]:
+    """GUILD_CREATE ``members`` -> user id -> (display name, is a bot).
+
+    Without the members intent Discord sends the bot itself and everyone in voice, and their
+    ``voice_states`` carry no ``member``: this is where the names of the members in voice at start
+    come from, so no board fetches them. A bot's id must be readable (a bot's voice state must
+    never count); any other entry that cannot be read is left out (its voice state still counts,
+    and its name is looked up when a board needs it).
+    """
+    found: dict[int, tuple[str, bool]] = {}
+    for member in raw if isinstance(raw, list) else []:
+        if not isinstance(member, dict) or not isinstance(user := member.get("user"), dict):
+            continue
+        if user.get("bot"):
+            found[_id(user, "id")] = ("", True)
+            continue
+        try:
+            found[_id(user, "id")] = (display_name(user, member), False)
+        except MalformedPayload:
+            continue
+    return found
+
+
+def _with_member(state: VoiceStateChanged, member: tuple[str, bool] | None) -> VoiceStateChanged:
+    """A GUILD_CREATE voice state completed from the guild's member list (name, bot flag)."""
+    if member is None:
+        return state
+    name, bot = member
+    return evolve(state, member_name=state.member_name or name, bot=state.bot or bot)
 
 
 def channel_parent(data: Any) -> tuple[int, int | None]:

@@ -602,9 +602,7 @@ async def test_lbreset_with_a_fake_hook_and_without_one(
             install_commands(client, services)
             async with connected(scenario, client):
                 await wait_until(
-                    lambda: (
-                        "lbreset" in {c["name"] for c in sim.world.commands.get(None, {}).values()}
-                    )
+                    lambda: "lbreset" in {c["name"] for c in sim.world.commands.get(None, {}).values()}
                 )
                 asked = await ask(scenario, admin, "lbreset", permissions=MANAGE_GUILD)
                 if hook is None:
