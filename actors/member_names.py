@@ -2,7 +2,8 @@
 
 The order, for each ranked member:
 1. a name the bot has already seen: the last-known name stored with their activity (it came with
-   their messages), or one the caller saw in Discord's own member cache;
+   their messages or their voice states), or one the caller has at hand (``seen``): the names
+   GUILD_CREATE carried for the members in voice (the boards), Discord's member cache (commands);
 2. the member fetched over REST (remembered in the database, so step 1 has it next time);
 3. nothing: the view shows "Unknown member" (``actors.names.UNKNOWN``), never a raw id.
 
@@ -32,7 +33,7 @@ MAX_CACHED = 50_000  # members kept at most, across guilds
 Fetch = Callable[[int, int], Awaitable[MemberOutcome]]
 Learned = list[tuple[tuple[int, int], tuple[str, float]]]  # ((guild, user), (name, at)), as stored
 Remember = Callable[[Learned], Awaitable[None]]
-Seen = Callable[[int], str | None]  # a name the caller's side already knows (Discord's member cache)
+Seen = Callable[[int], str | None]  # a name the caller's side already knows (gateway, member cache)
 
 
 @define(frozen=True)

@@ -69,6 +69,11 @@ class Registration:
     def registered(self) -> bool:
         return not self.pending
 
+    @property
+    def retrying(self) -> bool:
+        """A try or a wait for the next one is under way."""
+        return self._task is not None and not self._task.done()
+
     def status(self) -> tuple[bool, str]:
         """(registered, a sentence for the operator): what ``/healthz`` shows as "commands"."""
         where = (

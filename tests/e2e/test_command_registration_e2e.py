@@ -4,6 +4,7 @@ guilds (``COMMAND_GUILD_IDS``)."""
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -164,3 +165,24 @@ async def test_registration_waits_for_no_guild(
             await wait_until(lambda: registered(sim, None) >= COMMANDS, what="the global commands")
             assert app.gateway is not None and app.gateway.received["GUILD_CREATE"] == 0
             assert puts(sim) == [f"/api/v10/applications/{sim.world.application_id}/commands"]
+
+
+async def test_a_stop_ends_the_retries_cleanly(
+    autojump_clock: object,
+    aio_loop: object,
+    clock: WallClock,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with guilds(clock, 1) as scenarios:
+        sim = scenarios[0].sim
+        sim.faults.fail_route(GLOBAL_ROUTE, times=1_000_000, status=503)
+        async with running_bot(sim, settings_for(tmp_path / "lb.db"), clock) as app:
+            await wait_until(lambda: metric(app, "failed") >= 3, what="three failed tries")
+            registration = app.registration
+        tries = len(puts(sim))
+        assert registration is not None and not registration.registered
+        assert not registration.retrying  # stopped with the client, not left pending
+        await trio.sleep(3600)
+        assert len(puts(sim)) == tries, "no try after the stop"
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
