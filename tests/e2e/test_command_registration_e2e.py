@@ -16,6 +16,7 @@ import trio_asyncio
 
 from bot_entry.app import BotApp
 from bot_entry.app_health import AppHealth
+from bot_entry.commands.registration import ATTEMPT_TIMEOUT
 from discord_sim.crowd import Scenario, build_scenario
 from discord_sim.server import DiscordSim
 from discord_sim.world import World
@@ -186,3 +187,21 @@ async def test_a_stop_ends_the_retries_cleanly(
         await trio.sleep(3600)
         assert len(puts(sim)) == tries, "no try after the stop"
         assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_try_without_an_answer_is_cut_at_its_bound_and_retried(
+    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+) -> None:
+    async with guilds(clock, 1) as scenarios:
+        sim = scenarios[0].sim
+        sim.faults.hold_answer(GLOBAL_ROUTE, seconds=10_000)  # Discord hangs on the first PUT
+        async with running_bot(sim, settings_for(tmp_path / "lb.db"), clock) as app:
+            registration = app.registration
+            assert registration is not None
+            await wait_until(lambda: registration.failures == 1, within=ATTEMPT_TIMEOUT + 5, what="the cut")
+            assert registration.status() == (
+                False,
+                f"not registered globally: try 1 failed (no answer within {ATTEMPT_TIMEOUT:.0f} s); retrying",
+            )
+            await wait_until(lambda: registration.registered, within=10, what="the second try")
+            assert len(puts(sim)) == 2 and metric(app, "failed") == 1 and metric(app, "registered") == 1
