@@ -25,7 +25,7 @@ def test_a_bad_command_guild_id_is_one_line_naming_the_setting(raw: str) -> None
         load_settings({"COMMAND_GUILD_IDS": raw}, env_file=None)
 
 
-def test_status_before_the_first_try_says_what_it_waits_for() -> None:
+async def test_status_before_the_first_try_says_what_it_waits_for(aio_loop: object) -> None:
     client = commands.InteractionBot()
     assert Registration(client).status() == (
         False,
