@@ -210,7 +210,7 @@ def test_a_writer_commits_while_the_prune_runs(tmp_path: Path) -> None:
             events.append("prune done")
 
         async def write() -> None:
-            await trio.sleep(0)  # let the prune start first
+            await trio.lowlevel.checkpoint()  # let the prune start first
             await store.apply_messages(messages((7, T0 + 19 * DAY + 5, 1)))
             events.append("flush committed")
 
