@@ -25,6 +25,7 @@ import trio_asyncio
 from disnake.ext import commands
 
 from actors.board_render import format_count, format_voice
+from actors.names import escape_name
 from bot_entry import gateway as gateway_module
 from discord_sim.crowd import Scenario, build_scenario
 from discord_sim.server import DiscordSim
@@ -241,6 +242,26 @@ async def test_forty_days_give_rank_windows_and_daily_values_equal_to_the_oracle
                     window,
                     member.user_id,
                 )
+
+        # /leaderboard window:7d: the board over the same days, ranked like the oracle
+        first, last = today_number - 6, today_number
+        msgs, _ = oracle.window(first, last)
+        asked = await ask(scenario, humans[0], "leaderboard", {"board": "messages", "window": "7d"})
+        page = asked.original
+        assert page is not None
+        span = f"{day_date(first).isoformat()} to {day_date(last).isoformat()} (UTC)"
+        assert page["content"].startswith(f"**Last 7 days** · page 1 of 1 · {span}"), page["content"]
+        names = {m.user_id: escape_name(m.global_name or m.username) for m in humans}
+        order = sorted(msgs, key=lambda u: (-msgs[u], u))
+        want_lines = [
+            f"**#{competition({u: float(n) for u, n in msgs.items()}, u)[0]}** {names[u]} — "
+            f"{messages_text(msgs[u])}"
+            for u in order
+        ]
+        got_lines = [line.split(" ", 1)[1] for line in page["embeds"][0]["description"].splitlines()]
+        ranks = [int(line.split("**")[1][1:]) for line in got_lines]
+        assert ranks == sorted(ranks), "best first"
+        assert sorted(got_lines) == sorted(want_lines), "ties may come in any order; ranks and values not"
 
         # the chart's daily values: the guild's days and each member's days
         first_date, last_date = day_date(first_day), day_date(today_number)
