@@ -191,12 +191,16 @@ def test_every_history_read_uses_an_index(store: Store, monkeypatch: pytest.Monk
     window_rank_sync(store, G, 10, BoardKind.MESSAGES, D0, last)
     prune_batch_sync(store, G, D0)
     assert len(seen) >= 9
+    member_reads = [sql for sql, _ in seen if "user_id = ?" in sql and "SUM(" in sql]
+    assert len(member_reads) == 2
+    for sql in member_reads:  # one member's days: their own index, not the guild's days
+        assert "daily_members_by_member" in plan(conn, sql, next(a for s, a in seen if s == sql))
     for sql, args in seen:
         text = plan(conn, sql, args)
         assert "SCAN daily_" not in text, (sql, text)
         assert "USING" in text and ("INDEX" in text or "PRIMARY KEY" in text), (sql, text)
     for table in ("daily_members", "daily_channels"):  # the prune's inner select, too
-        text = plan(conn, f"SELECT rowid FROM {table} WHERE guild_id = ? AND day < ? LIMIT 5", (G, 1))
+        text = plan(conn, f"SELECT day FROM {table} WHERE guild_id = ? AND day < ? LIMIT 5", (G, 1))
         assert "SCAN" not in text, text
 
 
