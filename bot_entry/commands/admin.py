@@ -411,7 +411,8 @@ class AdminCommands(commands.Cog):
         await answer(
             inter,
             f"Deleted the data of {escape_name(member.display_name)}: {gone.activity_rows} period totals, "
-            f"{gone.names} stored name; removed from {gone.archives} archived top lists. "
+            f"{gone.days} days of history, {gone.names} stored name; "
+            f"removed from {gone.archives} archived top lists. "
             "New activity will count again from now. " + backups_note(s.backups_kept_hours),
         )
 
