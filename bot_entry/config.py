@@ -233,6 +233,7 @@ class Settings:
     backup_keep: int = operator("BACKUP_KEEP", "28", Number(1, 100_000, "backups", whole=True))
     # Development guilds: commands registered in these only (at once, per guild), none globally.
     command_guild_ids: frozenset[int] = operator("COMMAND_GUILD_IDS", "", _guild_ids)
+    history_days: int = operator("HISTORY_DAYS", "400", Number(1, 100_000, "days", whole=True))
     # Not settings: what loading found.
     env_file_used: Path | None = None  # the .env file read, if any
     warnings: tuple[str, ...] = ()  # names that are not settings, each with the closest setting
@@ -258,6 +259,7 @@ class Settings:
             voice_checkpoint=self.voice_checkpoint,
             supervisor_intensity=self.supervisor_intensity,
             supervisor_period=self.supervisor_period,
+            history_days=self.history_days,
         )
 
     @property

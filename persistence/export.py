@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from attrs import define
 
 from domain.units import seconds_text
+from domain.windows import day_date
+from persistence.history import forget_member_days_sync
 from persistence.store import Store
 
 # A member with no name the bot knows (stored, seen, or fetched): they left before the bot learned it.
@@ -34,6 +36,7 @@ class Forgotten:
     activity_rows: int  # per-period totals
     names: int  # last-known name rows
     archives: int  # archived top-10 lists the member was taken out of
+    days: int = 0  # daily history rows
 
 
 def _iso(at: float | None) -> str:
@@ -105,6 +108,53 @@ def export_rows_sync(store: Store, guild_id: int, at: float) -> list[tuple[str, 
     return rows
 
 
+HISTORY_HEADER = ("day", "period", "user_id", "name", "messages", "voice_seconds", "reactions")
+CHANNEL_HEADER = ("day", "channel_id", "messages")
+
+
+def export_history_rows_sync(store: Store, guild_id: int) -> list[tuple[str, ...]]:
+    """The daily history: one row per UTC day, period and member, oldest day first. A day an
+    early reset split has one row for each period. History starts at the upgrade to schema v9."""
+    rows: list[tuple[str, ...]] = []
+    for day, period, user_id, messages, voice_ms, reactions, name in store.db.execute(
+        "SELECT d.day, d.period, d.user_id, d.messages, d.voice_ms, d.reactions, m.name "
+        "FROM daily_members AS d LEFT JOIN members AS m ON m.guild_id = d.guild_id AND m.user_id = d.user_id "
+        "WHERE d.guild_id = ? ORDER BY d.day, d.period, d.user_id",
+        (guild_id,),
+    ):
+        rows.append(
+            (
+                day_date(day).isoformat(),
+                str(period),
+                str(user_id),
+                safe_cell(name or UNKNOWN_MEMBER),
+                str(messages),
+                seconds_text(voice_ms),
+                str(reactions),
+            )
+        )
+    return rows
+
+
+def export_history_csv_sync(store: Store, guild_id: int) -> str:
+    """The daily history as CSV: members' days, then a blank line and each channel's days."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(HISTORY_HEADER)
+    writer.writerows(export_history_rows_sync(store, guild_id))
+    writer.writerow(())
+    writer.writerow(CHANNEL_HEADER)
+    writer.writerows(
+        (day_date(day).isoformat(), str(channel_id), str(n))
+        for day, channel_id, n in store.db.execute(
+            "SELECT day, channel_id, messages FROM daily_channels WHERE guild_id = ? "
+            "ORDER BY day, channel_id",
+            (guild_id,),
+        )
+    )
+    return out.getvalue()
+
+
 def export_csv_sync(store: Store, guild_id: int, at: float) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -114,7 +164,7 @@ def export_csv_sync(store: Store, guild_id: int, at: float) -> str:
 
 
 def forget_member_sync(store: Store, guild_id: int, user_id: int, by_user: int, at: float) -> Forgotten:
-    """Delete ``user_id``'s data in ``guild_id`` (totals, name, archived top lists), record the
+    """Delete ``user_id``'s data in ``guild_id`` (totals, daily history, name, archived top lists), record the
     deletion in the audit table, and note when the member was forgotten so that nothing of theirs
     from before ``at`` is ever written again (whatever an actor still held), in one transaction.
 
@@ -126,6 +176,7 @@ def forget_member_sync(store: Store, guild_id: int, user_id: int, by_user: int, 
         args = (guild_id, user_id)
         activity = db.execute(f"DELETE FROM activity {where}", args).rowcount
         names = db.execute(f"DELETE FROM members {where}", args).rowcount
+        days = forget_member_days_sync(db.conn, guild_id, user_id)
         archives = 0
         for period, top_messages, top_voice in db.execute(
             "SELECT period, top_messages, top_voice FROM period_archive WHERE guild_id = ?", (guild_id,)
@@ -146,4 +197,4 @@ def forget_member_sync(store: Store, guild_id: int, user_id: int, by_user: int, 
         store.audit_sync(guild_id, by_user, "forget", detail, at)
         store.record_forgotten_sync(guild_id, user_id, at)
     store.forgotten_committed(guild_id, user_id, at)  # what actors still hold from before is refused
-    return Forgotten(activity, names, archives)
+    return Forgotten(activity, names, archives, days)
