@@ -213,6 +213,14 @@ class Settings:
     backup_dir: Path | None = operator("BACKUP_DIR", "", _optional_dir)
     backup_interval_hours: float = operator("BACKUP_INTERVAL_HOURS", "6", Number(0, 8_760, "hours (0: off)"))
     backup_keep: int = operator("BACKUP_KEEP", "28", Number(1, 100_000, "backups", whole=True))
+    # -- the REST budget (bot_entry.rest_budget): 40/s plus a quarter second of burst is at most 50
+    # in any second, Discord's global limit; N processes on one token take 40/N each.
+    rest_per_second: float = operator(
+        "REST_GLOBAL_PER_SECOND", "40", Number(0.1, 10_000, "requests per second")
+    )
+    invalid_request_stop_fraction: float = operator(
+        "INVALID_REQUEST_STOP_FRACTION", "0.5", Number(0.01, 0.95, "of 10,000 invalid requests")
+    )
     # Not settings: what loading found.
     env_file_used: Path | None = None  # the .env file read, if any
     warnings: tuple[str, ...] = ()  # names that are not settings, each with the closest setting
