@@ -187,8 +187,13 @@ class RestBudget:
 
     def __init__(self, policy: RestPolicy, now: float) -> None:
         self.policy = policy
-        self._tokens = policy.burst
-        self._refilled_at = now
+        # The bucket as GCRA (a virtual schedule): the next call is due at ``_tat``, and may go up
+        # to ``_tau`` early; each grant moves ``_tat`` one interval on. The same bound as a token
+        # bucket of depth ``burst``, without float residue: ``next_wake`` is exactly the time
+        # at which ``advance`` grants.
+        self._interval = 1.0 / policy.rate
+        self._tau = (policy.burst - 1.0) * self._interval
+        self._tat = now
         self._queue: list[tuple[int, float, int]] = []  # (class, key, id): a heap
         self._deadlines: list[tuple[float, int]] = []  # (deadline, id): a heap
         self._waiting: dict[int, _Waiter] = {}
@@ -221,8 +226,8 @@ class RestBudget:
         self._waiting[call.id] = _Waiter(call, now, key)
         heapq.heappush(self._queue, (int(call.klass), key, call.id))
         heapq.heappush(self._deadlines, (now + self.policy.max_wait, call.id))
-        step = self._run(now)
-        return Step(step.granted, step.refused, opened or step.opened, closed or step.closed)
+        step = self._run(now, opened)
+        return Step(step.granted, step.refused, opened, closed)
 
     def cancel(self, call_id: int) -> None:
         """A waiting call gave up (its caller was cancelled); unknown ids are ignored."""
@@ -243,8 +248,8 @@ class RestBudget:
     def advance(self, now: float) -> Step:
         """Time has passed (the shell calls this at ``next_wake``): grant, expire, cool."""
         opened, closed = self._cool(now)
-        step = self._run(now)
-        return Step(step.granted, step.refused, opened or step.opened, closed or step.closed)
+        step = self._run(now, opened)
+        return Step(step.granted, step.refused, opened, closed)
 
     # -- outputs --------------------------------------------------------------------------------
 
@@ -253,8 +258,7 @@ class RestBudget:
         times: list[float] = []
         self._prune()
         if self._queue:
-            self._refill(now)
-            times.append(now + max(0.0, 1.0 - self._tokens) / self.policy.rate)
+            times.append(max(now, self._tat - self._tau))
         if self._deadlines:
             times.append(self._deadlines[0][0])
         if self._open:
@@ -282,11 +286,6 @@ class RestBudget:
 
     # -- inside ---------------------------------------------------------------------------------
 
-    def _refill(self, now: float) -> None:
-        if now > self._refilled_at:
-            self._tokens = min(self.policy.burst, self._tokens + (now - self._refilled_at) * self.policy.rate)
-            self._refilled_at = now
-
     def _prune(self) -> None:
         """Drop heap entries of calls no longer waiting (granted, refused or cancelled)."""
         while self._queue and self._queue[0][2] not in self._waiting:
@@ -294,30 +293,30 @@ class RestBudget:
         while self._deadlines and self._deadlines[0][1] not in self._waiting:
             heapq.heappop(self._deadlines)
 
-    def _run(self, now: float) -> Step:
+    def _run(self, now: float, opened: bool) -> Step:
         refused: list[tuple[int, Refusal]] = []
-        if self._open:  # a breaker that opened refuses the non-essential calls already waiting
+        if opened:  # a breaker that just opened refuses the non-essential calls already waiting
             for call_id, waiter in list(self._waiting.items()):
                 if waiter.call.nonessential:
                     del self._waiting[call_id]
                     refused.append((call_id, self._refuse("breaker", now)))
+        granted: list[int] = []
+        self._prune()
+        while self._queue and now >= self._tat - self._tau:
+            _, _, call_id = heapq.heappop(self._queue)
+            waiter = self._waiting.pop(call_id)
+            self._tat = max(self._tat, now) + self._interval
+            name = waiter.call.klass.name
+            self._granted[name] += 1
+            self._waited[name] += now - waiter.arrived
+            granted.append(call_id)
+            self._prune()
+        # Then the deadlines: a call that can go at its deadline goes.
         self._prune()
         while self._deadlines and self._deadlines[0][0] <= now:
             _, call_id = heapq.heappop(self._deadlines)
             if self._waiting.pop(call_id, None) is not None:
                 refused.append((call_id, self._refuse("deadline", now, self._drain_time())))
-            self._prune()
-        granted: list[int] = []
-        self._refill(now)
-        self._prune()
-        while self._queue and self._tokens >= 1.0:
-            _, _, call_id = heapq.heappop(self._queue)
-            waiter = self._waiting.pop(call_id)
-            self._tokens -= 1.0
-            name = waiter.call.klass.name
-            self._granted[name] += 1
-            self._waited[name] += now - waiter.arrived
-            granted.append(call_id)
             self._prune()
         return Step(tuple(granted), tuple(refused))
 
