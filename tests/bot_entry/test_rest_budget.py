@@ -35,7 +35,7 @@ class Run:
 
     def record(self, step: Step, now: float) -> None:
         self.now = max(self.now, now)
-        for call_id, refusal in step.refused:
+        for call_id, _refusal in step.refused:
             self.waiting.discard(call_id)  # refused before this step's grants: not in their way
         for call_id in step.granted:
             self.granted.append((now, call_id))
