@@ -84,9 +84,6 @@ async def test_the_simulator_never_sees_more_than_the_budget_while_a_command_ans
                 snapshot = app.metrics.exposition().decode()
                 await trio.sleep(0)
 
-    assert answered_at - asked_at <= ANSWER_WITHIN, answered_at - asked_at
-    assert answered_at < boards_done_at - 5, "the command was answered in the middle of the burst"
-
     paced = [t for t, (m, path, _) in zip(calls.times, calls, strict=True) if not interaction_call(m, path)]
     assert len(paced) >= 4 * GUILDS
     worst_second = max(sum(1 for u in paced if t <= u < t + 1.0) for t in paced)
@@ -94,5 +91,8 @@ async def test_the_simulator_never_sees_more_than_the_budget_while_a_command_ans
     for i in range(len(paced)):
         for j in range(i + 1, len(paced)):
             assert j - i + 1 <= policy.rate * (paced[j] - paced[i]) + policy.burst + 1e-6, (i, j)
+    assert answered_at - asked_at <= ANSWER_WITHIN, answered_at - asked_at
+    assert answered_at < boards_done_at - 5, "the command was answered in the middle of the burst"
+
     assert 'leaderboard_rest_calls_total{class="board"}' in snapshot
     assert "leaderboard_rest_breaker_open 0.0" in snapshot
