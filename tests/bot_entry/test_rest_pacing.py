@@ -52,7 +52,7 @@ def test_each_route_has_its_class(method: str, path: str, expected: tuple[CallCl
     assert classify(method, API + path) == expected
 
 
-def test_a_client_gets_one_budget() -> None:
+async def test_a_client_gets_one_budget(aio_loop: object) -> None:
     client = plain_client()
     install_rest_budget(client.http, RestPolicy.of(10))
     with pytest.raises(ValueError, match="already has a REST budget"):
