@@ -15,7 +15,11 @@ run paced calls in virtual time. A refusal raises ``RestRefused`` (the board pos
 ``RateLimited``). disnake's own 429 handling stays behind this, as the last line.
 
 The order among waiting board calls comes from ``waiting_since``, a context variable the board
-poster sets around each call (the time the change it carries began to wait); unset means now.
+poster sets around each call (the time the change it carries began to wait, on the event loop's
+clock: ``trio.current_time()`` under trio-asyncio); unset means now. Calls on one route bucket
+(one channel's messages) are already serialized by disnake's bucket lock before they reach the
+session, in their order of arrival; the budget orders calls across buckets, which is where boards
+of different guilds compete.
 """
 
 from __future__ import annotations
