@@ -10,6 +10,7 @@ import logging
 import random
 from functools import partial
 
+import disnake
 import pytest
 import trio
 import trio.lowlevel
@@ -17,7 +18,7 @@ import trio.lowlevel
 from actors.board_protocol import Done, Posted, RateLimited
 from bot_entry.board_poster import BoardPoster
 from bot_entry.rest_budget import CallClass, RestPolicy
-from bot_entry.rest_pacing import classify, install_rest_budget
+from bot_entry.rest_pacing import RestRefused, classify, install_rest_budget
 from discord_sim.crowd import build_scenario
 from domain.clock import WallClock
 from tests.discord_sim.conftest import connected, plain_client
@@ -127,3 +128,12 @@ async def test_past_the_invalid_fraction_edits_and_member_fetches_stop_and_it_is
     assert snapshot is not None and snapshot.invalid_in_window == 3 and snapshot.refused["breaker"] == 3
     opened = [r for r in caplog.records if "stop until the window cools" in r.getMessage()]
     assert len(opened) == 1 and opened[0].levelno == logging.WARNING
+
+
+def test_a_refusal_is_a_429_every_caller_of_disnake_already_handles() -> None:
+    """Commands catch ``disnake.HTTPException`` around their own member fetches; a refusal by
+    the budget is one (status 429, code 0), so no handler meets an exception it does not know."""
+    refused = RestRefused(12.5, "breaker")
+    assert isinstance(refused, disnake.HTTPException)
+    assert (refused.status, refused.code, refused.retry_after) == (429, 0, 12.5)
+    assert "breaker" in str(refused) and "12.5" in refused.text
