@@ -20,6 +20,8 @@ from bot_entry.config import Settings
 from bot_entry.gateway import Gateway
 from bot_entry.metrics import Metrics
 from bot_entry.ops_http import serve_ops
+from bot_entry.rest_budget import RestPolicy
+from bot_entry.rest_pacing import install_rest_budget
 from domain.clock import WallClock
 from domain.events import Event
 from persistence.backup import default_backup_dir, run_backups
@@ -79,6 +81,8 @@ class BotApp:
         self.events = send
         # The gateway's client exists before the pipeline starts: the boards are posted through it.
         self.gateway = Gateway(send, self.clock)
+        policy = RestPolicy.of(settings.rest_per_second, settings.invalid_request_stop_fraction)
+        self.metrics.watch_rest(install_rest_budget(self.gateway.client.http, policy))
         poster = BoardPoster(self.gateway.client, ready=self.gateway.ready)
         health = AppHealth(self)
         self.metrics.watch(health)

@@ -9,6 +9,12 @@ Discord error has exactly one meaning.
 disnake already waits out 429s (up to five tries) and retries 500/502/504; what still reaches us
 is reported as ``RateLimited`` / ``Failed`` and the schedule backs off for at least an interval.
 Each call has a deadline, so a Discord that never answers cannot hold the publisher.
+
+Every call goes through the process's REST budget (``bot_entry.rest_pacing``): ``waiting_since``
+(when the change a call carries began to wait, on ``trio.current_time()``'s clock, which is the
+event loop's under trio-asyncio; None: now) orders board calls, stalest first.
+A call the budget refuses (it waited too long, or the invalid-request breaker is open) is
+``RateLimited`` with the budget's ``retry_after``, which the schedule already honours.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ from actors.board_protocol import (
     RateLimited,
 )
 from actors.board_render import is_board
+from bot_entry import rest_pacing
+from bot_entry.rest_pacing import RestRefused
 from bot_entry.translate import display_name
 from domain.kinds import BoardKind
 
@@ -159,30 +167,40 @@ class BoardPoster:
 
     # -- boards -----------------------------------------------------------------------------------
 
-    async def post(self, channel_id: int, embed: dict[str, Any], nonce: str) -> Outcome:
+    async def post(
+        self, channel_id: int, embed: dict[str, Any], nonce: str, *, waiting_since: float | None = None
+    ) -> Outcome:
         # disnake's send_message has no enforce_nonce: the same POST, built here.
         route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
         body = {"embeds": [embed], "nonce": nonce, "enforce_nonce": True}
-        result = await self._call("post", self.client.http.request, route, json=body)
+        result = await self._call("post", waiting_since, self.client.http.request, route, json=body)
         return result.outcome() if isinstance(result, _Refused) else Posted(int(result["id"]))
 
-    async def edit(self, channel_id: int, message_id: int, embed: dict[str, Any]) -> Outcome:
+    async def edit(
+        self, channel_id: int, message_id: int, embed: dict[str, Any], *, waiting_since: float | None = None
+    ) -> Outcome:
+        http = self.client.http
         result = await self._call(
-            "edit", self.client.http.edit_message, channel_id, message_id, embeds=[embed]
+            "edit", waiting_since, http.edit_message, channel_id, message_id, embeds=[embed]
         )
         return result.outcome() if isinstance(result, _Refused) else Done()
 
-    async def check(self, channel_id: int, message_id: int) -> Outcome:
-        result = await self._call("check", self.client.http.get_message, channel_id, message_id)
+    async def check(self, channel_id: int, message_id: int, *, waiting_since: float | None = None) -> Outcome:
+        http = self.client.http
+        result = await self._call("check", waiting_since, http.get_message, channel_id, message_id)
         return result.outcome() if isinstance(result, _Refused) else Done()
 
-    async def delete(self, channel_id: int, message_id: int) -> Outcome:
-        result = await self._call("delete", self.client.http.delete_message, channel_id, message_id)
+    async def delete(
+        self, channel_id: int, message_id: int, *, waiting_since: float | None = None
+    ) -> Outcome:
+        http = self.client.http
+        result = await self._call("delete", waiting_since, http.delete_message, channel_id, message_id)
         return result.outcome() if isinstance(result, _Refused) else Done()
 
-    async def scan(self, channel_id: int, kind: BoardKind) -> Outcome:
+    async def scan(self, channel_id: int, kind: BoardKind, *, waiting_since: float | None = None) -> Outcome:
         """The bot's own ``kind`` boards among the channel's last ``SCAN_LIMIT`` messages."""
-        result = await self._call("scan", self.client.http.logs_from, channel_id, SCAN_LIMIT)
+        http = self.client.http
+        result = await self._call("scan", waiting_since, http.logs_from, channel_id, SCAN_LIMIT)
         if isinstance(result, _Refused):
             return result.outcome()
         me = self.client.user.id if self.client.user is not None else None
@@ -191,8 +209,10 @@ class BoardPoster:
 
     # -- names ------------------------------------------------------------------------------------
 
-    async def fetch_member(self, guild_id: int, user_id: int) -> MemberOutcome:
-        result = await self._call("member", self.client.http.get_member, guild_id, user_id)
+    async def fetch_member(
+        self, guild_id: int, user_id: int, *, waiting_since: float | None = None
+    ) -> MemberOutcome:
+        result = await self._call("member", waiting_since, self.client.http.get_member, guild_id, user_id)
         if not isinstance(result, _Refused):
             user = result.get("user")
             return MemberFound(display_name(user if isinstance(user, dict) else {}, result))
@@ -209,13 +229,19 @@ class BoardPoster:
             self._reopened = False
             await trio_asyncio.aio_as_trio(self.client.http.close)()
 
-    async def _call(self, what: str, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
-        """``fn(*args, **kwargs)`` on the asyncio side: its JSON answer, or ``_Refused``."""
+    async def _call(
+        self, what: str, since: float | None, fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
+    ) -> Any:
+        """``fn(*args, **kwargs)`` on the asyncio side: its JSON answer, or ``_Refused``.
+
+        ``since`` is set as the REST budget's ``waiting_since`` inside the asyncio task that makes
+        the request, where the budget reads it."""
         if self.ready is not None:
             await self.ready.wait()
         self.calls[what] += 1
 
         async def in_asyncio() -> Any:
+            rest_pacing.waiting_since.set(since)  # this task's own context: nothing else sees it
             for retry in (False, True):
                 if self.client.is_closed():
                     # The gateway closes the client (and its HTTP session) before the pipeline's
@@ -240,6 +266,8 @@ class BoardPoster:
         try:
             with trio.fail_after(self.timeout):
                 return await trio_asyncio.aio_as_trio(in_asyncio)()
+        except RestRefused as refused:
+            return _Refused(429, 0, refused.text, refused.retry_after)
         except disnake.HTTPException as exc:
             return _Refused(exc.status, exc.code, exc.text, _retry_after(exc))
         except trio.TooSlowError:

@@ -234,6 +234,14 @@ class Settings:
     # Development guilds: commands registered in these only (at once, per guild), none globally.
     command_guild_ids: frozenset[int] = operator("COMMAND_GUILD_IDS", "", _guild_ids)
     history_days: int = operator("HISTORY_DAYS", "400", Number(1, 100_000, "days", whole=True))
+    # -- the REST budget (bot_entry.rest_budget): 40/s plus a quarter second of burst is at most 50
+    # in any second, Discord's global limit; N processes on one token take 40/N each.
+    rest_per_second: float = operator(
+        "REST_GLOBAL_PER_SECOND", "40", Number(0.1, 10_000, "requests per second")
+    )
+    invalid_request_stop_fraction: float = operator(
+        "INVALID_REQUEST_STOP_FRACTION", "0.5", Number(0.01, 0.95, "of 10,000 invalid requests")
+    )
     # Not settings: what loading found.
     env_file_used: Path | None = None  # the .env file read, if any
     warnings: tuple[str, ...] = ()  # names that are not settings, each with the closest setting

@@ -23,6 +23,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
+from bot_entry.rest_budget import RestSnapshot
+
 PREFIX = "leaderboard"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -86,6 +88,68 @@ class _LiveCollector(Collector):
         return iter(())  # families are built per scrape; nothing to pre-register
 
 
+# -- the REST budget (bot_entry.rest_budget): one block, read from the pacer at scrape time --------
+
+
+class RestCounts(Protocol):
+    """The REST pacer (``bot_entry.rest_pacing.RestPacer``): its machine's numbers, now."""
+
+    def snapshot(self) -> RestSnapshot | None: ...
+
+
+class _RestCollector(Collector):
+    """The budget's counts as metric families; empty families until a pacer is watched."""
+
+    def __init__(self) -> None:
+        self.source: RestCounts | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        calls = CounterMetricFamily(
+            f"{PREFIX}_rest_calls", "REST requests the budget let go, by class.", labels=["class"]
+        )
+        waited = CounterMetricFamily(
+            f"{PREFIX}_rest_wait_seconds",
+            "Seconds REST requests waited in the budget, by class.",
+            labels=["class"],
+        )
+        waiting = GaugeMetricFamily(
+            f"{PREFIX}_rest_waiting", "REST requests waiting in the budget now, by class.", labels=["class"]
+        )
+        refused = CounterMetricFamily(
+            f"{PREFIX}_rest_refused",
+            "REST requests the budget refused (breaker, deadline, full), by reason.",
+            labels=["reason"],
+        )
+        invalid = GaugeMetricFamily(
+            f"{PREFIX}_rest_invalid_requests_window",
+            "Invalid requests (401/403/429, not shared 429s) in the last 10 minutes; Discord bans at 10,000.",
+        )
+        invalid_total = CounterMetricFamily(
+            f"{PREFIX}_rest_invalid_requests", "Invalid requests (401/403/429, not shared 429s) since start."
+        )
+        breaker = GaugeMetricFamily(
+            f"{PREFIX}_rest_breaker_open",
+            "1 while board edits and member fetches are stopped (too many invalid).",
+        )
+        snap = self.source.snapshot() if self.source is not None else None
+        if snap is not None:
+            for name, n in sorted(snap.granted.items()):
+                calls.add_metric([name.lower()], n)
+            for name, seconds in sorted(snap.waited_seconds.items()):
+                waited.add_metric([name.lower()], seconds)
+            for name, n in sorted(snap.waiting.items()):
+                waiting.add_metric([name.lower()], n)
+            for reason, n in sorted(snap.refused.items()):
+                refused.add_metric([reason], n)
+            invalid.add_metric([], snap.invalid_in_window)
+            invalid_total.add_metric([], snap.invalid_total)
+            breaker.add_metric([], 1 if snap.breaker_open else 0)
+        yield from (calls, waited, waiting, refused, invalid, invalid_total, breaker)
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+
 class Metrics:
     """Every metric the bot exports; one instance per running bot.
 
@@ -98,6 +162,8 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._live = _LiveCollector()
         self.registry.register(self._live)
+        self._rest = _RestCollector()
+        self.registry.register(self._rest)
         self.checkpoint_seconds = Histogram(
             f"{PREFIX}_checkpoint_seconds",
             "Time to write one checkpoint or batch (from start of write to commit), by actor.",
@@ -139,6 +205,10 @@ class Metrics:
     def watch(self, source: LiveCounts) -> None:
         """Export ``source``'s counts from now on (call once the app has built its parts)."""
         self._live.source = source
+
+    def watch_rest(self, source: RestCounts) -> None:
+        """Export the REST budget's counts (``bot_entry.rest_pacing.RestPacer``) from now on."""
+        self._rest.source = source
 
     def checkpoint_done(self, actor: str, seconds: float, at: float) -> None:
         """An actor committed a checkpoint that took ``seconds``, finishing at ``at`` (epoch)."""
