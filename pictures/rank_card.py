@@ -77,6 +77,7 @@ class RankCard:
     voice_rank: int | None
     voice_seconds: int
     days: list[DayActivity] = field(factory=list)  # the chart, oldest first (``chart.daily_series``)
+    period: str = "this period"  # what the ranks and totals count, shown above the chart
     accent: int = ACCENT  # the guild's colour, 0xRRGGBB
 
 
@@ -108,6 +109,8 @@ def render_rank_card(card: RankCard) -> bytes:
         draw.text((TEXT_X, top + 22), fit_text(total, value_font, column), font=value_font, fill=TEXT)
 
     left, top, right, bottom = CHART_BOX
+    caption = fit_text(f"{clean_name(card.period)} · last {len(card.days)} days", label_font, right - left)
+    draw.text((right, top - 14), caption, font=label_font, fill=MUTED, anchor="rs")
     # Bars in a light tint of the accent: the accent itself is too dark to read on the dark card.
     bars = _hex(_tint(card.accent, 0.35))
     chart = chart_rgba(card.days, (right - left, bottom - top), accent=bars)
