@@ -55,7 +55,7 @@ AVATAR = 180  # px, the disc's diameter
 AVATAR_AT = (40, (SIZE[1] - AVATAR) // 2)
 TEXT_X = 250
 NAME_BOX = (TEXT_X, 22, SIZE[0] - 28)  # x, y, right edge
-CHART_BOX = (560, 80, SIZE[0] - 20, SIZE[1] - 12)  # left, top, right, bottom
+CHART_BOX = (560, 94, SIZE[0] - 20, SIZE[1] - 10)  # left, top, right, bottom
 MAX_AVATAR_PIXELS = 4096 * 4096  # a larger "avatar" is not one; refuse before decoding it
 MAX_NAME = 256  # code points kept before measuring: Discord's names are far shorter
 ELLIPSIS = "…"
@@ -110,7 +110,7 @@ def render_rank_card(card: RankCard) -> bytes:
 
     left, top, right, bottom = CHART_BOX
     caption = fit_text(f"{clean_name(card.period)} · last {len(card.days)} days", label_font, right - left)
-    draw.text((right, top - 14), caption, font=label_font, fill=MUTED, anchor="rs")
+    draw.text((right, top - 10), caption, font=label_font, fill=MUTED, anchor="rs")
     # Bars in a light tint of the accent: the accent itself is too dark to read on the dark card.
     bars = _hex(_tint(card.accent, 0.35))
     chart = chart_rgba(card.days, (right - left, bottom - top), accent=bars)

@@ -154,6 +154,9 @@ class MemberCommands(commands.Cog):
         self.avatars = Avatars(services.clock)
         self.cards = CardRenderer(inline=services.store.inline)
 
+    def cog_unload(self) -> None:
+        self.cards.close()  # the card worker process (else it ends with this process)
+
     async def _remember(self, learned: Learned) -> None:
         await self.services.db(self.services.store.remember_names_sync, learned)
 
