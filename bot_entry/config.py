@@ -213,6 +213,7 @@ class Settings:
     backup_dir: Path | None = operator("BACKUP_DIR", "", _optional_dir)
     backup_interval_hours: float = operator("BACKUP_INTERVAL_HOURS", "6", Number(0, 8_760, "hours (0: off)"))
     backup_keep: int = operator("BACKUP_KEEP", "28", Number(1, 100_000, "backups", whole=True))
+    history_days: int = operator("HISTORY_DAYS", "400", Number(1, 100_000, "days", whole=True))
     # Not settings: what loading found.
     env_file_used: Path | None = None  # the .env file read, if any
     warnings: tuple[str, ...] = ()  # names that are not settings, each with the closest setting
@@ -238,6 +239,7 @@ class Settings:
             voice_checkpoint=self.voice_checkpoint,
             supervisor_intensity=self.supervisor_intensity,
             supervisor_period=self.supervisor_period,
+            history_days=self.history_days,
         )
 
     @property

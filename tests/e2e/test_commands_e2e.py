@@ -160,7 +160,8 @@ async def test_leaderboard_is_the_board_render_ephemeral_and_paged_by_buttons(
         board = public.original
         assert board is not None
         assert scenario.sim.world.messages[scenario.text_channels[0].channel_id][int(board["id"])] is board
-        assert board["content"] == "**Current period (since 2026-09-21)** · page 1 of 2", "no 'you' for all"
+        header = "**Current period (since 2026-09-21)** · page 1 of 2 · 2026-09-21 (UTC)"
+        assert board["content"] == header, "no 'you' for all"
         turned = await click(scenario, humans[5], board, buttons(board)["Next"]["custom_id"])
         assert turned.response_type == 6
         await wait_until(lambda: "page 2 of 2" in board["content"], what="page 2")
@@ -769,7 +770,7 @@ async def test_lbforget_removes_the_member_from_boards_and_the_database(
             f"Deleted the data of {gone.global_name}: 1 period totals"
         )  # type: ignore[index]
         with sqlite3.connect(db) as conn:
-            for table in ("activity", "members"):
+            for table in ("activity", "members", "daily_members"):
                 (left,) = conn.execute(
                     f"SELECT COUNT(*) FROM {table} WHERE user_id = ?", [gone.user_id]
                 ).fetchone()
