@@ -296,6 +296,8 @@ class World:
         self.ephemeral: dict[int, Json] = {}
         # (method, path, body): every REST call, failed and rate-limited ones included
         self.rest_calls: list[tuple[str, str, Any]] = []
+        # (time in seconds, route, global): every 429 answered, injected ones included
+        self.rate_limited: list[tuple[float, str, bool]] = []
         # None: global commands; a guild id: that guild's commands. command id -> command
         self.commands: dict[int | None, dict[int, Json]] = {}
         self.interactions: dict[int, SimInteraction] = {}
