@@ -76,6 +76,7 @@ class Plan:
     chat_per_second: float
     startup_timeout: float
     tail: float  # seconds after the chat stops in which the last changes may still show
+    quiet_asks: int  # /rank interactions for the baseline, once start-up is over
 
     @classmethod
     def for_size(cls, size: Size, guilds: int | None = None) -> Plan:
@@ -87,6 +88,7 @@ class Plan:
             chat_per_second=max(2.0, min(50.0, g / 25)),
             startup_timeout=size.pick(90.0, 300.0, 600.0),
             tail=size.pick(10.0, 20.0, 20.0),  # two intervals, or the bot's back-off after a 429
+            quiet_asks=size.pick(5, 20, 20),
         )
 
 
@@ -308,7 +310,8 @@ class Run:
             if (interaction := self.ask()) is not None:
                 ids.append(interaction.interaction_id)
             await trio.sleep(0.25)
-        await trio.sleep(ACK_DEADLINE + 0.5)
+        while any(i not in self.acks for i in ids):  # answered, or past the deadline
+            await trio.sleep(0.05)
         return ids
 
 
@@ -370,7 +373,7 @@ async def _run(plan: Plan, workdir: Path) -> Result:
                 await trio.sleep(plan.tail)  # the last changes get their chance to show
                 unresolved = boards.unresolved(time.time())
                 boards.measuring = False
-                quiet_ids = await run.ask_quietly(20)
+                quiet_ids = await run.ask_quietly(plan.quiet_asks)
                 nursery.cancel_scope.cancel()
         finally:
             await trio.to_thread.run_sync(stop_bot, process)
