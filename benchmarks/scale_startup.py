@@ -310,7 +310,7 @@ class Run:
             if (interaction := self.ask()) is not None:
                 ids.append(interaction.interaction_id)
             await trio.sleep(0.25)
-        while any(i not in self.acks for i in ids):  # answered, or past the deadline
+        while any(i not in self.acks for i in ids):  # noqa: ASYNC110 (answered, or past the deadline)
             await trio.sleep(0.05)
         return ids
 

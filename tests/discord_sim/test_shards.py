@@ -344,7 +344,8 @@ async def test_disnake_auto_sharded_client_sees_each_guild_once_and_a_dropped_sh
         assert [(s, c) for _, s, c in sim.gateway.identifies] == [(0, 2), (1, 2)]
         assert times[1] - times[0] >= 5 and sim.gateway.refused_identifies == []
 
-        assert sim.gateway.drop_shard(1) == 1
+        assert sorted(s.shard for s in sim.sessions) == [(0, 2), (1, 2)]
+        assert sim.faults.drop_shard(1) == 1 and sim.faults.log == [("drop_shard", "1: 1 connections")]
         for guild in sim.world.guilds.values():
             author = next(m for m in guild.members.values() if not m.bot)
             sim.send_message(next(c for c in guild.channels.values() if c.type == 0), author, "hi")
