@@ -147,7 +147,7 @@ class Boards:
         self.channel = {g.guild_id: town.channel(g, "boards").channel_id for g in town.guilds}
         self.unposted = {g.guild_id for g in town.guilds}
         self.all_posted_at: float | None = None
-        self.seen_edit: dict[int, Any] = {}  # guild -> the messages board's edited_timestamp
+        self.seen_edit: dict[int, Any] = {}  # guild -> (id, edited_timestamp) of the board read last
         self.pending: dict[int, list[tuple[float, str, int]]] = {}  # guild -> (sent, name, count)
         self.staleness: list[float] = []
         self.measuring = False
@@ -169,9 +169,10 @@ class Boards:
                 self.all_posted_at = now
         for guild_id in [g for g, waiting in self.pending.items() if waiting]:
             board = self._board(guild_id, "Message")
-            if board is None or self.seen_edit.get(guild_id) == board.get("edited_timestamp"):
-                continue
-            self.seen_edit[guild_id] = board.get("edited_timestamp")
+            version = None if board is None else (board["id"], board.get("edited_timestamp"))
+            if board is None or self.seen_edit.get(guild_id, (board["id"], None)) == version:
+                continue  # no board, or the one seen last (a board posted before any change shows none)
+            self.seen_edit[guild_id] = version
             if self.measuring:
                 self.changed[guild_id] += 1
             shown = {

@@ -173,6 +173,8 @@ async def test_each_shard_gets_only_its_guilds_and_their_events_and_interactions
             sim.set_voice(guild, member, town.channel(guild, "Lounge"))
             sim.interact(guild, member, town.channel(guild, "general"), "rank")
         sim.dispatch("USER_UPDATE", sim.world.bot.user_payload())  # no guild: shard 0 only
+        for guild in town.guilds:
+            sim.leave_guild(guild, unavailable=True)
 
     seen = await aio(sessions_then)(sim, [[0, 2], [1, 2]], act)
     for shard_id, got in enumerate(seen):
@@ -182,6 +184,7 @@ async def test_each_shard_gets_only_its_guilds_and_their_events_and_interactions
                 event
             )
         assert len(dispatched(got, "USER_UPDATE")) == (shard_id == 0)
+        assert Counter(int(d["id"]) for d in dispatched(got, "GUILD_DELETE")) == dict.fromkeys(mine, 1)
 
 
 async def test_a_shard_with_too_many_guilds_is_closed_with_4011(
