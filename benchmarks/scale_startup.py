@@ -65,7 +65,7 @@ CHATTERS = 5  # members per guild who talk: all of them fit on a board, so every
 SEED = 17
 ACK_DEADLINE = 3.0
 DEFAULT_BUDGET = 40.0
-_LINE = re.compile(r"(Member \d+) — ([\d,]+)")
+_LINE = re.compile(r"\*\*#\d+\*\* (.+?) — ([\d,]+)")  # a board line: rank, name, count
 
 
 @define(frozen=True)
@@ -133,6 +133,11 @@ def p99(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
 
 
+def shown_counts(embed: dict[str, Any]) -> dict[str, int]:
+    """Name -> count on a rendered messages board (``actors.board_render``'s lines)."""
+    return {name: int(count.replace(",", "")) for name, count in _LINE.findall(embed.get("description", ""))}
+
+
 # -- what the simulator shows ----------------------------------------------------------------------
 
 
@@ -175,10 +180,7 @@ class Boards:
             self.seen_edit[guild_id] = version
             if self.measuring:
                 self.changed[guild_id] += 1
-            shown = {
-                name: int(count.replace(",", ""))
-                for name, count in _LINE.findall(board["embeds"][0].get("description", ""))
-            }
+            shown = shown_counts(board["embeds"][0])
             still = []
             for sent, name, count in self.pending[guild_id]:
                 if shown.get(name, 0) >= count:

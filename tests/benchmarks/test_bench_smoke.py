@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from actors.board_render import BoardEntry, BoardView, render_board
 from benchmarks.common import Sample
-from benchmarks.scale_startup import FIGURES
+from benchmarks.scale_startup import FIGURES, shown_counts
 from benchmarks.suite import BENCHMARKS, BY_NAME, PENDING, Figure
+from domain.kinds import BoardKind
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 NUMBER = r"\d+(?:\.\d+)?"
@@ -84,3 +86,9 @@ def test_scale_startup_runs_the_real_bot_in_200_guilds_and_prints_its_four_lines
     values = {m["name"]: float(m["value"]) for m in parsed if m}
     assert values["shard_startup_s"] > 0 and values["board_staleness_p99_s"] > 0
     assert "# shard_startup_s: guilds median 200" in done.stdout
+
+
+def test_scale_startup_reads_the_counts_a_real_board_shows() -> None:
+    entries = (BoardEntry(1, "Owner 3", 1234), BoardEntry(2, "Member 1", 1234), BoardEntry(3, "Member 2", 1))
+    embed = render_board(BoardView(BoardKind.MESSAGES, entries, "Guild 3", None, 0.0, None))
+    assert shown_counts(embed) == {"Owner 3": 1234, "Member 1": 1234, "Member 2": 1}
