@@ -64,7 +64,6 @@ IN_VOICE = 0.05
 CHATTERS = 5  # members per guild who talk: all of them fit on a board, so every change shows
 SEED = 17
 ACK_DEADLINE = 3.0
-DEFAULT_BUDGET = 40.0
 _LINE = re.compile(r"\*\*#\d+\*\* (.+?) — ([\d,]+)")  # a board line: rank, name, count
 
 
@@ -114,16 +113,14 @@ class Result:
 
 
 def rest_budget() -> float:
-    """The bot's REST budget: ``REST_GLOBAL_PER_SECOND`` from the environment, else the
-    setting's default, else 40 (the setting may not exist yet)."""
-    from bot_entry.config import Settings, declared
+    """The bot's REST budget: ``REST_GLOBAL_PER_SECOND`` from the environment, else its default."""
+    from attrs import fields
+
+    from bot_entry.config import Settings
 
     if raw := os.environ.get("REST_GLOBAL_PER_SECOND"):
         return float(raw)
-    for setting in declared(Settings):
-        if setting.env == "REST_GLOBAL_PER_SECOND":
-            return float(setting.default)
-    return DEFAULT_BUDGET
+    return float(fields(Settings).rest_per_second.default)
 
 
 def p99(values: list[float]) -> float:
