@@ -77,7 +77,9 @@ class BotApp:
         send, receive = trio.open_memory_channel[Event](GATEWAY_QUEUE)
         self.events = send
         # The gateway's client exists before the pipeline starts: the boards are posted through it.
-        self.gateway = Gateway(send, self.clock)
+        self.gateway = Gateway(
+            send, self.clock, shard_count=settings.shard_count, shard_ids=settings.shard_ids
+        )
         poster = BoardPoster(self.gateway.client, ready=self.gateway.ready)
         health = AppHealth(self)
         self.metrics.watch(health)
