@@ -109,3 +109,47 @@ async def wander(scenario: Scenario, rng: random.Random, *, moves: int, per_seco
             flags = {k: bool(state.get(k)) for k in ("self_mute", "self_deaf")} | {flag: not state.get(flag)}
             sim.set_voice(guild, member, channel, **flags)
         await trio.sleep(rng.expovariate(per_second))
+
+
+@define
+class Town:
+    """Thousands of plain guilds (``World.add_guilds``) with a share of members in voice: the
+    crowd for scale runs. ``truth`` counts, per (guild, member), the messages that must count."""
+
+    sim: DiscordSim
+    guilds: list[SimGuild]
+    truth: Counter[tuple[int, int]] = field(factory=Counter)
+
+    def humans(self, guild: SimGuild) -> list[SimMember]:
+        return [m for m in guild.members.values() if not m.bot]
+
+    def channel(self, guild: SimGuild, name: str) -> SimChannel:
+        return next(c for c in guild.channels.values() if c.name == name)
+
+    def say(self, guild: SimGuild, author: SimMember) -> None:
+        self.sim.send_message(self.channel(guild, "general"), author, f"hi from {author.username}")
+        self.truth[guild.guild_id, author.user_id] += 1
+
+
+def build_town(
+    sim: DiscordSim, rng: random.Random, *, guilds: int, members: int = 50, in_voice: float = 0.05
+) -> Town:
+    """``guilds`` guilds of ``members`` members, ``in_voice`` of them (seeded) in each Lounge."""
+    made = sim.world.add_guilds(guilds, members=members)
+    town = Town(sim, made)
+    for guild in made:
+        humans = town.humans(guild)
+        lounge = town.channel(guild, "Lounge")
+        for member in rng.sample(humans, round(len(humans) * in_voice)):
+            sim.set_voice(guild, member, lounge)
+    return town
+
+
+async def town_chat(town: Town, rng: random.Random, *, per_second: float, seconds: float) -> None:
+    """Steady chat across the town: ``per_second`` messages a second for ``seconds``, each in a
+    random guild from a random member (seeded)."""
+    end = trio.current_time() + seconds
+    while trio.current_time() < end:
+        guild = rng.choice(town.guilds)
+        town.say(guild, rng.choice(town.humans(guild)))
+        await trio.sleep(rng.expovariate(per_second))

@@ -19,6 +19,13 @@ unavailable".
 
 With ``compress=zlib-stream`` in the URL every frame goes out as binary through one zlib stream,
 each ending with a Z_SYNC_FLUSH (the ``00 00 ff ff`` suffix clients wait for).
+
+Sharding (``shards.py`` holds the rules): a session belongs to the shard its IDENTIFY named;
+READY, GUILD_CREATE and every dispatch of a guild go only to sessions of the shard that owns
+the guild, dispatches without a guild to shard 0. IDENTIFY is checked in this order: token
+(4004), intents (4014), shard (4010), guilds on the shard (4011), then the session-start limit
+(op 9 for a bucket identifying too fast; an exhausted budget ends every session and resets the
+token). Only an accepted IDENTIFY spends a session start and is recorded in ``identifies``.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from aiohttp import WSMsgType, web
 from attrs import define, field
 
 from discord_sim.rules import SimRules
+from discord_sim.shards import Admission, SessionStartLimit, parse_shard, shard_of
 from discord_sim.world import Json, SimGuild, World
 
 log = logging.getLogger(__name__)
@@ -72,6 +80,8 @@ EVENT_INTENTS = {
 # Fields Discord empties in messages for a bot without MESSAGE_CONTENT (unless it is mentioned).
 CONTENT_FIELDS = {"content": "", "embeds": [], "attachments": [], "components": []}
 CLIENT_ENDS_SESSION = frozenset({1000, 1001})
+# Events whose guild is their ``id`` (the others name it in ``guild_id``).
+GUILD_OBJECT_EVENTS = frozenset({"GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE"})
 DEFAULT_REPLAY_LIMIT = 100_000
 
 
@@ -128,10 +138,18 @@ class GatewaySession:
     connection: Connection | None = None
     detached_ms: int = 0  # when the last connection ended (while ``connection`` is None)
     history: deque[Frame] = field(factory=lambda: deque(maxlen=DEFAULT_REPLAY_LIMIT))
+    shard: tuple[int, int] = (0, 1)  # (shard_id, shard_count) from IDENTIFY
 
     @property
     def connected(self) -> bool:
         return self.connection is not None
+
+    def owns(self, guild_id: int | None) -> bool:
+        """Whether this session's shard receives events of ``guild_id`` (None: no guild, shard 0)."""
+        shard_id, count = self.shard
+        if guild_id is None:
+            return shard_id == 0
+        return shard_of(guild_id, count) == shard_id
 
     def push(self, event: str, data: Any) -> None:
         self.seq += 1
@@ -166,21 +184,41 @@ class Gateway:
         # how many intervals of silence close a connection (None: heartbeats are not enforced).
         self.resume_window_ms = SimRules().resume_window_ms
         self.heartbeat_timeout: float | None = SimRules().heartbeat_timeout
+        # Sharding (``shards.py``); ``DiscordSim.rules`` sets these.
+        self.shard_guild_limit = SimRules().shard_guild_limit
+        self.guilds_per_shard = SimRules().guilds_per_shard
+        rules = SimRules()
+        self.start_limit = SessionStartLimit(
+            total=rules.session_start_total,
+            remaining=rules.session_start_total,
+            reset_after_ms=rules.session_start_reset_after_ms,
+            max_concurrency=rules.max_concurrency,
+            interval_ms=round(rules.identify_interval_s * 1000),
+        )
+        # Accepted IDENTIFYs: (world time in seconds, shard_id, shard_count).
+        self.identifies: list[tuple[float, int, int]] = []
+        # Refused ones: (world time in seconds, the ``shard`` field as sent, why: "4010", "4011",
+        # "too fast" (op 9) or "exhausted" (every session ended, token reset)).
+        self.refused_identifies: list[tuple[float, Any, str]] = []
+        self.token_resets: list[float] = []  # world times the exhausted budget reset the token
+        self.on_token_reset: list[Callable[[str], None]] = []  # told the new token (REST takes it too)
 
     # -- fan-out (synchronous) ------------------------------------------------------------------
 
     def dispatch(self, event: str, data: Json) -> None:
-        """Send a dispatch event to every session whose intents ask for it (connected or not)."""
+        """Send a dispatch event to every session whose intents ask for it (connected or not)
+        and whose shard owns the event's guild (no guild: shard 0)."""
         needed = EVENT_INTENTS.get(event, 0)
+        guild_id = event_guild(event, data)
         for session in self._live_sessions():
-            if session.identified and (session.intents & needed) == needed:
+            if session.identified and (session.intents & needed) == needed and session.owns(guild_id):
                 session.push(event, self._view(session, event, data))
 
     def dispatch_guild_create(self, guild: SimGuild, *, joined: bool) -> None:
         """GUILD_CREATE for a guild the bot just joined (no ``unavailable`` key, which is how
         clients tell a join from a guild coming back after an outage)."""
         for session in self._live_sessions():
-            if session.identified and session.intents & INTENT_GUILDS:
+            if session.identified and session.intents & INTENT_GUILDS and session.owns(guild.guild_id):
                 payload = self._guild_create(session, guild)
                 if joined:
                     del payload["unavailable"]
@@ -222,6 +260,15 @@ class Gateway:
 
     def drop_all(self) -> int:
         connections = list(self.connections)
+        for connection in connections:
+            connection.abort()
+        return len(connections)
+
+    def drop_shard(self, shard_id: int) -> int:
+        """Drop the connections of ``shard_id``'s sessions (resumable, like ``drop_all``)."""
+        connections = [
+            c for c in self.connections if c.session is not None and c.session.shard[0] == shard_id
+        ]
         for connection in connections:
             connection.abort()
         return len(connections)
@@ -361,13 +408,35 @@ class Gateway:
         if intents & ~self.world.approved_intents & (1 << 1 | 1 << 8 | 1 << 15):
             connection.close(4014, "Disallowed intent(s).")
             return
-        session = GatewaySession(intents=intents, identified=True, connection=connection)
+        shard = parse_shard(data.get("shard"))
+        now = self._now()
+        if shard is None:
+            self.refused_identifies.append((now / 1000, data.get("shard"), "4010"))
+            connection.close(4010, "Invalid shard.")
+            return
+        guilds = [g for g in self.world.guilds.values() if shard_of(g.guild_id, shard[1]) == shard[0]]
+        if len(guilds) > self.shard_guild_limit:
+            self.refused_identifies.append((now / 1000, data.get("shard"), "4011"))
+            connection.close(4011, "Sharding required.")
+            return
+        admission = self.start_limit.admit(now, shard[0])
+        if admission is Admission.TOO_FAST:
+            self.refused_identifies.append((now / 1000, data.get("shard"), "too fast"))
+            connection.send(INVALID_SESSION, False)
+            return
+        if admission is Admission.EXHAUSTED:
+            self.refused_identifies.append((now / 1000, data.get("shard"), "exhausted"))
+            self._reset_token(now)
+            connection.close(4004, "Authentication failed.")
+            return
+        session = GatewaySession(intents=intents, identified=True, connection=connection, shard=shard)
         connection.session = session
         self.sessions[session.session_id] = session
+        self.identifies.append((now / 1000, *shard))
         ready = {
             "v": 10,
             "user": self.world.bot.user_payload() | {"verified": True, "mfa_enabled": False, "flags": 0},
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.world.guilds],
+            "guilds": [{"id": str(g.guild_id), "unavailable": True} for g in guilds],
             "session_id": session.session_id,
             "session_type": "normal",
             "resume_gateway_url": self._url(),
@@ -380,10 +449,10 @@ class Gateway:
             "geo_ordered_rtc_regions": [],
         }
         if "shard" in data:
-            ready["shard"] = data["shard"]
+            ready["shard"] = list(shard)
         session.push("READY", ready)
         if intents & INTENT_GUILDS:
-            for guild in self.world.guilds.values():
+            for guild in guilds:
                 if guild.guild_id not in self.outages:
                     session.push("GUILD_CREATE", self._guild_create(session, guild))
                 else:
@@ -391,6 +460,20 @@ class Gateway:
         self.identified.set()
         for callback in self.on_identify:
             callback(session)
+
+    def _reset_token(self, now_ms: int) -> None:
+        """The session budget is spent: Discord ends every session and resets the token ("all
+        active sessions for the app will be terminated, the bot token will be reset"). Its docs
+        name no close code; the sessions are closed with 4004, the code for a wrong token."""
+        self.token_resets.append(now_ms / 1000)
+        self.token = f"reset-{secrets.token_hex(8)}"
+        for callback in self.on_token_reset:
+            callback(self.token)
+        for connection in list(self.connections):
+            if connection.session is not None:
+                self.sessions.pop(connection.session.session_id, None)
+                connection.close(4004, "Authentication failed.")
+        self.sessions.clear()
 
     def _resume(self, connection: Connection, data: Json) -> None:
         self._live_sessions()
@@ -430,3 +513,14 @@ class Gateway:
         if "nonce" in data:
             chunk["nonce"] = data["nonce"]
         session.push("GUILD_MEMBERS_CHUNK", chunk)
+
+
+def event_guild(event: str, data: Any) -> int | None:
+    """The guild a dispatch belongs to (None: none, or one this payload does not name)."""
+    if not isinstance(data, dict):
+        return None
+    raw = data.get("id") if event in GUILD_OBJECT_EVENTS else data.get("guild_id")
+    try:
+        return int(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        return None

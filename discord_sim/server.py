@@ -57,6 +57,7 @@ class DiscordSim:
         # How long a POST's nonce deduplicates (Discord: "the past few minutes"); set from ``rules``.
         self.nonce_window_ms: int
         self.gateway = Gateway(self.world, token, heartbeat_ms, lambda: self.gateway_url)
+        self.gateway.on_token_reset.append(self._token_reset)
         self.faults = Faults(self.gateway)
         self._rest = Rest(self)
         self._runner: web.AppRunner | None = None
@@ -65,12 +66,22 @@ class DiscordSim:
 
     @property
     def rules(self) -> SimRules:
-        """The invented rules as they are now (``rules.py``); each lives in the part it governs."""
+        """The invented rules as they are now (``rules.py``); each lives in the part it governs.
+        ``session_start_remaining`` is the live budget (None while it is whole), so
+        ``sim.rules = sim.rules`` changes nothing."""
+        limit = self.gateway.start_limit
         return SimRules(
             old_message_edits=self.limits.old_message_edits,
             nonce_window_ms=self.nonce_window_ms,
             heartbeat_timeout=self.gateway.heartbeat_timeout,
             resume_window_ms=self.gateway.resume_window_ms,
+            shard_guild_limit=self.gateway.shard_guild_limit,
+            guilds_per_shard=self.gateway.guilds_per_shard,
+            max_concurrency=limit.max_concurrency,
+            session_start_total=limit.total,
+            session_start_remaining=None if limit.remaining == limit.total else limit.remaining,
+            session_start_reset_after_ms=limit.reset_after_ms,
+            identify_interval_s=limit.interval_ms / 1000,
         )
 
     @rules.setter
@@ -79,6 +90,19 @@ class DiscordSim:
         self.nonce_window_ms = rules.nonce_window_ms
         self.gateway.heartbeat_timeout = rules.heartbeat_timeout
         self.gateway.resume_window_ms = rules.resume_window_ms
+        self.gateway.shard_guild_limit = rules.shard_guild_limit
+        self.gateway.guilds_per_shard = rules.guilds_per_shard
+        limit = self.gateway.start_limit
+        limit.total = rules.session_start_total
+        remaining = rules.session_start_remaining
+        limit.remaining = rules.session_start_total if remaining is None else remaining
+        limit.reset_after_ms = rules.session_start_reset_after_ms
+        limit.max_concurrency = rules.max_concurrency
+        limit.interval_ms = round(rules.identify_interval_s * 1000)
+
+    def _token_reset(self, token: str) -> None:
+        """The gateway reset the token (session budget spent): REST takes only the new one."""
+        self.token = token
 
     # -- lifecycle ------------------------------------------------------------------------------
 

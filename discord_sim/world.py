@@ -296,6 +296,8 @@ class World:
         self.ephemeral: dict[int, Json] = {}
         # (method, path, body): every REST call, failed and rate-limited ones included
         self.rest_calls: list[tuple[str, str, Any]] = []
+        # (time in seconds, route, global): every 429 answered, injected ones included
+        self.rate_limited: list[tuple[float, str, bool]] = []
         # None: global commands; a guild id: that guild's commands. command id -> command
         self.commands: dict[int | None, dict[int, Json]] = {}
         self.interactions: dict[int, SimInteraction] = {}
@@ -303,6 +305,9 @@ class World:
         self.attachments: dict[int, bytes] = {}
         # Privileged intents this application is approved for (IDENTIFY asking others gets 4014).
         self.approved_intents = PRIVILEGED_INTENTS
+        # channel id -> guild id, a cache ``channel`` checks before trusting (with thousands of
+        # guilds a scan per REST call is the simulator's hottest loop)
+        self._channel_guild: dict[int, int] = {}
 
     # -- time and ids ---------------------------------------------------------------------------
 
@@ -316,11 +321,49 @@ class World:
     def iso_now(self) -> str:
         return iso(self._now_ms())
 
+    def add_guilds(
+        self, n: int, *, members: int = 50, name: str = "Guild", created_step_ms: int = 1
+    ) -> list[SimGuild]:
+        """``n`` plain guilds at once (a crowd of thousands in seconds): each has ``#general``,
+        ``#boards``, a ``Lounge`` voice channel, ``members`` humans and the bot.
+
+        Guild ids are snowflakes created ``created_step_ms`` apart in the past (the newest a
+        second before now), so their timestamp bits, and with them ``(id >> 22) % shards``, run
+        through every shard in turn: any shard count gets an even share. Everything else gets
+        ids of "now" from one counter, without a clock call each (10,000 x 50 in a few seconds).
+        """
+        now = self._now_ms() - DISCORD_EPOCH_MS
+        first = now - 1000 - n * created_step_ms
+        stamp = now << 22
+        ids = itertools.count(next(self._counter) + 1)
+        made = []
+        for i in range(n):
+            guild_id = ((first + i * created_step_ms) << 22) | (i & 0x3FFFFF)
+            owner = SimMember(stamp | (next(ids) & 0x3FFFFF), f"owner{i}", f"Owner {i}")
+            guild = SimGuild(guild_id, f"{name} {i}", owner.user_id)
+            for channel_name, kind in (("general", TEXT), ("boards", TEXT), ("Lounge", VOICE)):
+                channel = SimChannel(stamp | (next(ids) & 0x3FFFFF), guild_id, channel_name, kind)
+                guild.channels[channel.channel_id] = channel
+                self._channel_guild[channel.channel_id] = guild_id
+            guild.members[owner.user_id] = owner
+            for j in range(1, members):
+                user_id = stamp | (next(ids) & 0x3FFFFF)
+                guild.members[user_id] = SimMember(user_id, f"g{i}u{j}", f"Member {j}")
+            guild.members[self.bot.user_id] = self.bot
+            self.guilds[guild_id] = guild
+            made.append(guild)
+        self._counter = itertools.count(next(ids))
+        return made
+
     # -- lookups --------------------------------------------------------------------------------
 
     def channel(self, channel_id: int) -> SimChannel | None:
+        cached = self.guilds.get(self._channel_guild.get(channel_id, 0))
+        if cached is not None and channel_id in cached.channels:
+            return cached.channels[channel_id]
         for guild in self.guilds.values():
             if channel_id in guild.channels:
+                self._channel_guild[channel_id] = guild.guild_id
                 return guild.channels[channel_id]
         return None
 

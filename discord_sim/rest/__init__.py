@@ -123,7 +123,9 @@ class Rest:
                 text=injected.body, status=injected.status, content_type=injected.content_type
             )
         if isinstance(injected, Verdict):
-            return self._too_many(self.sim.limits.as_route_429(injected, route, self.world.now_ms() / 1000))
+            return self._too_many(
+                self.sim.limits.as_route_429(injected, route, self.world.now_ms() / 1000), route
+            )
         token_route = template.startswith(TOKEN_ROUTES)
         needs_auth = not token_route and template != "/gateway"
         if needs_auth and request.headers.get("Authorization") != f"Bot {self.sim.token}":
@@ -131,7 +133,7 @@ class Rest:
         major = major_of(request.match_info)
         verdict = self.sim.limits.check(route, major, self.world.now_ms() / 1000, exempt_global=token_route)
         if not verdict.allowed:
-            return self._too_many(verdict)
+            return self._too_many(verdict, route)
         try:
             response = await handler(request)
         except ApiError as exc:
@@ -142,8 +144,8 @@ class Rest:
         response.headers["Via"] = "1.1 google"
         return response
 
-    @staticmethod
-    def _too_many(verdict: Verdict) -> web.Response:
+    def _too_many(self, verdict: Verdict, route: str) -> web.Response:
+        self.world.rate_limited.append((self.world.now_ms() / 1000, route, verdict.is_global))
         # disnake treats a 429 without ``Via`` as a Cloudflare ban, as Discord's edge sets it.
         return json_response(verdict.body(), 429, verdict.headers | {"Via": "1.1 google"})
 

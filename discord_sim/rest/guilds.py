@@ -6,6 +6,7 @@ from aiohttp import web
 
 from discord_sim.errors import UNKNOWN_MEMBER, UNKNOWN_USER, not_found
 from discord_sim.rest.base import Resource, json_response, path_id
+from discord_sim.shards import recommended_shards
 
 
 class Guilds(Resource):
@@ -15,8 +16,11 @@ class Guilds(Resource):
         return json_response({"url": self.sim.gateway_url})
 
     async def gateway_bot(self, request: web.Request) -> web.Response:
-        limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
-        return json_response({"url": self.sim.gateway_url, "shards": 1, "session_start_limit": limit})
+        """The URL, the recommended shard count and the session-start budget (``shards.py``)."""
+        gateway = self.sim.gateway
+        shards = recommended_shards(len(self.world.guilds), gateway.guilds_per_shard)
+        limit = gateway.start_limit.payload(self.world.now_ms())
+        return json_response({"url": self.sim.gateway_url, "shards": shards, "session_start_limit": limit})
 
     async def users_me(self, request: web.Request) -> web.Response:
         return json_response(

@@ -166,6 +166,10 @@ async def test_the_rate_limit_answer_has_discords_shape(
     assert headers_429["Retry-After"] == "10" and headers_429["X-RateLimit-Scope"] == "user"
     assert headers_429["X-RateLimit-Bucket"] == ok_headers["X-RateLimit-Bucket"]
     assert body == {"message": "You are being rate limited.", "retry_after": 10.0, "global": False}
+    ((at, route, is_global),) = sim.world.rate_limited  # the record scale runs count 429s from
+    assert (
+        route == "POST /channels/{channel_id}/messages" and not is_global and at <= sim.world.now_ms() / 1000
+    )
 
 
 async def test_editing_an_old_message_too_often_answers_30046(
