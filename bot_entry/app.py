@@ -83,6 +83,7 @@ class BotApp:
         poster = BoardPoster(self.gateway.client, ready=self.gateway.ready)
         health = AppHealth(self)
         self.metrics.watch(health)
+        self.metrics.watch_shards(health)
         try:
             async with trio.open_nursery() as ops:  # outlives the pipeline: /healthz answers to the end
                 if settings.ops_port:
