@@ -135,6 +135,16 @@ class ShardedBot(commands.AutoShardedInteractionBot):
         self._next_identify: dict[int, float] = {}
         self._launching = False
 
+    async def _fill_owners(self) -> None:
+        """disnake asks for the app's owners in a task of its own at login; a start refused right
+        after the login (too few session starts, SHARD_IDS) closes the client under that task:
+        its failure then is the refusal's echo, not news."""
+        try:
+            await super()._fill_owners()
+        except Exception:
+            if not self.is_closed():
+                raise
+
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         loop = asyncio.get_running_loop()
         bucket = (shard_id or 0) % self.max_concurrency

@@ -72,7 +72,9 @@ class Router:
     publisher: Sender[PublisherMessage] | None = None
     guilds: dict[int, GuildVoice] = field(factory=dict)
     sessions: dict[tuple[int, int], Mailbox[SessionEvent]] = field(factory=dict)
-    in_outage: set[int] = field(factory=set)  # guilds whose voice sessions hold since their shard's ConnectionLost
+    in_outage: set[int] = field(
+        factory=set
+    )  # guilds whose voice sessions hold since their shard's ConnectionLost
     routed: int = 0
     unknown_guild_events: int = 0
     _seq: itertools.count[int] = field(factory=itertools.count)
