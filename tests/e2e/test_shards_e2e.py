@@ -24,6 +24,7 @@ from domain.shards import shard_of
 from tests.harness import running_bot, settings_for, wait_until
 
 TOKEN = "test-token-not-a-secret"
+GUILDS = 5000  # two shards of 2,500: each exactly at Discord's limit
 
 
 def new_sim(clock: WallClock) -> DiscordSim:
@@ -122,7 +123,7 @@ async def test_5000_guilds_over_two_shards_in_one_process_count_every_guild_exac
     sim = new_sim(clock)
     sim.rules = evolve(sim.rules, shard_guild_limit=2500)
     started = time.monotonic()
-    town = build_town(sim, random.Random(5), guilds=5000, members=2, in_voice=0)
+    town = build_town(sim, random.Random(5), guilds=GUILDS, members=2, in_voice=0)
     await trio_asyncio_start(sim)
     try:
         settings = settings_for(db, SHARD_COUNT="2", MESSAGE_FLUSH_MAX="5000")
@@ -131,12 +132,12 @@ async def test_5000_guilds_over_two_shards_in_one_process_count_every_guild_exac
             gateway, router = app.gateway, app.pipeline.router
             assert gateway is not None and router is not None
             await wait_until(
-                lambda: len(router.guilds) == 5000, what="every guild's GUILD_CREATE", within=600
+                lambda: len(router.guilds) == GUILDS, what="every guild's GUILD_CREATE", within=600
             )
             shards = {s.shard_id: s for s in gateway.shards()}
             assert sorted(shards) == [0, 1] and all(s.connected for s in shards.values())
-            assert shards[0].guilds + shards[1].guilds == 5000
-            assert min(shards[0].guilds, shards[1].guilds) > 2000  # the ids spread evenly
+            assert shards[0].guilds + shards[1].guilds == GUILDS
+            assert min(shards[0].guilds, shards[1].guilds) > GUILDS * 0.4  # the ids spread evenly
             for guild_id, voice in router.guilds.items():
                 assert voice.shard_id == shard_of(guild_id, 2)
             rng = random.Random(6)
@@ -148,4 +149,4 @@ async def test_5000_guilds_over_two_shards_in_one_process_count_every_guild_exac
         await trio_asyncio_close(sim)
     assert messages_per_guild(db) == want
     assert len(sim.gateway.identifies) == 2, "no shard re-IDENTIFIED"
-    print(f"5000 guilds over 2 shards: {time.monotonic() - started:.1f} s wall")
+    print(f"{GUILDS} guilds over 2 shards: {time.monotonic() - started:.1f} s wall")
