@@ -150,3 +150,49 @@ async def test_5000_guilds_over_two_shards_in_one_process_count_every_guild_exac
     assert messages_per_guild(db) == want
     assert len(sim.gateway.identifies) == 2, "no shard re-IDENTIFIED"
     print(f"{GUILDS} guilds over 2 shards: {time.monotonic() - started:.1f} s wall")
+
+
+async def test_identifies_go_one_per_5_s_in_each_max_concurrency_bucket_buckets_side_by_side(
+    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+) -> None:
+    """Four shards, max_concurrency 2: shards 0 and 1 (buckets 0 and 1) at once, 2 and 3 five
+    seconds later; Discord refuses none (disnake alone would IDENTIFY one shard per 5 s)."""
+    sim = new_sim(clock)
+    sim.rules = evolve(sim.rules, max_concurrency=2)
+    sim.world.add_guilds(8, members=2)
+    await trio_asyncio_start(sim)
+    try:
+        async with running_bot(sim, settings_for(tmp_path / "lb.db", SHARD_COUNT="4"), clock) as app:
+            assert app.gateway is not None
+            await wait_until(lambda: app.gateway is not None and app.gateway.connected, what="four shards up")
+            assert [s.guilds for s in app.gateway.shards()] == [2, 2, 2, 2]
+    finally:
+        await trio_asyncio_close(sim)
+    assert sim.gateway.refused_identifies == []
+    first = sim.gateway.identifies[0][0]
+    by_shard = {shard: round(at - first, 1) for at, shard, count in sim.gateway.identifies}
+    assert by_shard == {0: 0.0, 1: 0.0, 2: 5.0, 3: 5.0}
+
+
+async def test_shard_ids_run_only_those_shards_and_their_guilds(
+    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+) -> None:
+    db = tmp_path / "lb.db"
+    sim = new_sim(clock)
+    guilds = sim.world.add_guilds(6, members=2)
+    mine = {g.guild_id for g in guilds if shard_of(g.guild_id, 3) in (0, 2)}
+    await trio_asyncio_start(sim)
+    try:
+        async with running_bot(sim, settings_for(db, SHARD_COUNT="3", SHARD_IDS="0,2"), clock) as app:
+            router = app.pipeline.router
+            assert router is not None
+            await wait_until(lambda: set(router.guilds) == mine, what="the guilds of shards 0 and 2")
+            for guild in guilds:
+                sim.send_message(
+                    next(c for c in guild.channels.values() if c.name == "general"), humans(guild)[0]
+                )
+            await wait_until(lambda: set(messages_per_guild(db)) == mine, what="their messages counted")
+            assert set(router.guilds) == mine
+    finally:
+        await trio_asyncio_close(sim)
+    assert sorted(shard for _, shard, _ in sim.gateway.identifies) == [0, 2]
