@@ -196,3 +196,68 @@ async def test_shard_ids_run_only_those_shards_and_their_guilds(
     finally:
         await trio_asyncio_close(sim)
     assert sorted(shard for _, shard, _ in sim.gateway.identifies) == [0, 2]
+
+
+def per_member(db: Path) -> dict[tuple[int, int], int]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT guild_id, user_id, SUM(messages) FROM activity GROUP BY guild_id, user_id"
+        )
+        return {(g, u): n for g, u, n in rows if n}
+
+
+async def test_a_full_pipeline_holds_every_shard_back_and_loses_or_doubles_nothing(
+    autojump_clock: object,
+    aio_loop: object,
+    clock: WallClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A gateway queue of 2: both shards' websockets wait on the one backlog, which is handed
+    over once, in order (two shards draining it side by side would hand items twice)."""
+    import bot_entry.app
+
+    monkeypatch.setattr(bot_entry.app, "GATEWAY_QUEUE", 2)
+    db = tmp_path / "lb.db"
+    sim = new_sim(clock)
+    town = build_town(sim, random.Random(8), guilds=10, members=4, in_voice=0)
+    await trio_asyncio_start(sim)
+    try:
+        async with running_bot(sim, settings_for(db, SHARD_COUNT="2"), clock):
+            rng = random.Random(9)
+            for _ in range(400):
+                guild = rng.choice(town.guilds)
+                town.say(guild, rng.choice(town.humans(guild)))
+            await wait_until(lambda: per_member(db) == dict(town.truth), what="every message counted")
+    finally:
+        await trio_asyncio_close(sim)
+    assert per_member(db) == dict(town.truth)
+    assert {shard_of(g, 2) for g, _ in town.truth} == {0, 1}
+
+
+async def test_a_re_identify_is_one_shards_and_ends_at_its_guilds_snapshots(
+    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+) -> None:
+    from discord_sim.gateway import INVALID_SESSION
+
+    sim = new_sim(clock)
+    guilds = sim.world.add_guilds(4, members=2)
+    on_1 = {g.guild_id for g in guilds if shard_of(g.guild_id, 2) == 1}
+    await trio_asyncio_start(sim)
+    try:
+        async with running_bot(sim, settings_for(tmp_path / "lb.db", SHARD_COUNT="2"), clock) as app:
+            router = app.pipeline.router
+            assert router is not None
+            await wait_until(lambda: len(router.guilds) == 4, what="every guild")
+            for connection in list(sim.gateway.connections):  # shard 1's session only, not resumable
+                if connection.session is not None and connection.session.shard[0] == 1:
+                    sim.gateway.sessions.pop(connection.session.session_id, None)
+                    connection.send(INVALID_SESSION, False)
+            await wait_until(lambda: bool(router.in_outage), what="shard 1's outage")
+            assert router.in_outage == on_1
+            await wait_until(lambda: len(sim.gateway.identifies) == 3, what="shard 1's re-IDENTIFY")
+            await wait_until(lambda: not router.in_outage, what="its guilds' snapshots")
+    finally:
+        await trio_asyncio_close(sim)
+    assert [(shard, count) for _, shard, count in sim.gateway.identifies][2] == (1, 2)
+    assert sim.gateway.refused_identifies == []
