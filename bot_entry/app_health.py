@@ -30,7 +30,7 @@ def shard_checks(shards: Sequence[ShardStatus], now: float) -> list[Check]:
     for shard in shards:
         facts = [f"{shard.guilds} guilds"]
         if shard.latency is not None:
-            facts.append(f"latency {shard.latency * 1000:.0f} ms")
+            facts.append(f"latency {shard.latency:.3f} s")
         if shard.last_event_at is not None:
             facts.append(f"last event {max(0.0, now - shard.last_event_at):.0f} s ago")
         state = "connected" if shard.connected else "not connected to Discord"

@@ -46,6 +46,7 @@ from domain.backoff import Backoff
 from domain.clock import WallClock
 from domain.events import ConnectionLost, ConnectionResumed, Event, MessageSent
 from domain.shards import shard_of
+from domain.units import exact_seconds  # reset_after is in milliseconds
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,7 @@ class ShardedBot(commands.AutoShardedInteractionBot):
             raise SessionStartsExhausted(
                 f"Discord allows {starts.remaining} more session starts (of {starts.total} a day) and "
                 f"this process runs {len(ids)} shards; the limit resets in "
-                f"{starts.reset_after / 1000:.0f} s: start the bot again then"
+                f"{exact_seconds(starts.reset_after):.0f} s: start the bot again then"
             )
         log.info(
             "gateway: running shards %s of %d (max_concurrency %d)",

@@ -22,7 +22,7 @@ class Shards:
 def test_one_health_check_per_shard_says_what_the_operator_needs() -> None:
     checks = shard_checks(SHARDS, now=1000.0)
     assert [(c.name, c.ok, c.detail) for c in checks] == [
-        ("gateway:shard:0", True, "connected; 2500 guilds, latency 42 ms, last event 3 s ago"),
+        ("gateway:shard:0", True, "connected; 2500 guilds, latency 0.042 s, last event 3 s ago"),
         ("gateway:shard:1", False, "not connected to Discord; 2499 guilds, last event 30 s ago"),
     ]
 
