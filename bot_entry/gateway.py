@@ -38,6 +38,8 @@ import trio_asyncio
 from attrs import define, evolve
 from cachetools import LRUCache, TTLCache
 from disnake.ext import commands
+from disnake.gateway import DiscordWebSocket
+from disnake.shard import Shard
 
 from bot_entry import translate
 from bot_entry.config import check_shard_ids
@@ -85,6 +87,11 @@ class LoginRejected(RuntimeError):
     """Discord refused to log the bot in (retrying cannot help); the message says how."""
 
 
+class GatewayUnavailable(RuntimeError):
+    """Discord kept failing the login (5xx, network), or a shard's connection, through every
+    bounded retry."""
+
+
 class SessionStartsExhausted(RuntimeError):
     """Discord's ``session_start_limit`` has fewer IDENTIFYs left than this process has shards."""
 
@@ -104,6 +111,10 @@ def _refused(code: int) -> str:
 
 # Discord lets each max_concurrency bucket IDENTIFY once per 5 seconds.
 IDENTIFY_INTERVAL = 5.0
+# A shard's first connection (websocket, HELLO, IDENTIFY): at most 180 s a try (disnake's), 8 tries
+# 1 s doubling to 60 s apart; disnake alone retries every 5 s for ever.
+SHARD_CONNECT_BACKOFF = Backoff(attempts=8, first=1.0, cap=60.0)
+SHARD_CONNECT_TIMEOUT = 180.0
 
 
 @define(frozen=True)
@@ -199,6 +210,32 @@ class ShardedBot(commands.AutoShardedInteractionBot):
             self._launching = False
         self._connection.shards_launched.set()
 
+    async def launch_shard(self, gateway: str, shard_id: int, *, initial: bool = False) -> None:
+        """disnake's ``launch_shard`` with its retries bounded (``SHARD_CONNECT_BACKOFF``)."""
+        why = ""
+        for wait in SHARD_CONNECT_BACKOFF.waits():
+            if wait:
+                log.warning(
+                    "gateway: shard %d could not connect (%s); retrying in %.0f s", shard_id, why, wait
+                )
+                await asyncio.sleep(wait)
+            try:
+                connecting = DiscordWebSocket.from_client(
+                    self, initial=initial, gateway=gateway, shard_id=shard_id
+                )
+                ws = await asyncio.wait_for(connecting, timeout=SHARD_CONNECT_TIMEOUT)
+            except (aiohttp.ClientError, OSError, TimeoutError, disnake.HTTPException) as exc:
+                why = f"{type(exc).__name__}: {exc}"
+                continue
+            # What disnake's own launch_shard does next: keep reading the shard while others connect.
+            shard = Shard(ws, self, self._AutoShardedClient__queue.put_nowait)  # type: ignore[attr-defined]
+            self._AutoShardedClient__shards[shard_id] = shard  # type: ignore[attr-defined]
+            shard.launch()
+            return
+        raise GatewayUnavailable(
+            f"shard {shard_id} could not connect after {SHARD_CONNECT_BACKOFF.attempts} tries: {why}"
+        )
+
 
 def intents() -> disnake.Intents:
     """Only what counting needs: guilds, guild messages (no content) and voice states."""
@@ -207,10 +244,6 @@ def intents() -> disnake.Intents:
     wanted.guild_messages = True
     wanted.voice_states = True
     return wanted
-
-
-class GatewayUnavailable(RuntimeError):
-    """Discord kept failing the login (5xx, network) through every bounded retry."""
 
 
 class Gateway:

@@ -261,3 +261,34 @@ async def test_a_re_identify_is_one_shards_and_ends_at_its_guilds_snapshots(
         await trio_asyncio_close(sim)
     assert [(shard, count) for _, shard, count in sim.gateway.identifies][2] == (1, 2)
     assert sim.gateway.refused_identifies == []
+
+
+async def test_a_shard_that_cannot_connect_stops_the_bot_after_bounded_tries(
+    autojump_clock: object,
+    aio_loop: object,
+    clock: WallClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """disnake alone would retry a shard's connection every 5 s for ever."""
+    from bot_entry.__main__ import _found
+    from bot_entry.gateway import SHARD_CONNECT_BACKOFF, GatewayUnavailable
+
+    sim = new_sim(clock)
+    sim.world.add_guilds(2, members=2)
+    monkeypatch.setattr(DiscordSim, "gateway_url", property(lambda _: "ws://127.0.0.1:9/gateway"))
+    await trio_asyncio_start(sim)
+    started = clock.now()
+    try:
+        with pytest.raises(BaseException) as stopped:
+            async with running_bot(sim, settings_for(tmp_path / "lb.db", SHARD_COUNT="2"), clock):
+                pass
+    finally:
+        await trio_asyncio_close(sim)
+    unavailable = _found(stopped.value, GatewayUnavailable)
+    assert unavailable is not None, stopped.value
+    assert str(unavailable).startswith(
+        f"shard 0 could not connect after {SHARD_CONNECT_BACKOFF.attempts} tries"
+    )
+    assert clock.now() - started < 300
+    assert sim.gateway.identifies == []
