@@ -38,7 +38,7 @@ import trio_asyncio
 from attrs import define, evolve
 from cachetools import LRUCache, TTLCache
 from disnake.ext import commands
-from disnake.gateway import DiscordWebSocket
+from disnake.gateway import DiscordWebSocket, ReconnectWebSocket
 from disnake.shard import Shard
 
 from bot_entry import translate
@@ -224,7 +224,18 @@ class ShardedBot(commands.AutoShardedInteractionBot):
                     self, initial=initial, gateway=gateway, shard_id=shard_id
                 )
                 ws = await asyncio.wait_for(connecting, timeout=SHARD_CONNECT_TIMEOUT)
-            except (aiohttp.ClientError, OSError, TimeoutError, disnake.HTTPException) as exc:
+            except disnake.ConnectionClosed as exc:
+                if exc.code in REFUSED_CLOSE_CODES:
+                    raise  # the operator's one line (``Gateway._run_client``)
+                why = f"closed with {exc.code}"
+                continue
+            except (
+                aiohttp.ClientError,
+                OSError,
+                TimeoutError,
+                disnake.HTTPException,
+                ReconnectWebSocket,
+            ) as exc:
                 why = f"{type(exc).__name__}: {exc}"
                 continue
             # What disnake's own launch_shard does next: keep reading the shard while others connect.

@@ -166,6 +166,10 @@ async def test_identifies_go_one_per_5_s_in_each_max_concurrency_bucket_buckets_
             assert app.gateway is not None
             await wait_until(lambda: app.gateway is not None and app.gateway.connected, what="four shards up")
             assert [s.guilds for s in app.gateway.shards()] == [2, 2, 2, 2]
+            await trio.sleep(120)  # heartbeats: every shard has a latency
+            for shard in app.gateway.shards():
+                assert shard.latency is not None and 0 <= shard.latency < 1, shard
+                assert shard.last_event_at is not None and shard.last_event_at <= clock.now(), shard
     finally:
         await trio_asyncio_close(sim)
     assert sim.gateway.refused_identifies == []
