@@ -33,8 +33,9 @@ def main(argv: list[str] | None = None) -> None:
         args.profile.unlink(missing_ok=True)
         common.PROFILE_PATH = args.profile.resolve()
     args.cache.mkdir(parents=True, exist_ok=True)
-    module = importlib.import_module(f"benchmarks.{BY_NAME[args.name].module}")
-    result = module.sample(Size(args.size), args.cache, args.rep)
+    bench = BY_NAME[args.name]
+    module = importlib.import_module(f"benchmarks.{bench.module}")
+    result = getattr(module, bench.function)(Size(args.size), args.cache, args.rep)
     print(json.dumps(asdict(result)))
 
 

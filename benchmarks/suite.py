@@ -37,6 +37,9 @@ class Benchmark:
     target: str
     reps: dict[Size, int]
     digits: int = 0  # decimals printed for the value
+    function: str = "sample"  # the module's function for this figure (one run may give several)
+    timeout: float = 300.0  # seconds a repetition's interpreter may take
+    zero_ok: bool = False  # 0 is a real value (a count whose target is 0)
 
     def format_value(self, value: float) -> str:
         return f"{value:.{self.digits}f}"
@@ -78,6 +81,52 @@ BENCHMARKS = (
     Benchmark("recovery_time", "recovery_time", "s", None, "<= 2", _reps(1, 3, 5), digits=3),
     Benchmark(
         "board_edits", "board_edits", "edits/interval", "edit-per-change", "<= 1", _reps(1, 3, 3), digits=3
+    ),
+    # Issue 17: one run of the real bot process in G guilds (SCALE_GUILDS, default 2,500; about 6
+    # minutes) gives these four figures; each repetition's run is shared through the cache.
+    Benchmark(
+        "shard_startup_s",
+        "scale_startup",
+        "s",
+        "boards/REST-budget",
+        "ratio <= 1.5",
+        _reps(1, 1, 1),
+        digits=1,
+        function="startup_sample",
+        timeout=900.0,
+    ),
+    Benchmark(
+        "global_429s",
+        "scale_startup",
+        "429s",
+        None,
+        "0",
+        _reps(1, 1, 1),
+        function="global_429s_sample",
+        timeout=900.0,
+        zero_ok=True,
+    ),
+    Benchmark(
+        "board_staleness_p99_s",
+        "scale_startup",
+        "s",
+        "max(interval,changed-boards/budget)",
+        "ratio <= 1.5",
+        _reps(1, 1, 1),
+        digits=2,
+        function="staleness_sample",
+        timeout=900.0,
+    ),
+    Benchmark(
+        "interaction_ack_p99_s",
+        "scale_startup",
+        "s",
+        "same-bot-when-quiet",
+        "<= 3, ratio <= 2",
+        _reps(1, 1, 1),
+        digits=3,
+        function="ack_sample",
+        timeout=900.0,
     ),
 )
 PENDING: dict[str, str] = {}
@@ -144,14 +193,23 @@ class SampleFailed(RuntimeError):
     """A repetition's interpreter failed; the message carries its stderr."""
 
 
-def run_sample(bench: Benchmark, size: Size, cache: Path, rep: int, *, timeout: float = 300.0) -> Sample:
+def run_sample(
+    bench: Benchmark, size: Size, cache: Path, rep: int, *, timeout: float | None = None
+) -> Sample:
     """One repetition of ``bench`` in a fresh interpreter (in this one for a tiny smoke run)."""
     if size is Size.TINY:
-        return importlib.import_module(f"benchmarks.{bench.module}").sample(size, cache, rep)  # type: ignore[no-any-return]
+        module = importlib.import_module(f"benchmarks.{bench.module}")
+        return getattr(module, bench.function)(size, cache, rep)  # type: ignore[no-any-return]
     command = [sys.executable, "-m", "benchmarks.sample", bench.name, size.value, str(cache), str(rep)]
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     done = subprocess.run(
-        command, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env, check=False
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout or bench.timeout,
+        cwd=ROOT,
+        env=env,
+        check=False,
     )
     if done.returncode != 0:
         raise SampleFailed(f"{bench.name} run {rep} failed (exit {done.returncode}):\n{done.stderr[-4000:]}")

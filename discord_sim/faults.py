@@ -128,6 +128,12 @@ class Faults:
         """Cut every gateway connection now, without a close frame (the client should RESUME)."""
         self.log.append(("drop", f"{self._gateway.drop_all()} connections"))
 
+    def drop_shard(self, shard_id: int) -> int:
+        """Cut the connections of one shard's sessions now (the others stay up; it should RESUME)."""
+        dropped = self._gateway.drop_shard(shard_id)
+        self.log.append(("drop_shard", f"{shard_id}: {dropped} connections"))
+        return dropped
+
     def drop_after(self, frames: int) -> None:
         """Cut every gateway connection right after ``frames`` more dispatches are written."""
         self.log.append(("drop_after", str(frames)))

@@ -173,6 +173,8 @@ async def test_each_shard_gets_only_its_guilds_and_their_events_and_interactions
             sim.set_voice(guild, member, town.channel(guild, "Lounge"))
             sim.interact(guild, member, town.channel(guild, "general"), "rank")
         sim.dispatch("USER_UPDATE", sim.world.bot.user_payload())  # no guild: shard 0 only
+        for guild in town.guilds:
+            sim.leave_guild(guild, unavailable=True)
 
     seen = await aio(sessions_then)(sim, [[0, 2], [1, 2]], act)
     for shard_id, got in enumerate(seen):
@@ -182,6 +184,7 @@ async def test_each_shard_gets_only_its_guilds_and_their_events_and_interactions
                 event
             )
         assert len(dispatched(got, "USER_UPDATE")) == (shard_id == 0)
+        assert Counter(int(d["id"]) for d in dispatched(got, "GUILD_DELETE")) == dict.fromkeys(mine, 1)
 
 
 async def test_a_shard_with_too_many_guilds_is_closed_with_4011(
@@ -344,7 +347,8 @@ async def test_disnake_auto_sharded_client_sees_each_guild_once_and_a_dropped_sh
         assert [(s, c) for _, s, c in sim.gateway.identifies] == [(0, 2), (1, 2)]
         assert times[1] - times[0] >= 5 and sim.gateway.refused_identifies == []
 
-        assert sim.gateway.drop_shard(1) == 1
+        assert sorted(s.shard for s in sim.sessions) == [(0, 2), (1, 2)]
+        assert sim.faults.drop_shard(1) == 1 and sim.faults.log == [("drop_shard", "1: 1 connections")]
         for guild in sim.world.guilds.values():
             author = next(m for m in guild.members.values() if not m.bot)
             sim.send_message(next(c for c in guild.channels.values() if c.type == 0), author, "hi")

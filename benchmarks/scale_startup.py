@@ -1,0 +1,488 @@
+"""scale_startup: the real bot coming up in thousands of guilds at once (issue 17).
+
+The bot runs as its own process (``python -m bot_entry run``, as in production and in the chaos
+runs) against the loopback simulator in this process, both on the real clock. The simulator
+holds G guilds (``SCALE_GUILDS``, default 2,500; quick 200, tiny 20) of 50 members each
+(``discord_sim.crowd.build_town``), 5% of them in voice, and before the bot starts every guild's
+two boards (messages and voice) are configured in its ``#boards`` channel with an update interval
+of ``LEADERBOARD_INTERVAL`` seconds (10; tiny 2), stored as an admin's ``/lbconfig set`` would.
+From the bot's IDENTIFY on, five members of each guild chat steadily (``chat_per_second`` over
+the whole town), so every message moves a count that a board shows.
+
+One run gives four figures, each with its floor or baseline from the same run:
+
+- ``shard_startup_s``: from the first IDENTIFY until every board of every guild is posted.
+  Floor: boards / the REST budget (``REST_GLOBAL_PER_SECOND``, 40 where the setting does not
+  exist yet), the least time a bot that never exceeds its budget can take.
+- ``global_429s``: 429s the simulator answered (its ``world.rate_limited``) from the IDENTIFY to
+  the end of ``intervals`` board intervals after start-up; target 0. The notes split out those
+  with ``"global": true``. No ratio (the floor is 0).
+- ``board_staleness_p99_s``: for each message sent after start-up, the time until the guild's
+  messages board (polled every 0.1 s) shows the sender's new count (one still not shown
+  ``tail`` seconds after the chat stopped counts as the time it waited until then). Floor:
+  max(interval, boards changed per interval / budget): a board cannot show a change sooner than
+  its interval, nor can every changed board be edited faster than the budget allows.
+- ``interaction_ack_p99_s``: ``/rank`` interactions sent during the start-up burst (4 a second),
+  time to the bot's first callback (polled every 10 ms; one not answered within Discord's 3 s
+  counts as 3 s, and the notes count them). Baseline: the same, sent once the bot is quiet.
+
+``python -m benchmarks.scale_startup [--guilds N] [--size tiny|quick|full]`` prints the four
+lines from one run; ``python -m benchmarks shard_startup_s ...`` runs it inside the suite, where
+the four figures share one run per repetition (cached in the suite's directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import trio
+import trio_asyncio
+from attrs import asdict, define, field
+
+from benchmarks.common import Sample, Size
+from discord_sim.crowd import Town, build_town
+from discord_sim.server import DiscordSim
+from discord_sim.world import SimGuild, SimInteraction, World
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "scale-token-not-a-secret"
+MEMBERS = 50
+IN_VOICE = 0.05
+CHATTERS = 5  # members per guild who talk: all of them fit on a board, so every change shows
+SEED = 17
+ACK_DEADLINE = 3.0
+DEFAULT_BUDGET = 40.0
+_LINE = re.compile(r"\*\*#\d+\*\* (.+?) — ([\d,]+)")  # a board line: rank, name, count
+
+
+@define(frozen=True)
+class Plan:
+    guilds: int
+    interval: float  # each board's update interval
+    intervals: int  # board intervals measured after start-up
+    chat_per_second: float
+    startup_timeout: float
+    tail: float  # seconds after the chat stops in which the last changes may still show
+    quiet_asks: int  # /rank interactions for the baseline, once start-up is over
+
+    @classmethod
+    def for_size(cls, size: Size, guilds: int | None = None) -> Plan:
+        g = guilds or int(os.environ.get("SCALE_GUILDS") or size.pick(20, 200, 2500))
+        return cls(
+            guilds=g,
+            interval=size.pick(2.0, 10.0, 10.0),
+            intervals=size.pick(2, 10, 10),
+            chat_per_second=max(2.0, min(50.0, g / 25)),
+            startup_timeout=size.pick(90.0, 300.0, 600.0),
+            tail=size.pick(10.0, 20.0, 20.0),  # two intervals, or the bot's back-off after a 429
+            quiet_asks=size.pick(5, 20, 20),
+        )
+
+
+@define
+class Result:
+    plan: dict[str, Any]
+    budget: float
+    boards: int
+    startup_s: float
+    startup_floor_s: float
+    rate_limited: int
+    global_429s: int
+    staleness_p99_s: float
+    staleness_floor_s: float
+    changed_boards_per_interval: float
+    changes_measured: int
+    changes_unresolved: int
+    ack_p99_s: float
+    ack_quiet_p99_s: float
+    acks_sent: int
+    acks_late: int
+    messages: int
+
+
+def rest_budget() -> float:
+    """The bot's REST budget: ``REST_GLOBAL_PER_SECOND`` from the environment, else the
+    setting's default, else 40 (the setting may not exist yet)."""
+    from bot_entry.config import Settings, declared
+
+    if raw := os.environ.get("REST_GLOBAL_PER_SECOND"):
+        return float(raw)
+    for setting in declared(Settings):
+        if setting.env == "REST_GLOBAL_PER_SECOND":
+            return float(setting.default)
+    return DEFAULT_BUDGET
+
+
+def p99(values: list[float]) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(0.99 * len(ordered)) - 1)]
+
+
+def shown_counts(embed: dict[str, Any]) -> dict[str, int]:
+    """Name -> count on a rendered messages board (``actors.board_render``'s lines)."""
+    return {name: int(count.replace(",", "")) for name, count in _LINE.findall(embed.get("description", ""))}
+
+
+# -- what the simulator shows ----------------------------------------------------------------------
+
+
+class Boards:
+    """Every guild's two boards as the simulator holds them, and the changes waiting to show."""
+
+    def __init__(self, town: Town) -> None:
+        self.town = town
+        world = town.sim.world
+        self.messages = world.messages
+        self.bot_id = str(world.bot.user_id)
+        self.channel = {g.guild_id: town.channel(g, "boards").channel_id for g in town.guilds}
+        self.unposted = {g.guild_id for g in town.guilds}
+        self.all_posted_at: float | None = None
+        self.seen_edit: dict[int, Any] = {}  # guild -> (id, edited_timestamp) of the board read last
+        self.pending: dict[int, list[tuple[float, str, int]]] = {}  # guild -> (sent, name, count)
+        self.staleness: list[float] = []
+        self.measuring = False
+        self.changed: Counter[int] = Counter()  # guild -> board changes seen while measuring
+
+    def _board(self, guild_id: int, word: str) -> dict[str, Any] | None:
+        found = None
+        for message in self.messages.get(self.channel[guild_id], {}).values():
+            embeds = message.get("embeds")
+            if message["author"]["id"] == self.bot_id and embeds and word in str(embeds[0].get("title", "")):
+                found = message  # the latest (ids increase)
+        return found
+
+    def poll(self, now: float) -> None:
+        if self.unposted:
+            done = {g for g in self.unposted if self._board(g, "Message") and self._board(g, "Voice")}
+            self.unposted -= done
+            if not self.unposted:
+                self.all_posted_at = now
+        for guild_id in [g for g, waiting in self.pending.items() if waiting]:
+            board = self._board(guild_id, "Message")
+            version = None if board is None else (board["id"], board.get("edited_timestamp"))
+            if board is None or self.seen_edit.get(guild_id, (board["id"], None)) == version:
+                continue  # no board, or the one seen last (a board posted before any change shows none)
+            self.seen_edit[guild_id] = version
+            if self.measuring:
+                self.changed[guild_id] += 1
+            shown = shown_counts(board["embeds"][0])
+            still = []
+            for sent, name, count in self.pending[guild_id]:
+                if shown.get(name, 0) >= count:
+                    self.staleness.append(now - sent)
+                else:
+                    still.append((sent, name, count))
+            self.pending[guild_id] = still
+
+    def changed_now(self, guild: SimGuild, name: str, count: int, now: float) -> None:
+        if self.measuring:
+            self.pending.setdefault(guild.guild_id, []).append((now, name, count))
+
+    def unresolved(self, now: float) -> list[float]:
+        return [now - sent for waiting in self.pending.values() for sent, _, _ in waiting]
+
+
+# -- the bot process -------------------------------------------------------------------------------
+
+
+def seed_board_configs(db: Path, town: Town, interval: float) -> None:
+    """Both boards of every guild in its ``#boards``, as ``/lbconfig set`` stores them."""
+    from domain.guild_config import GuildConfig, config_to_json
+    from persistence.store import Store
+
+    store = Store(db)
+    try:
+        with store.db.atomic():
+            for guild in town.guilds:
+                channel = town.channel(guild, "boards").channel_id
+                config = GuildConfig(
+                    message_board_channel_id=channel, voice_board_channel_id=channel, update_interval=interval
+                )
+                store.save_guild_config_sync(
+                    guild.guild_id, config_to_json(config), time.time(), 1, "config", "bench"
+                )
+    finally:
+        store.close()
+
+
+def start_bot(sim: DiscordSim, workdir: Path, db: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    log = workdir / "bot.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "LEADERBOARD_"))} | {
+        "DISCORD_TOKEN": sim.token,
+        "DISCORD_API_BASE": sim.base_url,
+        "LEADERBOARD_DB": str(db),
+        "OPS_PORT": "0",
+        "BACKUP_INTERVAL_HOURS": "0",
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot_entry", "run"], cwd=workdir, env=env, stdout=out, stderr=out
+        )
+    return process, log
+
+
+def stop_bot(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+
+@define
+class Run:
+    plan: Plan
+    sim: DiscordSim
+    town: Town
+    boards: Boards
+    rng: random.Random
+    asked: list[tuple[float, SimInteraction]] = field(factory=list)
+    acks: dict[int, float] = field(factory=dict)  # interaction id -> seconds to its first callback
+    chatting: bool = True
+
+    async def chat(self) -> None:
+        every = 1 / self.plan.chat_per_second
+        while self.chatting:
+            guild = self.rng.choice(self.town.guilds)
+            author = self.rng.choice(self.town.humans(guild)[:CHATTERS])
+            self.town.say(guild, author)
+            count = self.town.truth[guild.guild_id, author.user_id]
+            self.boards.changed_now(guild, author.global_name or "", count, time.time())
+            await trio.sleep(every)
+
+    async def watch(self) -> None:
+        """Boards every 0.1 s, interactions every 10 ms."""
+        tick = 0
+        while True:
+            now = time.time()
+            for at, interaction in self.asked:
+                if interaction.interaction_id not in self.acks:
+                    if interaction.answered:
+                        self.acks[interaction.interaction_id] = now - at
+                    elif now - at > ACK_DEADLINE:
+                        self.acks[interaction.interaction_id] = ACK_DEADLINE
+            if tick % 10 == 0:
+                self.boards.poll(now)
+            tick += 1
+            await trio.sleep(0.01)
+
+    def ask(self) -> SimInteraction | None:
+        guild = self.rng.choice(self.town.guilds)
+        member = self.rng.choice(self.town.humans(guild))
+        try:
+            interaction = self.sim.interact(guild, member, self.town.channel(guild, "general"), "rank")
+        except LookupError:  # the bot has not registered its commands yet
+            return None
+        self.asked.append((time.time(), interaction))
+        return interaction
+
+    async def ask_during_startup(self, at_least: int) -> list[int]:
+        ids: list[int] = []
+        while self.boards.all_posted_at is None or len(ids) < at_least:
+            if (interaction := self.ask()) is not None:
+                ids.append(interaction.interaction_id)
+            await trio.sleep(0.25)
+        return ids
+
+    async def ask_quietly(self, n: int) -> list[int]:
+        ids: list[int] = []
+        while len(ids) < n:
+            if (interaction := self.ask()) is not None:
+                ids.append(interaction.interaction_id)
+            await trio.sleep(0.25)
+        while any(i not in self.acks for i in ids):  # noqa: ASYNC110 (answered, or past the deadline)
+            await trio.sleep(0.05)
+        return ids
+
+
+async def wait_for(
+    predicate: Any, within: float, what: str, log: Path, process: subprocess.Popen[bytes]
+) -> None:
+    deadline = time.monotonic() + within
+    while not predicate():
+        if process.poll() is not None:
+            raise RuntimeError(f"the bot exited ({process.returncode}) waiting for {what}:\n{_tail(log)}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {within:.0f} s waiting for {what}:\n{_tail(log)}")
+        await trio.sleep(0.05)
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:] if log.exists() else ""
+
+
+async def _run(plan: Plan, workdir: Path) -> Result:
+    budget = rest_budget()
+    async with trio_asyncio.open_loop():
+        sim = DiscordSim(World(lambda: int(time.time() * 1000)), token=TOKEN)
+        rng = random.Random(SEED)
+        town = build_town(sim, rng, guilds=plan.guilds, members=MEMBERS, in_voice=IN_VOICE)
+        db = workdir / "scale.db"
+        seed_board_configs(db, town, plan.interval)
+        boards = Boards(town)
+        run = Run(plan, sim, town, boards, rng)
+        await trio_asyncio.aio_as_trio(sim.start)()
+        process, log = start_bot(sim, workdir, db)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(run.watch)
+                await wait_for(lambda: sim.gateway.identifies, 120, "the IDENTIFY", log, process)
+                identified = sim.gateway.identifies[0][0]
+                nursery.start_soon(run.chat)
+                startup_ids: list[int] = []
+
+                async def during_startup() -> None:
+                    startup_ids.extend(await run.ask_during_startup(5))
+
+                nursery.start_soon(during_startup)
+                await wait_for(
+                    lambda: boards.all_posted_at is not None,
+                    plan.startup_timeout,
+                    "every board",
+                    log,
+                    process,
+                )
+                assert boards.all_posted_at is not None
+                startup = boards.all_posted_at - identified
+                boards.measuring = True
+                measured_from = time.time()
+                await trio.sleep(plan.intervals * plan.interval)
+                run.chatting = False
+                measured_until = time.time()
+                limited = [r for r in sim.world.rate_limited if identified <= r[0] <= measured_until]
+                await trio.sleep(plan.tail)  # the last changes get their chance to show
+                unresolved = boards.unresolved(time.time())
+                boards.measuring = False
+                quiet_ids = await run.ask_quietly(plan.quiet_asks)
+                nursery.cancel_scope.cancel()
+        finally:
+            await trio.to_thread.run_sync(stop_bot, process)
+            await trio_asyncio.aio_as_trio(sim.close)()
+    changed_per_interval = sum(boards.changed.values()) / max(
+        1.0, (measured_until - measured_from) / plan.interval
+    )
+    startup_acks = [run.acks.get(i, ACK_DEADLINE) for i in startup_ids]
+    quiet_acks = [run.acks.get(i, ACK_DEADLINE) for i in quiet_ids]
+    return Result(
+        plan=asdict(plan),
+        budget=budget,
+        boards=2 * plan.guilds,
+        startup_s=startup,
+        startup_floor_s=2 * plan.guilds / budget,
+        rate_limited=len(limited),
+        global_429s=sum(1 for r in limited if r[2]),
+        staleness_p99_s=p99(boards.staleness + unresolved),
+        staleness_floor_s=max(plan.interval, changed_per_interval / budget),
+        changed_boards_per_interval=changed_per_interval,
+        changes_measured=len(boards.staleness) + len(unresolved),
+        changes_unresolved=len(unresolved),
+        ack_p99_s=p99(startup_acks),
+        ack_quiet_p99_s=p99(quiet_acks),
+        acks_sent=len(startup_acks),
+        acks_late=sum(1 for a in startup_acks if a >= ACK_DEADLINE),
+        messages=sum(town.truth.values()),
+    )
+
+
+def run_once(plan: Plan) -> Result:
+    with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
+        return trio.run(_run, plan, Path(tmp))
+
+
+def result(size: Size, cache: Path, rep: int) -> Result:
+    """One run per repetition, shared by the four figures (cached in the suite's directory)."""
+    plan = Plan.for_size(size)
+    path = cache / f"scale_startup-{size.value}-{plan.guilds}-{rep}.json"
+    if path.exists():
+        return Result(**json.loads(path.read_text()))
+    done = run_once(plan)
+    path.write_text(json.dumps(asdict(done)))
+    return done
+
+
+def _notes(r: Result) -> dict[str, float]:
+    return {
+        "guilds": r.plan["guilds"],
+        "boards": r.boards,
+        "budget_per_s": r.budget,
+        "messages": r.messages,
+    }
+
+
+def startup_sample(size: Size, cache: Path, rep: int = 0) -> Sample:
+    r = result(size, cache, rep)
+    return Sample(value=r.startup_s, baseline=r.startup_floor_s, notes=_notes(r))
+
+
+def global_429s_sample(size: Size, cache: Path, rep: int = 0) -> Sample:
+    r = result(size, cache, rep)
+    return Sample(value=r.rate_limited, notes=_notes(r) | {"global_true_429s": r.global_429s})
+
+
+def staleness_sample(size: Size, cache: Path, rep: int = 0) -> Sample:
+    r = result(size, cache, rep)
+    notes = _notes(r) | {
+        "changed_boards_per_interval": r.changed_boards_per_interval,
+        "changes_measured": r.changes_measured,
+        "changes_unresolved": r.changes_unresolved,
+        "interval_s": r.plan["interval"],
+    }
+    return Sample(value=r.staleness_p99_s, baseline=r.staleness_floor_s, notes=notes)
+
+
+def ack_sample(size: Size, cache: Path, rep: int = 0) -> Sample:
+    r = result(size, cache, rep)
+    notes = _notes(r) | {"acks_sent": r.acks_sent, "acks_late_over_3s": r.acks_late}
+    return Sample(value=r.ack_p99_s, baseline=r.ack_quiet_p99_s, notes=notes)
+
+
+FIGURES = ("shard_startup_s", "global_429s", "board_staleness_p99_s", "interaction_ack_p99_s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from benchmarks.suite import BY_NAME, Figure
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.scale_startup", description=__doc__)
+    parser.add_argument(
+        "--guilds", type=int, help="guilds in the simulator (default: SCALE_GUILDS or the size's)"
+    )
+    parser.add_argument("--size", choices=[s.value for s in Size], default=Size.FULL.value)
+    args = parser.parse_args(argv)
+    size = Size(args.size)
+    if args.guilds:
+        os.environ["SCALE_GUILDS"] = str(args.guilds)
+    with tempfile.TemporaryDirectory(prefix="bench-") as cache:
+        for name in FIGURES:
+            bench = BY_NAME[name]
+            figure = Figure(bench, (getattr(sys.modules[__name__], bench.function)(size, Path(cache), 0),))
+            print(figure.bench_line(), flush=True)
+            for line in figure.comment_lines():
+                print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
