@@ -532,7 +532,9 @@ class Gateway:
             self._push(evolve(snapshot, shard_id=shard_of(snapshot.guild_id, self.shard_count)))
 
     def _ready_frame(self, data: Any) -> None:
-        self._up.add(int(data.setdefault("__shard_id__", 0)))  # one played by hand (tests): shard 0's
+        shard_id = int(data.setdefault("__shard_id__", 0))  # one played by hand (tests): shard 0's
+        self._up.add(shard_id)
+        log.info("gateway: shard %d of %d identified", shard_id, self.shard_count)
 
     def _resumed(self, data: Any) -> None:
         shard_id = int(data.get("__shard_id__") or 0)
