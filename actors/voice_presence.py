@@ -19,6 +19,7 @@ LEFT = Presence(channel_id=None)
 @define
 class GuildVoice:
     guild_id: int
+    shard_id: int = 0  # the gateway connection that carries the guild: its outages hold this guild
     afk_channel_id: int | None = None
     excluded: frozenset[int] = frozenset()
     excluded_roles: frozenset[int] = frozenset()
@@ -75,6 +76,7 @@ class GuildVoice:
     def reconcile(self, snapshot: GuildSnapshot) -> list[tuple[int, Presence]]:
         """Replace everything with a fresh GUILD_CREATE view: missing users have left."""
         self.afk_channel_id = snapshot.afk_channel_id
+        self.shard_id = snapshot.shard_id
         previous = set(self.states) | set(self.told)
         self.states = {s.user_id: s for s in snapshot.voice_states if s.channel_id is not None and not s.bot}
         self.rooms = {}

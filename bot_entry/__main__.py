@@ -12,7 +12,9 @@ Exit codes (every command):
   1  doctor: a check failed; backup or restore failed (one line: "<command> failed: <reason>");
      has-token: no token is configured; an unexpected crash (logged with its traceback)
   2  a bad setting or argument (one line: "config error: <setting>: <why>"), no DISCORD_TOKEN
-     for run, or Discord refused the login ("login failed: Discord rejected the token (401)")
+     for run, or Discord refused the login ("login failed: Discord rejected the token (401)");
+     a shard with more than 2,500 guilds (Discord's close 4011) says to set a larger SHARD_COUNT
+     (or SHARD_COUNT=auto)
   3  a database problem at start-up (one line: "database error: <why>"): damaged (the next
      line names the newest backup and the restore command), out of reach (missing directory,
      read-only, a newer schema), or write-locked by another process (named) for over 3 s;
@@ -20,6 +22,9 @@ Exit codes (every command):
   4  a stop that could not write everything to a failing database (full disk, locked for
      minutes): it retried within a bound; the log and the last line name what was not
      written, per guild
+  5  Discord's session start limit has fewer IDENTIFYs left than this process runs shards (one
+     line: "login failed: Discord allows N more session starts ..."): start again after the
+     reset it names
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ import trio_asyncio
 
 from bot_entry.app import BotApp
 from bot_entry.config import ConfigError, Settings, load_settings, warn_once
-from bot_entry.gateway import LoginRejected
+from bot_entry.gateway import LoginRejected, SessionStartsExhausted
 from bot_entry.logs import configure_logging
 from domain.clock import WallClock
 from persistence.errors import FlushIncomplete, StoreBusy, StoreError, StoreInaccessible
@@ -44,6 +49,7 @@ from persistence.errors import FlushIncomplete, StoreBusy, StoreError, StoreInac
 log = logging.getLogger("bot_entry")
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_DATABASE, EXIT_UNFLUSHED = 0, 1, 2, 3, 4  # see the table above
+EXIT_NO_SESSION_STARTS = 5
 E = TypeVar("E", bound=BaseException)
 
 
@@ -149,6 +155,12 @@ def _one_line_failure(exc: Exception, settings: Settings) -> int:
     """One line and an exit code for what the operator can fix; anything else is a bug: re-raised."""
     if (rejected := _found(exc, LoginRejected)) is not None:
         print(f"login failed: {rejected}", file=sys.stderr)
+        return EXIT_CONFIG
+    if (exhausted := _found(exc, SessionStartsExhausted)) is not None:
+        print(f"login failed: {exhausted}", file=sys.stderr)
+        return EXIT_NO_SESSION_STARTS
+    if (bad := _found(exc, ConfigError)) is not None:  # SHARD_IDS beyond Discord's count (auto)
+        print(f"config error: {bad}", file=sys.stderr)
         return EXIT_CONFIG
     if (unflushed := _found(exc, FlushIncomplete)) is not None:
         print(f"stopped without writing everything: {unflushed}", file=sys.stderr)

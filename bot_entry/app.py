@@ -80,12 +80,15 @@ class BotApp:
         send, receive = trio.open_memory_channel[Event](GATEWAY_QUEUE)
         self.events = send
         # The gateway's client exists before the pipeline starts: the boards are posted through it.
-        self.gateway = Gateway(send, self.clock)
+        self.gateway = Gateway(
+            send, self.clock, shard_count=settings.shard_count, shard_ids=settings.shard_ids
+        )
         policy = RestPolicy.of(settings.rest_per_second, settings.invalid_request_stop_fraction)
         self.metrics.watch_rest(install_rest_budget(self.gateway.client.http, policy))
         poster = BoardPoster(self.gateway.client, ready=self.gateway.ready)
         health = AppHealth(self)
         self.metrics.watch(health)
+        self.metrics.watch_shards(health)
         try:
             async with trio.open_nursery() as ops:  # outlives the pipeline: /healthz answers to the end
                 if settings.ops_port:

@@ -7,7 +7,7 @@ bot keeps anyway; nothing is added to the hot path.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from bot_entry.ops_http import (
@@ -21,6 +21,23 @@ from bot_entry.ops_http import (
 
 if TYPE_CHECKING:
     from bot_entry.app import BotApp
+    from bot_entry.gateway import ShardStatus
+
+
+def shard_checks(shards: Sequence[ShardStatus], now: float) -> list[Check]:
+    """One check per shard this process runs: connected or not, latency, guilds, last event."""
+    checks = []
+    for shard in shards:
+        facts = [f"{shard.guilds} guilds"]
+        if shard.latency is not None:
+            facts.append(f"latency {shard.latency:.3f} s")
+        if shard.last_event_at is not None:
+            facts.append(f"last event {max(0.0, now - shard.last_event_at):.0f} s ago")
+        state = "connected" if shard.connected else "not connected to Discord"
+        checks.append(
+            Check(f"gateway:shard:{shard.shard_id}", shard.connected, f"{state}; {', '.join(facts)}")
+        )
+    return checks
 
 
 class AppHealth:
@@ -34,6 +51,7 @@ class AppHealth:
         gateway = app.gateway
         starting = gateway is None or not gateway.ready.is_set()
         checks = [gateway_check(gateway is not None and gateway.connected, starting=starting)]
+        checks += shard_checks(self.shard_statuses(), now)
         handle = pipeline.handle
         alive = {} if handle is None else {**handle.supervisor.alive, **handle.boards_supervisor.alive}
         checks += actor_checks(alive)
@@ -58,6 +76,10 @@ class AppHealth:
         return (ledger is not None and ledger.pending > 0) or any(self.queue_depths().values())
 
     # -- LiveCounts, read by /metrics at scrape time --------------------------------------------
+
+    def shard_statuses(self) -> Sequence[ShardStatus]:
+        gateway = self.app.gateway
+        return gateway.shards() if gateway is not None else ()
 
     def events_received(self) -> Mapping[str, int]:
         return self.app.gateway.received if self.app.gateway else {}

@@ -38,6 +38,7 @@ __all__ = [
     "Environment",
     "Secret",
     "Settings",
+    "check_shard_ids",
     "declared",
     "env_name",
     "load_settings",
@@ -185,6 +186,51 @@ def _guild_ids(raw: str) -> frozenset[int]:
     return frozenset(ids)
 
 
+# -- shards ---------------------------------------------------------------------------------------
+MAX_SHARDS = 100_000  # far beyond any bot; a bound so a typo cannot ask for millions of connections
+_SHARD_IDS_LIKE = "is not a list of shard ids like 0-3 or 0,2,5 (empty: every shard)"
+
+
+def _shard_count(raw: str) -> int | None:
+    """A number of shards, or None for ``auto`` (what Discord's GET /gateway/bot recommends)."""
+    text = raw.strip().lower()
+    if text == "auto":
+        return None
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_SHARDS:
+        raise Refused(f"is not a number of shards (1 to {MAX_SHARDS}) or auto")
+    return int(text)
+
+
+def _shard_ids(raw: str) -> tuple[int, ...] | None:
+    """The shards this process runs (``0-3``, ``0,2,5``, ``0-3,7``), or None for all of them."""
+    text = raw.strip()
+    if not text:
+        return None
+    ids: set[int] = set()
+    for part in text.split(","):
+        low, _, high = part.strip().partition("-")
+        bounds = [low.strip(), high.strip() if high else low.strip()]
+        if not all(b.isascii() and b.isdigit() for b in bounds):
+            raise Refused(_SHARD_IDS_LIKE)
+        first, last = int(bounds[0]), int(bounds[1])
+        if first > last or last >= MAX_SHARDS:
+            raise Refused(_SHARD_IDS_LIKE)
+        ids.update(range(first, last + 1))
+    return tuple(sorted(ids))
+
+
+def check_shard_ids(shard_ids: tuple[int, ...] | None, shard_count: int, *, counted_by: str) -> None:
+    """Every shard named in SHARD_IDS exists among ``shard_count`` (``counted_by`` says who said so)."""
+    if shard_ids is None:
+        return
+    beyond = [i for i in shard_ids if i >= shard_count]
+    if beyond:
+        raise ConfigError(
+            f"SHARD_IDS names shard {beyond[0]}, but {counted_by} is {shard_count} "
+            f"(shards 0 to {shard_count - 1})"
+        )
+
+
 @define(frozen=True)
 class Settings:
     """The operator's settings. Field names are what the code reads; ``operator(NAME, ...)`` is the
@@ -242,9 +288,16 @@ class Settings:
     invalid_request_stop_fraction: float = operator(
         "INVALID_REQUEST_STOP_FRACTION", "0.5", Number(0.01, 0.95, "of 10,000 invalid requests")
     )
+    # Shards: how many the bot has in all (None: auto), and which of them this process runs.
+    shard_count: int | None = operator("SHARD_COUNT", "auto", _shard_count)
+    shard_ids: tuple[int, ...] | None = operator("SHARD_IDS", "", _shard_ids)
     # Not settings: what loading found.
     env_file_used: Path | None = None  # the .env file read, if any
     warnings: tuple[str, ...] = ()  # names that are not settings, each with the closest setting
+
+    def __attrs_post_init__(self) -> None:
+        if self.shard_count is not None:
+            check_shard_ids(self.shard_ids, self.shard_count, counted_by="SHARD_COUNT")
 
     @property
     def pipeline(self) -> PipelineSettings:

@@ -11,6 +11,14 @@ GUILD_CREATE (``channels`` and ``threads``), CHANNEL_CREATE, THREAD_CREATE and T
 fills ``MessageSent.parent_channel_id``. A message in a channel it has not seen waits in the backlog
 (the websocket reads nothing meanwhile, so order is kept) for one bounded REST lookup, whose answer
 is cached; if Discord cannot answer, the message goes on marked ``parent_unknown``.
+
+Shards: the client is always disnake's ``AutoShardedInteractionBot`` (one shard is the one-shard
+case), running ``SHARD_IDS`` of ``SHARD_COUNT`` in this process, every shard feeding the same
+channel. A shard's drop is its own ``ConnectionLost(shard_id)`` and its RESUMED its own
+``ConnectionResumed(shard_id)``; each ``GuildSnapshot`` says which shard carries the guild, so an
+outage holds only that shard's guilds. IDENTIFYs honour Discord's ``session_start_limit``: one per
+``IDENTIFY_INTERVAL`` in each ``max_concurrency`` bucket (``shard_id % max_concurrency``), buckets
+in parallel; too few session starts left refuses the start with one line.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
@@ -29,12 +38,17 @@ import trio_asyncio
 from attrs import define, evolve
 from cachetools import LRUCache, TTLCache
 from disnake.ext import commands
+from disnake.gateway import DiscordWebSocket, ReconnectWebSocket
+from disnake.shard import Shard
 
 from bot_entry import translate
+from bot_entry.config import check_shard_ids
 from bot_entry.loop_drain import drain_ready_callbacks
 from domain.backoff import Backoff
 from domain.clock import WallClock
 from domain.events import ConnectionLost, ConnectionResumed, Event, MessageSent
+from domain.shards import shard_of
+from domain.units import exact_seconds  # reset_after is in milliseconds
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +87,165 @@ class LoginRejected(RuntimeError):
     """Discord refused to log the bot in (retrying cannot help); the message says how."""
 
 
+class GatewayUnavailable(RuntimeError):
+    """Discord kept failing the login (5xx, network), or a shard's connection, through every
+    bounded retry."""
+
+
+class SessionStartsExhausted(RuntimeError):
+    """Discord's ``session_start_limit`` has fewer IDENTIFYs left than this process has shards."""
+
+
+# What the operator does about a refused close code, when there is something to do.
+REFUSED_CLOSE_ADVICE = {
+    4010: "; SHARD_IDS must be below SHARD_COUNT",
+    4011: "; a shard carries more than 2,500 guilds: set SHARD_COUNT to a larger number "
+    "(or SHARD_COUNT=auto, what Discord recommends)",
+}
+
+
 def _refused(code: int) -> str:
-    return f"the Discord gateway closed the connection with {code} ({REFUSED_CLOSE_CODES[code]})"
+    advice = REFUSED_CLOSE_ADVICE.get(code, "")
+    return f"the Discord gateway closed the connection with {code} ({REFUSED_CLOSE_CODES[code]}){advice}"
+
+
+# Discord lets each max_concurrency bucket IDENTIFY once per 5 seconds.
+IDENTIFY_INTERVAL = 5.0
+# A shard's first connection (websocket, HELLO, IDENTIFY): at most 180 s a try (disnake's), 8 tries
+# 1 s doubling to 60 s apart; disnake alone retries every 5 s for ever.
+SHARD_CONNECT_BACKOFF = Backoff(attempts=8, first=1.0, cap=60.0)
+SHARD_CONNECT_TIMEOUT = 180.0
+
+
+@define(frozen=True)
+class ShardStatus:
+    """One shard as /healthz and /metrics show it."""
+
+    shard_id: int
+    connected: bool  # identified or resumed, and its websocket open now
+    latency: float | None  # HEARTBEAT to ACK, seconds (None: not measured yet)
+    guilds: int
+    last_event_at: float | None  # the wall time of the last dispatch it carried
+
+
+class ShardedBot(commands.AutoShardedInteractionBot):
+    """disnake's sharded bot, launching only our shards, in buckets, within the session limit.
+
+    disnake's own ``launch_shards`` compares ``remaining`` with every shard of the bot (not those
+    this process runs) and IDENTIFYs one shard per 5 s whatever ``max_concurrency`` allows; this
+    launches each bucket's shards in order and the buckets side by side, and
+    ``before_identify_hook`` spaces the IDENTIFYs of a bucket (re-IDENTIFYs too) on the loop's
+    clock (Trio's under trio-asyncio, so tests run it on a MockClock). A re-IDENTIFY after the
+    launch also waits ``IDENTIFY_INTERVAL`` first, as disnake does (Discord asks for 1 to 5 s
+    after an INVALID_SESSION).
+    """
+
+    def __init__(self, *, wanted_ids: tuple[int, ...] | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # shard_ids only once the count is known (auto asks Discord)
+        self.wanted_ids = wanted_ids
+        self.max_concurrency = 1
+        self._next_identify: dict[int, float] = {}
+        self._launching = False
+
+    async def _fill_owners(self) -> None:
+        """disnake asks for the app's owners in a task of its own at login; a start refused right
+        after the login (too few session starts, SHARD_IDS) closes the client under that task:
+        its failure then is the refusal's echo, not news."""
+        try:
+            await super()._fill_owners()
+        except Exception:
+            if not self.is_closed():
+                raise
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        bucket = (shard_id or 0) % self.max_concurrency
+        now = loop.time()
+        earliest = now if self._launching else now + IDENTIFY_INTERVAL
+        slot = max(earliest, self._next_identify.get(bucket, earliest))
+        self._next_identify[bucket] = slot + IDENTIFY_INTERVAL  # reserved before waiting: no race
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+    async def launch_shards(self, *, ignore_session_start_limit: bool = False) -> None:
+        params = self.gateway_params
+        recommended, gateway, limit = await self.http.get_bot_gateway(
+            encoding=params.encoding, zlib=params.zlib
+        )
+        self.session_start_limit = disnake.SessionStartLimit(limit)
+        counted_by = "SHARD_COUNT"
+        if self.shard_count is None:
+            self.shard_count, counted_by = recommended, "Discord's recommended count (SHARD_COUNT=auto)"
+        check_shard_ids(self.wanted_ids, self.shard_count, counted_by=counted_by)
+        ids = list(self.wanted_ids) if self.wanted_ids is not None else list(range(self.shard_count))
+        self.shard_ids = ids
+        self._connection.shard_count = self.shard_count
+        self._connection.shard_ids = ids
+        starts = self.session_start_limit
+        self.max_concurrency = max(1, starts.max_concurrency)
+        if starts.remaining < len(ids):
+            raise SessionStartsExhausted(
+                f"Discord allows {starts.remaining} more session starts (of {starts.total} a day) and "
+                f"this process runs {len(ids)} shards; the limit resets in "
+                f"{exact_seconds(starts.reset_after):.0f} s: start the bot again then"
+            )
+        log.info(
+            "gateway: running shards %s of %d (max_concurrency %d)",
+            ids,
+            self.shard_count,
+            self.max_concurrency,
+        )
+        buckets: dict[int, list[int]] = {}
+        for shard_id in ids:
+            buckets.setdefault(shard_id % self.max_concurrency, []).append(shard_id)
+
+        async def launch_bucket(shard_ids: list[int]) -> None:
+            for shard_id in shard_ids:
+                await self.launch_shard(gateway, shard_id, initial=shard_id == ids[0])
+
+        self._launching = True
+        try:
+            await asyncio.gather(*(launch_bucket(b) for b in buckets.values()))
+        finally:
+            self._launching = False
+        self._connection.shards_launched.set()
+
+    async def launch_shard(self, gateway: str, shard_id: int, *, initial: bool = False) -> None:
+        """disnake's ``launch_shard`` with its retries bounded (``SHARD_CONNECT_BACKOFF``)."""
+        why = ""
+        for wait in SHARD_CONNECT_BACKOFF.waits():
+            if wait:
+                log.warning(
+                    "gateway: shard %d could not connect (%s); retrying in %.0f s", shard_id, why, wait
+                )
+                await asyncio.sleep(wait)
+            try:
+                connecting = DiscordWebSocket.from_client(
+                    self, initial=initial, gateway=gateway, shard_id=shard_id
+                )
+                ws = await asyncio.wait_for(connecting, timeout=SHARD_CONNECT_TIMEOUT)
+            except disnake.ConnectionClosed as exc:
+                if exc.code in REFUSED_CLOSE_CODES:
+                    raise  # the operator's one line (``Gateway._run_client``)
+                why = f"closed with {exc.code}"
+                continue
+            except (
+                aiohttp.ClientError,
+                OSError,
+                TimeoutError,
+                disnake.HTTPException,
+                ReconnectWebSocket,
+            ) as exc:
+                why = f"{type(exc).__name__}: {exc}"
+                continue
+            # What disnake's own launch_shard does next: keep reading the shard while others connect.
+            shard = Shard(ws, self, self._AutoShardedClient__queue.put_nowait)  # type: ignore[attr-defined]
+            self._AutoShardedClient__shards[shard_id] = shard  # type: ignore[attr-defined]
+            shard.launch()
+            return
+        raise GatewayUnavailable(
+            f"shard {shard_id} could not connect after {SHARD_CONNECT_BACKOFF.attempts} tries: {why}"
+        )
 
 
 def intents() -> disnake.Intents:
@@ -87,15 +258,21 @@ def intents() -> disnake.Intents:
     return wanted
 
 
-class GatewayUnavailable(RuntimeError):
-    """Discord kept failing the login (5xx, network) through every bounded retry."""
-
-
 class Gateway:
-    def __init__(self, events: trio.MemorySendChannel[Event], clock: WallClock) -> None:
+    def __init__(
+        self,
+        events: trio.MemorySendChannel[Event],
+        clock: WallClock,
+        *,
+        shard_count: int | None = 1,
+        shard_ids: tuple[int, ...] | None = None,
+    ) -> None:
         self.events = events
         self.clock = clock
         self.ready = trio.Event()
+        self._up: set[int] = set()  # shards identified or resumed, not dropped since
+        self.last_event_at: dict[int, float] = {}  # shard -> wall time of its last dispatch
+        self._drain_lock = asyncio.Lock()  # shards that wait for the backlog drain it one at a time
         self.received: Counter[str] = Counter()
         self.malformed: Counter[str] = Counter()
         self._backlog: deque[Event | _Unresolved] = deque()
@@ -107,7 +284,9 @@ class Gateway:
         # An InteractionBot: a Client that also registers and dispatches slash commands.
         # Registration is per guild and ours (bot_entry.commands); disnake's own sync would add the
         # commands globally too, and overwrite a guild's commands with nothing.
-        self.client = commands.InteractionBot(
+        self.client = ShardedBot(
+            wanted_ids=shard_ids,
+            shard_count=shard_count,
             intents=intents(),
             command_sync_flags=commands.CommandSyncFlags.none(),
             gateway_params=disnake.GatewayParams(encoding="json", zlib=False),
@@ -120,10 +299,36 @@ class Gateway:
         self._report_disconnects()
 
     @property
+    def shard_count(self) -> int:
+        """Shards of the bot in all (known once launched: SHARD_COUNT=auto asks Discord)."""
+        return self.client.shard_count or 1
+
+    @property
     def connected(self) -> bool:
-        """Ready once, and the websocket is open now (health checks read this)."""
-        ws = self.client.ws
-        return self.ready.is_set() and ws is not None and ws.open and not self.client.is_closed()
+        """Ready once, and every shard of this process connected now (health checks read this)."""
+        shards = self.shards()
+        return self.ready.is_set() and bool(shards) and all(s.connected for s in shards)
+
+    def shards(self) -> list[ShardStatus]:
+        """Every shard this process runs, launched or not yet (read at scrape time, not per event)."""
+        launched = self.client.shards
+        ids = self.client.shard_ids or sorted(launched)
+        guilds: Counter[int] = Counter(g.shard_id for g in self.client.guilds)
+        out = []
+        for shard_id in ids:
+            info = launched.get(shard_id)
+            open_ = info is not None and not info.is_closed() and not self.client.is_closed()
+            latency = info.latency if info is not None else None
+            out.append(
+                ShardStatus(
+                    shard_id,
+                    open_ and shard_id in self._up,
+                    latency if latency is not None and math.isfinite(latency) else None,
+                    guilds[shard_id],
+                    self.last_event_at.get(shard_id),
+                )
+            )
+        return out
 
     async def on_ready(self) -> None:
         log.info("gateway: connected as %s", self.client.user)
@@ -164,6 +369,8 @@ class Gateway:
                     if exc.code not in REFUSED_CLOSE_CODES:
                         raise
                     raise LoginRejected(_refused(exc.code)) from exc
+                except disnake.SessionStartLimitReached as exc:  # disnake's own check, should ours miss
+                    raise SessionStartsExhausted(str(exc)) from exc
                 except disnake.HTTPException as exc:
                     if exc.status < 500:
                         raise LoginRejected(f"Discord answered {exc.status} ({exc.text or exc})") from exc
@@ -193,6 +400,7 @@ class Gateway:
             "GUILD_CREATE", self._also(self._guild_create, original["GUILD_CREATE"])
         )
         parsers["RESUMED"] = self._guarded("RESUMED", self._also(self._resumed, original["RESUMED"]))
+        parsers["READY"] = self._guarded("READY", self._also(self._ready_frame, original["READY"]))
         for name in ("CHANNEL_CREATE", "THREAD_CREATE", "THREAD_UPDATE"):
             parsers[name] = self._guarded(name, self._also(self._channel_seen, original[name]))
         parsers["THREAD_LIST_SYNC"] = self._guarded(
@@ -200,19 +408,22 @@ class Gateway:
         )
 
     def _report_disconnects(self) -> None:
-        """Tell the pipeline the moment the websocket closes (voice sessions hold from there).
+        """Tell the pipeline the moment a shard's websocket closes (its guilds hold from there).
 
-        disnake only announces it as the ``disconnect`` event, whose listeners run as asyncio tasks
-        later; wrapping ``dispatch`` puts ``ConnectionLost`` in the channel before anything the next
-        connection brings.
+        disnake only announces it as the ``shard_disconnect`` event, whose listeners run as asyncio
+        tasks later; wrapping ``dispatch`` puts ``ConnectionLost`` in the channel before anything
+        the next connection brings. READY and RESUMED mark it up again (``_ready_frame``,
+        ``_resumed``: the connection state's own dispatches do not pass through this wrapper).
         """
         dispatch = self.client.dispatch
 
         def dispatch_and_report(event_name: str, *args: Any, **kwargs: Any) -> None:
-            if event_name == "disconnect":
+            if event_name == "shard_disconnect":
+                shard_id = int(args[0] or 0)
+                self._up.discard(shard_id)
                 # Shutting down, the pipeline may have stopped listening already: nothing to hold.
                 with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
-                    self._push(ConnectionLost(self.clock.now()))
+                    self._push(ConnectionLost(self.clock.now(), shard_id=shard_id))
             dispatch(event_name, *args, **kwargs)
 
         self.client.dispatch = dispatch_and_report  # type: ignore[method-assign]
@@ -225,8 +436,21 @@ class Gateway:
             except Exception as exc:
                 self.malformed[name] += 1
                 log.warning("gateway: skipped a malformed %s payload: %s", name, exc)
+            else:
+                self._note_shard(name, data)
 
         return guarded
+
+    def _note_shard(self, name: str, data: Any) -> None:
+        """When the shard that carried this dispatch last heard from Discord (for /healthz)."""
+        with contextlib.suppress(AttributeError, TypeError, ValueError):  # parsed already: no need
+            shard_id = data.get("__shard_id__")
+            if shard_id is None:
+                guild_id = data.get("id") if name == "GUILD_CREATE" else data.get("guild_id")
+                if guild_id is None:
+                    return
+                shard_id = shard_of(int(guild_id), self.shard_count)
+            self.last_event_at[int(shard_id)] = self.clock.now()
 
     @staticmethod
     def _also(ours: Parser, theirs: Parser) -> Parser:
@@ -313,10 +537,17 @@ class Gateway:
         self.parents.update(translate.channel_parents(data))
         snapshot = translate.guild_snapshot(data, self.clock.now())
         if snapshot is not None:
-            self._push(snapshot)
+            self._push(evolve(snapshot, shard_id=shard_of(snapshot.guild_id, self.shard_count)))
+
+    def _ready_frame(self, data: Any) -> None:
+        shard_id = int(data.setdefault("__shard_id__", 0))  # one played by hand (tests): shard 0's
+        self._up.add(shard_id)
+        log.info("gateway: shard %d of %d identified", shard_id, self.shard_count)
 
     def _resumed(self, data: Any) -> None:
-        self._push(ConnectionResumed(self.clock.now()))
+        shard_id = int(data.get("__shard_id__") or 0)
+        self._up.add(shard_id)
+        self._push(ConnectionResumed(self.clock.now(), shard_id=shard_id))
 
     # -- handing events to Trio -------------------------------------------------------------------
 
@@ -340,23 +571,31 @@ class Gateway:
         The websocket calls this before it reads each frame once something is held back; a test
         that plays frames into the parsers by hand calls it after each one, as the websocket would.
         """
-        while self._backlog:
-            item = self._backlog[0]
-            if isinstance(item, _Unresolved):
-                item = self._backlog[0] = await self._resolve(item.event)
-            await trio_asyncio.trio_as_aio(self.events.send)(item)
-            self._backlog.popleft()
+        if not self._backlog:
+            return
+        async with self._drain_lock:  # several shards may wait on one backlog: hand each item once
+            while self._backlog:
+                item = self._backlog[0]
+                if isinstance(item, _Unresolved):
+                    item = self._backlog[0] = await self._resolve(item.event)
+                await trio_asyncio.trio_as_aio(self.events.send)(item)
+                self._backlog.popleft()
 
     def _hold_reads_until_drained(self) -> None:
-        """Make the current websocket drain our backlog before it reads the next frame."""
-        ws = self.client.ws
-        if ws is None or getattr(ws, "_drains_backlog", False):
-            return
-        read_next = ws.poll_event
+        """Make every shard's websocket drain our backlog before it reads its next frame.
 
-        async def poll_event() -> None:
-            await self.drain()
-            await read_next()
+        The backlog is one for all shards (the pipeline is one), so every shard waits for it:
+        backpressure holds the whole process, and order is kept within each shard.
+        """
+        for info in self.client.shards.values():
+            ws = info._parent.ws
+            if getattr(ws, "_drains_backlog", False):
+                continue
+            read_next = ws.poll_event
 
-        ws.poll_event = poll_event  # type: ignore[method-assign]
-        ws._drains_backlog = True  # type: ignore[attr-defined]
+            async def poll_event(read_next: Callable[[], Any] = read_next) -> None:
+                await self.drain()
+                await read_next()
+
+            ws.poll_event = poll_event  # type: ignore[method-assign]
+            ws._drains_backlog = True  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ one process, and each must report only its own numbers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -146,6 +146,52 @@ class _RestCollector(Collector):
             breaker.add_metric([], 1 if snap.breaker_open else 0)
         yield from (calls, waited, waiting, refused, invalid, invalid_total, breaker)
 
+
+# -- shards: one gauge family per fact, labelled by shard (read at scrape time) ---------------------
+
+
+class ShardFacts(Protocol):
+    shard_id: int
+    connected: bool
+    latency: float | None
+    guilds: int
+    last_event_at: float | None
+
+
+class ShardCounts(Protocol):
+    def shard_statuses(self) -> Sequence[ShardFacts]:
+        """Every shard this process runs, now."""
+        ...
+
+
+class _ShardCollector(Collector):
+    def __init__(self, source: ShardCounts) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        label = ["shard"]
+        connected = GaugeMetricFamily(
+            f"{PREFIX}_shard_connected", "1 while the shard is connected to Discord, else 0.", labels=label
+        )
+        latency = GaugeMetricFamily(
+            f"{PREFIX}_shard_latency_seconds", "The shard's last HEARTBEAT to ACK time.", labels=label
+        )
+        guilds = GaugeMetricFamily(f"{PREFIX}_shard_guilds", "Guilds the shard carries.", labels=label)
+        last = GaugeMetricFamily(
+            f"{PREFIX}_shard_last_event_timestamp_seconds",
+            "When the shard last carried a dispatch (Unix time); alert when it gets old.",
+            labels=label,
+        )
+        for shard in self.source.shard_statuses():
+            shard_label = [str(shard.shard_id)]
+            connected.add_metric(shard_label, 1.0 if shard.connected else 0.0)
+            guilds.add_metric(shard_label, shard.guilds)
+            if shard.latency is not None:
+                latency.add_metric(shard_label, shard.latency)
+            if shard.last_event_at is not None:
+                last.add_metric(shard_label, shard.last_event_at)
+        yield from (connected, latency, guilds, last)
+
     def describe(self) -> Iterator[Metric]:
         return iter(())
 
@@ -209,6 +255,10 @@ class Metrics:
     def watch_rest(self, source: RestCounts) -> None:
         """Export the REST budget's counts (``bot_entry.rest_pacing.RestPacer``) from now on."""
         self._rest.source = source
+
+    def watch_shards(self, source: ShardCounts) -> None:
+        """Export the shards ``source`` runs (connected, latency, guilds, last event), per shard."""
+        self.registry.register(_ShardCollector(source))
 
     def checkpoint_done(self, actor: str, seconds: float, at: float) -> None:
         """An actor committed a checkpoint that took ``seconds``, finishing at ``at`` (epoch)."""

@@ -78,6 +78,7 @@ class GuildSnapshot:
     voice_channel_ids: frozenset[int] = field(factory=frozenset)
     text_channel_ids: frozenset[int] = field(factory=frozenset)  # text, news, forum: where boards can go
     voice_states: tuple[VoiceStateChanged, ...] = ()
+    shard_id: int = 0  # the gateway connection that carries the guild (``domain.shards.shard_of``)
 
 
 @define(frozen=True)
@@ -85,10 +86,12 @@ class ConnectionLost:
     """The gateway's websocket closed (Discord will replay what was missed, or the bot re-IDENTIFIEs).
 
     Until the outage ends the bot cannot see voice changes when they happen, so voice sessions
-    stop counting here and decide about the outage's time when it ends.
+    stop counting here and decide about the outage's time when it ends. Each shard is its own
+    connection: only the guilds of ``shard_id`` are held.
     """
 
     at: float
+    shard_id: int = 0
 
 
 @define(frozen=True)
@@ -96,9 +99,11 @@ class ConnectionResumed:
     """RESUMED: Discord replayed every missed event (they came before this); the outage is over.
 
     After a re-IDENTIFY there is no such event: each guild's GUILD_CREATE ends its outage.
+    It ends the outage of ``shard_id``'s guilds only.
     """
 
     at: float
+    shard_id: int = 0
 
 
 # ``GuildConfigured`` comes from ``/lbconfig``, not Discord: it enters the same stream so the router

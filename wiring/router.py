@@ -6,9 +6,11 @@ spawns a voice-session actor when a user enters voice and ends it when they leav
 ``GuildSnapshot`` (every GUILD_CREATE, so also after a reconnect) reconciles that picture: users
 no longer in voice end at their last checkpoint, users found in voice start fresh sessions.
 
-A gateway outage (``ConnectionLost``) holds every voice session until it ends: at ``ConnectionResumed``
-(after Discord's replay) for all guilds, or at each guild's next ``GuildSnapshot`` after a
-re-IDENTIFY. The sessions decide about the outage's time (``voice_machine.hold``).
+A gateway outage (``ConnectionLost``) is one shard's: it holds the voice sessions of the guilds that
+shard carries (``GuildSnapshot.shard_id``) until it ends: at that shard's ``ConnectionResumed``
+(after Discord's replay), or at each guild's next ``GuildSnapshot`` after a re-IDENTIFY. The
+guilds of the other shards go on counting. The sessions decide about the outage's time
+(``voice_machine.hold``).
 
 A ``GuildConfigured`` (from ``/lbconfig``, in the same stream) is applied in order with the voice
 changes around it and forwarded to every actor that keeps a copy: the message counter, the reset
@@ -71,7 +73,9 @@ class Router:
     publisher: Sender[PublisherMessage] | None = None
     guilds: dict[int, GuildVoice] = field(factory=dict)
     sessions: dict[tuple[int, int], Mailbox[SessionEvent]] = field(factory=dict)
-    in_outage: set[int] = field(factory=set)  # guilds whose voice sessions hold since ConnectionLost
+    in_outage: set[int] = field(
+        factory=set
+    )  # guilds whose voice sessions hold since their shard's ConnectionLost
     routed: int = 0
     unknown_guild_events: int = 0
     _seq: itertools.count[int] = field(factory=itertools.count)
@@ -115,10 +119,11 @@ class Router:
             case GuildConfigured():
                 await self._configured(event)
             case ConnectionLost():
-                await self._outage_began(event.at)
+                await self._outage_began(event.shard_id, event.at)
             case ConnectionResumed():
                 for guild_id in sorted(self.in_outage):
-                    await self._outage_ended(guild_id, event.at)
+                    if self.guilds[guild_id].shard_id == event.shard_id:
+                        await self._outage_ended(guild_id, event.at)
             case MessageSent() | VoiceStateChanged() | ReactionAdded():
                 self.unknown_guild_events += 1
                 log.warning("router: skipped %s for unknown guild %s", type(event).__name__, event.guild_id)
@@ -150,10 +155,13 @@ class Router:
         if snapshot.guild_id in self.in_outage:
             await self._outage_ended(snapshot.guild_id, snapshot.at)
 
-    async def _outage_began(self, at: float) -> None:
-        self.in_outage = set(self.guilds)
-        for mailbox in self.sessions.values():
-            await mailbox.send(OutageBegan(at, next(self._seq)))
+    async def _outage_began(self, shard_id: int, at: float) -> None:
+        """Hold the sessions of the guilds ``shard_id`` carries; those of other shards go on."""
+        held = {guild_id for guild_id, guild in self.guilds.items() if guild.shard_id == shard_id}
+        self.in_outage |= held
+        for (guild_id, _), mailbox in list(self.sessions.items()):
+            if guild_id in held:
+                await mailbox.send(OutageBegan(at, next(self._seq)))
 
     async def _outage_ended(self, guild_id: int, at: float) -> None:
         """Every session in the guild has its up-to-date presence now; the outage is over for it."""
