@@ -307,7 +307,9 @@ class Settings:
 
     def __attrs_post_init__(self) -> None:
         if self.database_url.startswith("sqlite:///"):  # the SQLite file's backups and checks follow it
-            object.__setattr__(self, "db_path", Path(self.database_url.removeprefix("sqlite:///")).expanduser())
+            object.__setattr__(
+                self, "db_path", Path(self.database_url.removeprefix("sqlite:///")).expanduser()
+            )
         if self.shard_count is not None:
             check_shard_ids(self.shard_ids, self.shard_count, counted_by="SHARD_COUNT")
 

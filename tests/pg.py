@@ -88,8 +88,19 @@ def start(directory: Path) -> str:
         "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
     )
     _run(
-        [str(bin_ / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(directory / "log"), "-w"]
-        + ["-t", str(START_TIMEOUT_SECONDS), "start"]
+        [
+            str(bin_ / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(directory / "log"),
+            "-w",
+            "-t",
+            str(START_TIMEOUT_SECONDS),
+            "start",
+        ]
     )
     (directory / "port").write_text(str(port))
     return url(directory)

@@ -42,7 +42,8 @@ def top10(values: dict[int, int]) -> list[list[int]]:
 
 
 @pytest.mark.parametrize(
-    "engine", ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)]  # PostgreSQL: ~40 s
+    "engine",
+    ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)],  # PostgreSQL: ~40 s
 )
 async def test_a_year_of_twelve_periods_archives_each_once_matching_the_oracle(
     autojump_clock: trio.testing.MockClock, tmp_path: Path, engine: str, request: pytest.FixtureRequest
@@ -95,7 +96,9 @@ async def test_a_year_of_twelve_periods_archives_each_once_matching_the_oracle(
 SEED_ROWS = ((0, 1, 5), (0, 2, 7), (1, 1, 2), (3, 3, 9))
 
 
-def seeded_store(path: Path | str, rows: tuple[tuple[int, int, int], ...] = SEED_ROWS) -> tuple[Store, PeriodSpec]:
+def seeded_store(
+    path: Path | str, rows: tuple[tuple[int, int, int], ...] = SEED_ROWS
+) -> tuple[Store, PeriodSpec]:
     """A guild first seen at EPOCH with messages (period, user, count): by default in its first,
     second and fourth periods."""
     store = Store(path)
