@@ -40,7 +40,9 @@ def test_every_benchmark_runs_at_tiny_size_and_prints_one_bench_line() -> None:
     assert all(line.startswith(("BENCH ", "# ")) for line in lines), lines
     parsed = [LINE.match(line) for line in bench]
     assert all(parsed), bench
-    assert [m["name"] for m in parsed if m] == [b.name for b in BENCHMARKS]
+    skipped = {b.name for b in BENCHMARKS if any(line.startswith(f"# {b.name}: skipped (") for line in lines)}
+    assert skipped <= {"core_pipeline_postgres"}, skipped  # only a figure that needs a server may skip
+    assert [m["name"] for m in parsed if m] == [b.name for b in BENCHMARKS if b.name not in skipped]
     for m in parsed:
         assert m is not None
         spec = BY_NAME[m["name"]]

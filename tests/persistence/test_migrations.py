@@ -129,7 +129,8 @@ def test_v7_drops_the_write_only_voice_sessions_and_keeps_the_voice_time(tmp_pat
 # -- both engines: the same versions, the same data kept ---------------------------------------------
 
 ROWS: dict[str, dict[str, object]] = {
-    "guilds": {"guild_id": 1, "name": "g", "icon_url": None, "period_anchor": ANCHOR, "period_seconds": 2_592_000},
+    "guilds": {"guild_id": 1, "name": "g", "icon_url": None, "period_anchor": ANCHOR,
+               "period_seconds": 2_592_000},
     "activity": {"guild_id": 1, "period": 0, "user_id": 10, "messages": 7, "voice_ms": 65_000},
     "members": {"guild_id": 1, "user_id": 10, "name": "Ada", "updated_at": ANCHOR},
     "seen_messages": {"message_id": 2**63 - 1, "at": ANCHOR},  # Discord ids are 64-bit
