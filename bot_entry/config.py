@@ -164,6 +164,13 @@ def _optional_dir(raw: str) -> Path | None:
     return Path(text).expanduser() if text else None
 
 
+def _public_url(raw: str) -> str:
+    text = raw.strip().rstrip("/")
+    if text and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", text):
+        raise Refused("is not an http(s) URL like https://boards.example.org")
+    return text
+
+
 SECONDS = "seconds"
 
 
@@ -213,9 +220,18 @@ class Settings:
     backup_dir: Path | None = operator("BACKUP_DIR", "", _optional_dir)
     backup_interval_hours: float = operator("BACKUP_INTERVAL_HOURS", "6", Number(0, 8_760, "hours (0: off)"))
     backup_keep: int = operator("BACKUP_KEEP", "28", Number(1, 100_000, "backups", whole=True))
+    # The per-server web page (``web/``), served beside /healthz; each server turns it on itself.
+    public_base_url: str = operator("PUBLIC_BASE_URL", "", _public_url)
+    web_update_seconds: float = operator("WEB_UPDATE_SECONDS", "1", Number(0.1, 3_600, SECONDS))
+    web_max_viewers: int = operator("WEB_MAX_VIEWERS", "500", Number(1, 100_000, "viewers", whole=True))
     # Not settings: what loading found.
     env_file_used: Path | None = None  # the .env file read, if any
     warnings: tuple[str, ...] = ()  # names that are not settings, each with the closest setting
+
+    def web_page_url(self, guild_id: int) -> str:
+        """Where members open a server's page: under ``PUBLIC_BASE_URL``, else the ops endpoint."""
+        host = f"[{self.ops_host}]" if ":" in self.ops_host else self.ops_host
+        return f"{self.public_base_url or f'http://{host}:{self.ops_port}'}/g/{guild_id}"
 
     @property
     def pipeline(self) -> PipelineSettings:

@@ -123,8 +123,10 @@ class Pipeline:
         faults: Faults = NO_FAULTS,
         *,
         inline_db: bool = False,
+        on_totals: Callable[[set[int]], None] | None = None,
     ) -> None:
         self.settings = settings
+        self.on_totals = on_totals  # also told of every totals change (the web pages); must not block
         self.inline_db = inline_db  # deterministic simulations only: see ``Store.call``
         self.clock = clock
         self.faults = faults
@@ -209,6 +211,8 @@ class Pipeline:
             self.last_write_at = clock.now()
             with contextlib.suppress(trio.ClosedResourceError):  # no publisher, or its last round is done
                 publisher_inbox.sender.send_nowait(TotalsChanged(frozenset(guild_ids)))
+            if self.on_totals is not None:
+                self.on_totals(guild_ids)
 
         if poster is None:
             publisher_inbox.close()
