@@ -1,8 +1,9 @@
 """The message-counter actor: the Trio shell around ``MessageTally``.
 
-It receives ``MessageSent`` events, lets the tally decide what counts, and flushes the pending
-increments to SQLite in one transaction every ``flush_seconds`` or every ``flush_max`` events,
-whichever comes first, and when its inbox closes. A kill -9 loses at most the unflushed batch;
+It receives ``MessageSent`` and ``ReactionAdded`` events, lets the tally decide what counts, and
+flushes the pending increments to SQLite in one transaction every ``flush_seconds`` or every
+``flush_max`` events, whichever comes first, and when its inbox closes. A kill -9 loses at most
+the unflushed batch;
 a crash of this actor loses nothing: the pending batch is tried once before the crash propagates,
 what could not be written is handed to the restarted actor, and the mailbox redelivers the event
 that was in hand (the tally dedupes it).
@@ -22,7 +23,7 @@ from attrs import define, field
 from actors.batch_writer import FINAL_BACKOFF, RUNNING_BACKOFF, write_pending
 from actors.message_tally import MessageTally
 from domain.checkpoints import MessageBatch
-from domain.events import MessageSent
+from domain.events import MessageSent, ReactionAdded
 from domain.guild_config import GuildConfig, GuildConfigs
 from domain.messages import GuildConfigured, MemberForgotten
 from persistence.errors import StoreUnavailable
@@ -33,7 +34,7 @@ from supervisor.supervisor import ChildSpec, Restart
 log = logging.getLogger(__name__)
 
 Fault = Callable[[MessageSent], None]
-CounterMessage = MessageSent | GuildConfigured | MemberForgotten
+CounterMessage = MessageSent | ReactionAdded | GuildConfigured | MemberForgotten
 
 
 @define(frozen=True)
@@ -100,6 +101,11 @@ class MessageCounter:
                         # member's batch is dropped here, and later messages from before ``at`` skip.
                         tally.forget(guild_id, user_id, at)
                         applied.set()
+                        continue
+                    case ReactionAdded():
+                        tally.add_reaction(event)
+                        if tally.pending and batch_due.deadline == math.inf:
+                            batch_due.deadline = trio.current_time() + self.flush_seconds
                         continue
                 if self.fault is not None:
                     self.fault(event)

@@ -3,6 +3,10 @@
 Pure: events in, a new tally out; no Trio, no SQLite. The shell (``message_counter``) decides when
 to flush. Dedupe is by message id over a bounded window of recent ids, so a gateway replay (RESUME)
 or a redelivered event after a crash never counts twice.
+
+Reactions added (``ReactionAdded``) ride in the same batches for the daily history: a bot's
+reaction and a reaction to one's own message do not count, nor one already counted (same member,
+message and emoji, within a bounded window of recent ones, kept in memory only).
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from collections import OrderedDict
 from attrs import define, field
 
 from domain.checkpoints import MessageBatch
-from domain.events import MessageSent
+from domain.events import MessageSent, ReactionAdded
 from domain.guild_config import GuildConfig, GuildConfigs
 
 DEDUPE_WINDOW = 100_000
+REACTION_WINDOW = 100_000  # recent (message, member, emoji) reactions remembered against replays
 FORGOTTEN_KEPT = 10_000  # forget cutoffs remembered (a late replay must not bring a member back)
 
 
@@ -33,6 +38,7 @@ class Skip(enum.Enum):
     EXCLUDED_ROLE = "author has an excluded role"
     COOLDOWN = "within the member's cooldown"
     FORGOTTEN = "sent before the member was forgotten"
+    OWN_MESSAGE = "a reaction to one's own message"
 
 
 @define
@@ -50,6 +56,11 @@ class MessageTally:
     message_ids: list[tuple[int, float]] = field(factory=list)
     names: dict[tuple[int, int], tuple[str, float]] = field(factory=dict)
     forgotten: dict[tuple[int, int], float] = field(factory=dict)  # member -> nothing before this counts
+    # The pending messages by channel (guild, user, second, channel), and reactions added.
+    channels: dict[tuple[int, int, int, int], int] = field(factory=dict)
+    reactions: dict[tuple[int, int, int], int] = field(factory=dict)
+    reactions_pending: int = 0
+    seen_reactions: OrderedDict[tuple[int, int, str], None] = field(factory=OrderedDict)
 
     @classmethod
     def resume(cls, recent_ids: list[int], configs: GuildConfigs | None = None) -> MessageTally:
@@ -60,7 +71,7 @@ class MessageTally:
 
     @property
     def pending(self) -> int:
-        return len(self.message_ids)
+        return len(self.message_ids) + self.reactions_pending
 
     def classify(self, event: MessageSent) -> Skip | None:
         if event.author_bot:
@@ -98,8 +109,40 @@ class MessageTally:
             self.seen.popitem(last=False)
         key = (event.guild_id, event.author_id, int(event.at))
         self.counts[key] = self.counts.get(key, 0) + 1
+        where = (*key, event.channel_id)
+        self.channels[where] = self.channels.get(where, 0) + 1
         self.message_ids.append((event.message_id, event.at))
         self.names[(event.guild_id, event.author_id)] = (event.author_name, event.at)
+        return None
+
+    def classify_reaction(self, event: ReactionAdded) -> Skip | None:
+        if event.user_bot:
+            return Skip.BOT
+        if event.message_author_id == event.user_id:
+            return Skip.OWN_MESSAGE
+        config = self.configs.get(event.guild_id)
+        excluded = config.excluded_channels
+        if event.channel_id in excluded or event.parent_channel_id in excluded:
+            return Skip.EXCLUDED_CHANNEL
+        if event.roles & config.excluded_roles:
+            return Skip.EXCLUDED_ROLE
+        if (event.message_id, event.user_id, event.emoji) in self.seen_reactions:
+            return Skip.DUPLICATE
+        if self.forgotten and event.at < self.forgotten.get((event.guild_id, event.user_id), -math.inf):
+            return Skip.FORGOTTEN
+        return None
+
+    def add_reaction(self, event: ReactionAdded) -> Skip | None:
+        """Count a reaction added unless it must be skipped; returns the reason it was skipped."""
+        skip = self.classify_reaction(event)
+        if skip is not None:
+            return skip
+        self.seen_reactions[(event.message_id, event.user_id, event.emoji)] = None
+        if len(self.seen_reactions) > REACTION_WINDOW:
+            self.seen_reactions.popitem(last=False)
+        key = (event.guild_id, event.user_id, int(event.at))
+        self.reactions[key] = self.reactions.get(key, 0) + 1
+        self.reactions_pending += 1
         return None
 
     def forget(self, guild_id: int, user_id: int, at: float) -> None:
@@ -108,6 +151,8 @@ class MessageTally:
         The store refuses such writes too; this frees the memory and keeps the batch honest."""
         member = (guild_id, user_id)
         self.counts = {k: n for k, n in self.counts.items() if k[:2] != member or k[2] >= at}
+        self.channels = {k: n for k, n in self.channels.items() if k[:2] != member or k[2] >= at}
+        self.reactions = {k: n for k, n in self.reactions.items() if k[:2] != member or k[2] >= at}
         if member in self.names and self.names[member][1] < at:
             del self.names[member]
         self.last_counted.pop(member, None)
@@ -120,8 +165,15 @@ class MessageTally:
         self.configs.set(guild_id, config)
 
     def take_batch(self) -> MessageBatch:
-        batch = MessageBatch(counts=self.counts, message_ids=tuple(self.message_ids), names=self.names)
+        batch = MessageBatch(
+            counts=self.counts,
+            message_ids=tuple(self.message_ids),
+            names=self.names,
+            channels=self.channels,
+            reactions=self.reactions,
+        )
         self.counts, self.message_ids, self.names = {}, [], {}
+        self.channels, self.reactions, self.reactions_pending = {}, {}, 0
         return batch
 
     def put_back(self, batch: MessageBatch) -> None:
@@ -129,6 +181,11 @@ class MessageTally:
         messages count as seen (a restarted actor's fresh tally must not count a redelivery again)."""
         for key, n in batch.counts.items():
             self.counts[key] = self.counts.get(key, 0) + n
+        for where, n in batch.channels.items():
+            self.channels[where] = self.channels.get(where, 0) + n
+        for key, n in batch.reactions.items():
+            self.reactions[key] = self.reactions.get(key, 0) + n
+            self.reactions_pending += n
         self.message_ids[:0] = batch.message_ids
         for message_id, _ in batch.message_ids:
             self.seen.setdefault(message_id, None)

@@ -220,6 +220,7 @@ class Settings:
     backup_dir: Path | None = operator("BACKUP_DIR", "", _optional_dir)
     backup_interval_hours: float = operator("BACKUP_INTERVAL_HOURS", "6", Number(0, 8_760, "hours (0: off)"))
     backup_keep: int = operator("BACKUP_KEEP", "28", Number(1, 100_000, "backups", whole=True))
+    history_days: int = operator("HISTORY_DAYS", "400", Number(1, 100_000, "days", whole=True))
     # The per-server web page (``web/``), served beside /healthz; each server turns it on itself.
     public_base_url: str = operator("PUBLIC_BASE_URL", "", _public_url)
     web_update_seconds: float = operator("WEB_UPDATE_SECONDS", "1", Number(0.1, 3_600, SECONDS))
@@ -254,6 +255,7 @@ class Settings:
             voice_checkpoint=self.voice_checkpoint,
             supervisor_intensity=self.supervisor_intensity,
             supervisor_period=self.supervisor_period,
+            history_days=self.history_days,
         )
 
     @property

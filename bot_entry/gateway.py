@@ -78,11 +78,12 @@ def _refused(code: int) -> str:
 
 
 def intents() -> disnake.Intents:
-    """Only what counting needs: guilds, guild messages (no content) and voice states."""
+    """Only what counting needs: guilds, guild messages (no content), voice states and reactions."""
     wanted = disnake.Intents.none()
     wanted.guilds = True
     wanted.guild_messages = True
     wanted.voice_states = True
+    wanted.guild_reactions = True  # daily history: reactions added (not privileged)
     return wanted
 
 
@@ -183,6 +184,8 @@ class Gateway:
             parsers[name] = self._guarded(name, parse)
         # disnake's own MESSAGE_CREATE parse is skipped: we keep no message cache.
         parsers["MESSAGE_CREATE"] = self._guarded("MESSAGE_CREATE", self._message_create)
+        # Reactions feed the daily history only; disnake's parse (its message cache) is skipped.
+        parsers["MESSAGE_REACTION_ADD"] = self._guarded("MESSAGE_REACTION_ADD", self._reaction_add)
         parsers["VOICE_STATE_UPDATE"] = self._guarded(
             "VOICE_STATE_UPDATE", self._also(self._voice_state_update, original["VOICE_STATE_UPDATE"])
         )
@@ -297,6 +300,11 @@ class Gateway:
             channel_id,
             why,
         )
+
+    def _reaction_add(self, data: Any) -> None:
+        event = translate.reaction_added(data, self.clock.now())
+        if event is not None:
+            self._push(evolve(event, parent_channel_id=self.parents.get(event.channel_id)))
 
     def _voice_state_update(self, data: Any) -> None:
         self._push(translate.voice_state_changed(data, self.clock.now()))

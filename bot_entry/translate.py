@@ -11,7 +11,7 @@ from typing import Any
 
 from attrs import evolve
 
-from domain.events import GuildSnapshot, MessageSent, VoiceStateChanged
+from domain.events import GuildSnapshot, MessageSent, ReactionAdded, VoiceStateChanged
 
 # Message types that are people talking: DEFAULT and REPLY. Everything else (joins, pins, boosts,
 # thread starters, command invocations...) is a system message and does not count.
@@ -107,6 +107,31 @@ def message_sent(data: Any, at: float) -> MessageSent | None:
         webhook=data.get("webhook_id") is not None,
         system=_flag(author, "system") or message_type not in TALK_TYPES,
         author_roles=_roles(_dict(member, "member") if member is not None else None),
+    )
+
+
+def reaction_added(data: Any, at: float) -> ReactionAdded | None:
+    """MESSAGE_REACTION_ADD -> ReactionAdded; None outside guilds. Discord sends the reacting
+    member (with its user) and, since 2024, ``message_author_id``."""
+    data = _dict(data, "MESSAGE_REACTION_ADD")
+    if data.get("guild_id") is None:
+        return None
+    member = _dict(data["member"], "member") if data.get("member") is not None else None
+    user = _dict(member.get("user"), "member.user") if member is not None and "user" in member else {}
+    emoji = _dict(data.get("emoji"), "emoji")
+    emoji_key = str(_id(emoji, "id")) if emoji.get("id") is not None else _text(emoji, "name")
+    if not emoji_key:
+        raise MalformedPayload("emoji: neither an id nor a name")
+    return ReactionAdded(
+        guild_id=_id(data, "guild_id"),
+        channel_id=_id(data, "channel_id"),
+        message_id=_id(data, "message_id"),
+        user_id=_id(data, "user_id"),
+        emoji=emoji_key[:100],
+        at=at,
+        message_author_id=_optional_id(data, "message_author_id"),
+        user_bot=_flag(user, "bot"),
+        roles=_roles(member),
     )
 
 

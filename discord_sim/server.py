@@ -153,6 +153,12 @@ class DiscordSim:
         self.dispatch("MESSAGE_CREATE", payload)
         return payload
 
+    def add_reaction(self, message: Json, member: SimMember, emoji: str = "\N{THUMBS UP SIGN}") -> Json:
+        """``member`` reacts to ``message`` (a payload ``send_message`` returned)."""
+        payload = self.world.reaction_payload(message, member, emoji)
+        self.dispatch("MESSAGE_REACTION_ADD", payload)
+        return payload
+
     def edit_message(self, channel: SimChannel, message_id: int, content: str) -> Json:
         """The author edits a message (MESSAGE_UPDATE with the whole message)."""
         message = self.world.messages[channel.channel_id][message_id]

@@ -385,6 +385,21 @@ class World:
             payload["member"] = author.member_payload(with_user=False)
         return payload
 
+    def reaction_payload(self, message: Json, member: SimMember, emoji: str = "\N{THUMBS UP SIGN}") -> Json:
+        """MESSAGE_REACTION_ADD as Discord sends it in a guild: the reacting member with its user,
+        the emoji (``id`` null for a unicode one) and the message's author (``message_author_id``)."""
+        return {
+            "user_id": str(member.user_id),
+            "channel_id": message["channel_id"],
+            "message_id": message["id"],
+            "guild_id": message["guild_id"],
+            "member": member.member_payload(with_user=True),
+            "emoji": {"id": None, "name": emoji},
+            "message_author_id": message["author"]["id"],
+            "burst": False,
+            "type": 0,
+        }
+
     def store_message(self, payload: Json) -> Json:
         self.messages.setdefault(int(payload["channel_id"]), {})[int(payload["id"])] = payload
         return payload

@@ -30,6 +30,11 @@ class MessageBatch:
     counts: dict[tuple[int, int, int], int]
     message_ids: tuple[tuple[int, float], ...]
     names: dict[tuple[int, int], tuple[str, float]]
+    # The same messages by channel, keyed (guild, user, whole second, channel): the daily channel
+    # history (the user is kept so a forget's cutoff applies to these exactly as to ``counts``).
+    channels: dict[tuple[int, int, int, int], int] = field(factory=dict)
+    # Reactions added, keyed (guild, reacting user, whole second): daily history only, no totals.
+    reactions: dict[tuple[int, int, int], int] = field(factory=dict)
 
 
 @define(frozen=True)

@@ -32,6 +32,23 @@ class MessageSent:
 
 
 @define(frozen=True)
+class ReactionAdded:
+    """A MESSAGE_REACTION_ADD in a guild: ``user_id`` reacted to a message by ``message_author_id``
+    (None when Discord did not say). Counted in the daily history, not on the boards."""
+
+    guild_id: int
+    channel_id: int
+    message_id: int
+    user_id: int
+    emoji: str  # the emoji's id, or its unicode text: one member's reaction is (message, user, emoji)
+    at: float
+    message_author_id: int | None = None
+    user_bot: bool = False
+    parent_channel_id: int | None = None  # the thread's parent, when the bot knows it
+    roles: frozenset[int] = field(factory=frozenset)
+
+
+@define(frozen=True)
 class VoiceStateChanged:
     """A VOICE_STATE_UPDATE: the user's whole voice situation right after the change."""
 
@@ -86,4 +103,12 @@ class ConnectionResumed:
 
 # ``GuildConfigured`` comes from ``/lbconfig``, not Discord: it enters the same stream so the router
 # applies it in order with the voice changes around it, and forwards it to the actors that need it.
-Event = MessageSent | VoiceStateChanged | GuildSnapshot | GuildConfigured | ConnectionLost | ConnectionResumed
+Event = (
+    MessageSent
+    | VoiceStateChanged
+    | GuildSnapshot
+    | GuildConfigured
+    | ConnectionLost
+    | ConnectionResumed
+    | ReactionAdded
+)

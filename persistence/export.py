@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from attrs import define
 
 from domain.units import seconds_text
+from persistence.history import forget_member_days_sync
 from persistence.store import Store
 
 # A member with no name the bot knows (stored, seen, or fetched): they left before the bot learned it.
@@ -34,6 +35,7 @@ class Forgotten:
     activity_rows: int  # per-period totals
     names: int  # last-known name rows
     archives: int  # archived top-10 lists the member was taken out of
+    days: int = 0  # daily history rows
 
 
 def _iso(at: float | None) -> str:
@@ -114,7 +116,7 @@ def export_csv_sync(store: Store, guild_id: int, at: float) -> str:
 
 
 def forget_member_sync(store: Store, guild_id: int, user_id: int, by_user: int, at: float) -> Forgotten:
-    """Delete ``user_id``'s data in ``guild_id`` (totals, name, archived top lists), record the
+    """Delete ``user_id``'s data in ``guild_id`` (totals, daily history, name, archived top lists), record the
     deletion in the audit table, and note when the member was forgotten so that nothing of theirs
     from before ``at`` is ever written again (whatever an actor still held), in one transaction.
 
@@ -126,6 +128,7 @@ def forget_member_sync(store: Store, guild_id: int, user_id: int, by_user: int, 
         args = (guild_id, user_id)
         activity = db.execute(f"DELETE FROM activity {where}", args).rowcount
         names = db.execute(f"DELETE FROM members {where}", args).rowcount
+        days = forget_member_days_sync(db.conn, guild_id, user_id)
         archives = 0
         for period, top_messages, top_voice in db.execute(
             "SELECT period, top_messages, top_voice FROM period_archive WHERE guild_id = ?", (guild_id,)
@@ -146,4 +149,4 @@ def forget_member_sync(store: Store, guild_id: int, user_id: int, by_user: int, 
         store.audit_sync(guild_id, by_user, "forget", detail, at)
         store.record_forgotten_sync(guild_id, user_id, at)
     store.forgotten_committed(guild_id, user_id, at)  # what actors still hold from before is refused
-    return Forgotten(activity, names, archives)
+    return Forgotten(activity, names, archives, days)

@@ -18,10 +18,12 @@ Every function takes a ``sqlite3.Connection`` or the ``Store``; on the Trio side
 from __future__ import annotations
 
 import sqlite3
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from domain.kinds import BoardKind
-from persistence.store import Store
+
+if TYPE_CHECKING:  # at run time the store is told by its ``db``: ``persistence.history`` imports
+    from persistence.store import Store  # this module, and the store imports history
 
 # The stored column of each board (voice is kept in milliseconds). Column names come from this
 # table only, never from callers, so formatting them into SQL is safe.
@@ -47,7 +49,7 @@ class Standing(NamedTuple):
 
 
 def _connection(source: sqlite3.Connection | Store) -> sqlite3.Connection:
-    return source.db.conn if isinstance(source, Store) else source
+    return source if isinstance(source, sqlite3.Connection) else source.db.conn
 
 
 def _column(board: BoardKind | str) -> str:
@@ -114,7 +116,7 @@ def top(
         f"ORDER BY {col} DESC, user_id LIMIT ?4 OFFSET ?5",
         (guild_id, period, first[0], limit, offset - above),
     ).fetchall()
-    names = _names(conn, guild_id, [user_id for user_id, _ in rows])
+    names = names_sync(conn, guild_id, [user_id for user_id, _ in rows])
     page: list[Standing] = []
     current = above + 1
     for i, (user_id, value) in enumerate(rows):
@@ -124,7 +126,8 @@ def top(
     return page
 
 
-def _names(conn: sqlite3.Connection, guild_id: int, user_ids: list[int]) -> dict[int, str]:
+def names_sync(conn: sqlite3.Connection, guild_id: int, user_ids: list[int]) -> dict[int, str]:
+    """Last-known stored names of ``user_ids`` (those the bot never learned are absent)."""
     names: dict[int, str] = {}
     for start in range(0, len(user_ids), NAME_CHUNK):  # SQLite caps the number of parameters
         chunk = user_ids[start : start + NAME_CHUNK]

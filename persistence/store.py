@@ -25,6 +25,7 @@ import trio
 from domain.checkpoints import MessageBatch, VoiceBatch
 from domain.periods import DAY, DEFAULT_PERIOD_DAYS, PeriodSpec, day_floor
 from domain.units import exact_seconds, voice_ms
+from domain.windows import day_number, split_days
 from persistence.errors import (
     FlushIncomplete,
     StoreBusy,
@@ -34,6 +35,7 @@ from persistence.errors import (
     StoreUnavailable,
 )
 from persistence.file_access import access_problem, path_facts, write_lock_holder
+from persistence.history import add_days_sync
 from persistence.schema import migrate
 
 T = TypeVar("T")
@@ -299,13 +301,28 @@ class Store:
         """
         with self.db.atomic():
             per_period: dict[tuple[int, int, int], int] = {}
+            days: dict[tuple[int, int, int, int], list[int]] = {}  # (guild, day, user, period)
+            channel_days: dict[tuple[int, int, int], int] = {}
             forgotten = self._forgotten
+
+            def counted(guild_id: int, user_id: int, second: int) -> bool:
+                return not (forgotten and second < forgotten.get((guild_id, user_id), -math.inf))
+
             for (guild_id, user_id, second), n in batch.counts.items():
-                if forgotten and second < forgotten.get((guild_id, user_id), -math.inf):
+                if not counted(guild_id, user_id, second):
                     continue  # sent before the member was forgotten
                 period = self.period_spec_sync(guild_id, second).index_at(second)
                 key = (guild_id, period, user_id)
                 per_period[key] = per_period.get(key, 0) + n
+                days.setdefault((guild_id, day_number(second), user_id, period), [0, 0, 0])[0] += n
+            for (guild_id, user_id, second), n in batch.reactions.items():
+                if counted(guild_id, user_id, second):
+                    period = self.period_spec_sync(guild_id, second).index_at(second)
+                    days.setdefault((guild_id, day_number(second), user_id, period), [0, 0, 0])[2] += n
+            for (guild_id, user_id, second, channel_id), n in batch.channels.items():
+                if counted(guild_id, user_id, second):
+                    day = (guild_id, day_number(second), channel_id)
+                    channel_days[day] = channel_days.get(day, 0) + n
             conn = self.db.conn
             conn.execute(
                 "INSERT INTO activity (guild_id, period, user_id, messages) "
@@ -313,6 +330,7 @@ class Store:
                 "ON CONFLICT DO UPDATE SET messages = messages + excluded.messages",
                 [orjson.dumps([(*key, n) for key, n in per_period.items()])],
             )
+            add_days_sync(conn, {k: (m, v, r) for k, (m, v, r) in days.items()}, channel_days)
             conn.execute(
                 "INSERT OR IGNORE INTO seen_messages (message_id, at) "
                 "SELECT value ->> 0, value ->> 1 FROM json_each(?)",
@@ -328,9 +346,15 @@ class Store:
     # -- voice --------------------------------------------------------------------------------
 
     def apply_voice_sync(self, batch: VoiceBatch) -> None:
-        """Add counted intervals (split at period boundaries) and last-known names, atomically."""
+        """Add counted intervals (split at period boundaries, and for the history at UTC midnights)
+        and last-known names, atomically.
+
+        A piece of a period is cut at midnights by its running total in milliseconds, so its days
+        add up to exactly the milliseconds its period gets (no rounding drift between the two).
+        """
         with self.db.atomic():
             per_period: dict[tuple[int, int, int], int] = {}
+            days: dict[tuple[int, int, int, int], tuple[int, int, int]] = {}
             forgotten = self._forgotten
             for guild_id, user_id, start, end in batch.intervals:
                 if forgotten:  # only the time after the member was forgotten counts
@@ -342,11 +366,16 @@ class Store:
                 ):
                     key = (guild_id, period, user_id)
                     per_period[key] = per_period.get(key, 0) + voice_ms(piece_end - piece_start)
+                    for day, day_from, day_to in split_days(piece_start, piece_end):
+                        ms = voice_ms(day_to - piece_start) - voice_ms(day_from - piece_start)
+                        dkey = (guild_id, day, user_id, period)
+                        days[dkey] = (0, days.get(dkey, (0, 0, 0))[1] + ms, 0)
             self.db.conn.executemany(
                 "INSERT INTO activity (guild_id, period, user_id, voice_ms) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT DO UPDATE SET voice_ms = voice_ms + excluded.voice_ms",
                 [(*key, ms) for key, ms in per_period.items()],
             )
+            add_days_sync(self.db.conn, days, {})
             self._remember_names(batch.names.items())
 
     async def apply_voice(self, batch: VoiceBatch) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 import trio
 from attrs import define, evolve
 
+from actors.history_pruner import HistoryPruner
 from actors.leaderboard_publisher import LeaderboardPublisher, Poster
 from actors.leaderboard_publisher import publisher_inbox as publisher_inbox_
 from actors.message_counter import CounterMessage, Fault, MessageCounter
@@ -32,6 +33,7 @@ from domain.clock import WallClock
 from domain.events import Event
 from domain.guild_config import GuildConfig, GuildConfigs, config_from_json
 from domain.messages import MemberForgotten, TotalsChanged
+from persistence.history import DEFAULT_HISTORY_DAYS
 from persistence.store import Fault as ResetFault
 from persistence.store import Store
 from supervisor.mailbox import Mailbox
@@ -67,6 +69,7 @@ class PipelineSettings:
     voice_checkpoint: float
     supervisor_intensity: int
     supervisor_period: float
+    history_days: int = DEFAULT_HISTORY_DAYS  # HISTORY_DAYS: daily history kept (the pruner)
 
 
 def configs_from(settings: PipelineSettings) -> GuildConfigs:
@@ -259,6 +262,9 @@ class Pipeline:
                     await root.start_child(ledger.spec(), ledger_inbox)
                     reset_inbox = reset_clock_inbox()
                     await root.start_child(reset_clock.spec(), reset_inbox)
+                    pruner_inbox = Mailbox[None]("history_pruner")
+                    pruner = HistoryPruner(store, clock, settings.history_days)
+                    await root.start_child(pruner.spec(), pruner_inbox)
                     try:
                         async with (
                             open_ticker() as ticker,  # stops after the sessions (inside) have ended
@@ -294,6 +300,7 @@ class Pipeline:
                     finally:  # voice sessions have ended: the ledger flushes last
                         ledger_inbox.close()
                         reset_inbox.close()
+                        pruner_inbox.close()
             finally:  # the counter and the ledger have flushed: the boards' last state goes out
                 if publisher is not None:
                     publisher.stop()

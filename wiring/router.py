@@ -41,6 +41,7 @@ from domain.events import (
     Event,
     GuildSnapshot,
     MessageSent,
+    ReactionAdded,
     VoiceStateChanged,
 )
 from domain.guild_config import GuildConfig, GuildConfigs
@@ -106,7 +107,7 @@ class Router:
         match event:
             case GuildSnapshot():
                 await self._snapshot(event)
-            case MessageSent() if event.guild_id in self.guilds:
+            case MessageSent() | ReactionAdded() if event.guild_id in self.guilds:
                 await self.messages.send(event)
             case VoiceStateChanged() if event.guild_id in self.guilds:
                 for user_id, presence in self.guilds[event.guild_id].apply(event):
@@ -118,7 +119,7 @@ class Router:
             case ConnectionResumed():
                 for guild_id in sorted(self.in_outage):
                     await self._outage_ended(guild_id, event.at)
-            case MessageSent() | VoiceStateChanged():
+            case MessageSent() | VoiceStateChanged() | ReactionAdded():
                 self.unknown_guild_events += 1
                 log.warning("router: skipped %s for unknown guild %s", type(event).__name__, event.guild_id)
                 return

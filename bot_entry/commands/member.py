@@ -15,6 +15,7 @@ custom ids (``views.PageRef``), so they keep working across restarts.
 from __future__ import annotations
 
 import logging
+from datetime import date
 
 import disnake
 from attrs import define
@@ -34,11 +35,15 @@ from bot_entry.commands.views import (
     page_header,
     period_label,
     rank_embed,
+    window_label,
 )
 from bot_entry.translate import CDN
 from domain.kinds import BoardKind
+from domain.periods import PeriodSpec
+from domain.windows import Span, Window, date_number, day_date, day_span, period_span, utc_date
 from persistence import queries
 from persistence.all_time import rank_all_time, top_all_time
+from persistence.history import history_since_sync, window_rank_sync, window_standings_sync
 from persistence.queries import Rank, Standing
 from persistence.store import Store
 
@@ -53,46 +58,145 @@ UNKNOWN_MEMBER = 10007  # Discord's code for a member who left
 
 @define(frozen=True)
 class BoardPage:
-    period: int | None  # None: all time
+    period: int | None  # None: all time, or a window of days (``days``)
     current: int
     current_started_at: float
     next_reset_at: float
     viewer: Rank
+    days: tuple[date, date] | None = None  # a window of UTC days, both included
+    label: str = ""
+    span: Span | None = None  # the exact UTC dates the page covers
+
+
+# What a page asks for: a period (or all time), a window, or a page button's stored span of days.
+Scope = Period | int | Window | tuple[int, int]
+_PERIOD_WINDOWS = {
+    Period.CURRENT: Window.PERIOD,
+    Period.PREVIOUS: Window.PREVIOUS,
+    Period.ALL_TIME: Window.ALL_TIME,
+}
+
+
+def _period_started(store: Store, guild_id: int, spec: PeriodSpec, period: int) -> float | None:
+    archive = store.archive_sync(guild_id, period)
+    if archive is not None:
+        return float(archive["started_at"])  # type: ignore[arg-type]
+    return spec.start_of(period) if period >= spec.base else None
+
+
+def _first_start(store: Store, guild_id: int, spec: PeriodSpec, current: int) -> float:
+    (oldest,) = store.db.execute(
+        "SELECT MIN(started_at) FROM period_archive WHERE guild_id = ?", (guild_id,)
+    ).fetchone()
+    start = spec.start_of(current)
+    return start if oldest is None else min(start, oldest)
+
+
+def window_span_sync(
+    store: Store, guild_id: int, window: Window, at: float
+) -> tuple[int | None, tuple[date, date] | None, Span]:
+    """What ``window`` covers at ``at``: a period number (None: all time, or days), the days of a
+    day window, and the exact span of UTC dates to name in the answer."""
+    spec = store.period_spec_sync(guild_id, at)
+    current = spec.index_at(at)
+    today = utc_date(at)
+    if window.days is not None:
+        span = day_span(window, today, history_since_sync(store, guild_id))
+        return None, (span.first, span.last), span
+    if window is Window.PERIOD:
+        return current, None, period_span(spec.start_of(current), None, today)
+    if window is Window.PREVIOUS:
+        started = _period_started(store, guild_id, spec, current - 1)
+        ended = spec.start_of(current)
+        return current - 1, None, period_span(ended if started is None else started, ended, today)
+    return None, None, period_span(_first_start(store, guild_id, spec, current), None, today)
 
 
 def board_page_sync(
-    store: Store, guild_id: int, board: BoardKind, period: Period | int, page: int, viewer: int, at: float
+    store: Store, guild_id: int, board: BoardKind, period: Scope, page: int, viewer: int, at: float
 ) -> BoardPage:
     spec = store.period_spec_sync(guild_id, at)
     current = spec.index_at(at)
-    number: int | None
-    if isinstance(period, Period):
-        number = {Period.CURRENT: current, Period.PREVIOUS: current - 1, Period.ALL_TIME: None}[period]
-    else:
-        number = period
+    started, next_reset = spec.start_of(current), spec.next_boundary(at)
+    if isinstance(period, tuple):  # a page button's days, exactly as the first page showed them
+        first, last = day_date(period[0]), day_date(period[1])
+        you = window_rank_sync(store, guild_id, viewer, board, first, last)
+        span = Span(first, last)
+        label = "Today" if first == last else f"Last {(last - first).days + 1} days"
+        return BoardPage(None, current, started, next_reset, you, (first, last), label, span)
+    if isinstance(period, int):  # a page button's period number
+        you = queries.rank(store, guild_id, period, viewer, board)
+        began = _period_started(store, guild_id, spec, period)
+        ends = None if period == current else spec.start_of(period + 1) if period + 1 >= spec.base else None
+        archive = store.archive_sync(guild_id, period)
+        if archive is not None:
+            ends = float(archive["ended_at"])  # type: ignore[arg-type]
+        span = None if began is None else period_span(began, ends, utc_date(at))
+        return BoardPage(period, current, started, next_reset, you, None, "", span)
+    window = _PERIOD_WINDOWS[period] if isinstance(period, Period) else period
+    number, days, span = window_span_sync(store, guild_id, window, at)
+    if days is not None:
+        you = window_rank_sync(store, guild_id, viewer, board, *days)
+        return BoardPage(None, current, started, next_reset, you, days, window_label(window), span)
     if number is None:
         you = rank_all_time(store, guild_id, viewer, board)
     else:
         you = queries.rank(store, guild_id, number, viewer, board)
-    return BoardPage(number, current, spec.start_of(current), spec.next_boundary(at), you)
+    return BoardPage(number, current, started, next_reset, you, None, "", span)
 
 
 def standings_sync(
-    store: Store, guild_id: int, board: BoardKind, period: int | None, size: int, offset: int
+    store: Store,
+    guild_id: int,
+    board: BoardKind,
+    period: int | None,
+    size: int,
+    offset: int,
+    days: tuple[date, date] | None = None,
 ) -> list[Standing]:
-    """Ranked members ``offset`` to ``offset + size`` of a period (None: all time)."""
+    """Ranked members ``offset`` to ``offset + size`` of a period (None: all time) or of ``days``."""
+    if days is not None:
+        return window_standings_sync(store, guild_id, board, days[0], days[1], size, offset)
     if period is None:
         return top_all_time(store, guild_id, board, size, offset)
     return queries.top(store, guild_id, period, board, size, offset)
 
 
-def ranks_sync(
-    store: Store, guild_id: int, user_id: int, at: float
-) -> tuple[dict[BoardKind, Rank], dict[BoardKind, Rank]]:
-    current = store.period_spec_sync(guild_id, at).index_at(at)
-    period = {board: queries.rank(store, guild_id, current, user_id, board) for board in BoardKind}
+@define(frozen=True)
+class Ranks:
+    """``/rank``'s reads: the window's ranks, the all-time ranks, and what the window covers."""
+
+    window: dict[BoardKind, Rank]
+    all_time: dict[BoardKind, Rank]
+    span: Span
+
+
+def ranks_sync(store: Store, guild_id: int, user_id: int, at: float, window: Window = Window.PERIOD) -> Ranks:
+    number, days, span = window_span_sync(store, guild_id, window, at)
     all_time = {board: rank_all_time(store, guild_id, user_id, board) for board in BoardKind}
-    return period, all_time
+    if days is not None:
+        ranks = {board: window_rank_sync(store, guild_id, user_id, board, *days) for board in BoardKind}
+    elif number is None:
+        ranks = all_time
+    else:
+        ranks = {board: queries.rank(store, guild_id, number, user_id, board) for board in BoardKind}
+    return Ranks(ranks, all_time, span)
+
+
+RANK_WINDOW_NAMES = {
+    Window.PERIOD: "This period",
+    Window.PREVIOUS: "Previous period",
+    Window.ALL_TIME: "All time",
+}
+WINDOW_CHOICES = [w.value for w in Window]
+
+
+def parse_window(value: str) -> Window:
+    try:
+        return Window(value)
+    except ValueError:
+        choices = ", ".join(WINDOW_CHOICES)
+        raise Refused(f"window {shown(value)} does not exist: choose {choices}") from None
 
 
 # -- Discord side -------------------------------------------------------------------------------------
@@ -144,7 +248,7 @@ class MemberCommands(commands.Cog):
         await self.services.db(self.services.store.remember_names_sync, learned)
 
     async def _page(
-        self, inter: disnake.Interaction, board: BoardKind, period: Period | int, page: int, *, personal: bool
+        self, inter: disnake.Interaction, board: BoardKind, period: Scope, page: int, *, personal: bool
     ) -> tuple[str, disnake.Embed, list[disnake.ui.Button[None]]]:
         """One page; ``personal`` (only the viewer sees it) adds the viewer's own standing."""
         s = self.services
@@ -157,7 +261,7 @@ class MemberCommands(commands.Cog):
         paging = Paging(PAGE_SIZE, (page - 1) * PAGE_SIZE, hide_departed=config.hide_departed)
 
         async def read_page(size: int, offset: int) -> list[Standing]:
-            return await s.db(standings_sync, s.store, guild_id, board, data.period, size, offset)
+            return await s.db(standings_sync, s.store, guild_id, board, data.period, size, offset, data.days)
 
         def seen(user_id: int) -> str | None:
             member = guild.get_member(user_id) if guild is not None else None
@@ -179,9 +283,11 @@ class MemberCommands(commands.Cog):
             offset=paging.offset,
         )
         embed = disnake.Embed.from_dict(render_board(view))
-        label = period_label(data.period, data.current, data.current_started_at)
-        header = page_header(label, page, data.viewer.total_ranked, data.viewer if personal else None, board)
-        ref = PageRef(board, data.period, page)
+        label = data.label or period_label(data.period, data.current, data.current_started_at)
+        you = data.viewer if personal else None
+        header = page_header(label, page, data.viewer.total_ranked, you, board, data.span)
+        days = None if data.days is None else (date_number(data.days[0]), date_number(data.days[1]))
+        ref = PageRef(board, data.period, page, days)
         return header, embed, _buttons(page_buttons(ref, data.viewer.total_ranked))
 
     @commands.slash_command(
@@ -198,10 +304,16 @@ class MemberCommands(commands.Cog):
         ),
         page: int = commands.Param(1, description="Page (10 members each)", ge=1, le=MAX_PAGE),
         public: bool = commands.Param(False, description="Show it to everyone in this channel"),
+        window: str | None = commands.Param(
+            None,
+            description="Which span (default: the period); today, 7d and 30d are UTC days",
+            choices=WINDOW_CHOICES,
+        ),
     ) -> None:
         if inter.guild_id is None:
             raise Refused("Leaderboards exist only in servers.")
-        kind, which, page = parse_board(board), parse_period(period), parse_page(page)
+        kind, page = parse_board(board), parse_page(page)
+        which: Scope = parse_period(period) if window is None else parse_window(window)
         await inter.response.defer(ephemeral=not public)
         header, embed, buttons = await self._page(inter, kind, which, page, personal=not public)
         await answer(inter, header, embed=embed, components=buttons)
@@ -216,7 +328,9 @@ class MemberCommands(commands.Cog):
             if ref is None or inter.guild_id is None:
                 raise Refused("This button does not lead to a page; run /leaderboard again.")
             await inter.response.defer()  # an update of the message the button is on
-            period = Period.ALL_TIME if ref.period is None else ref.period  # period 0 is a period
+            period: Scope = Period.ALL_TIME if ref.period is None else ref.period  # period 0 is a period
+            if ref.days is not None:
+                period = ref.days
             personal = inter.message.flags.ephemeral  # a public board is shared: no "you" line
             header, embed, buttons = await self._page(inter, ref.board, period, ref.page, personal=personal)
             await inter.edit_original_response(content=header, embed=embed, components=buttons)
@@ -232,21 +346,29 @@ class MemberCommands(commands.Cog):
         member: disnake.Member | disnake.User | None = commands.Param(
             None, description="Whose rank (default: yours)"
         ),
+        window: str = commands.Param(
+            Window.PERIOD.value,
+            description="Which span (default: the period); today, 7d and 30d are UTC days",
+            choices=WINDOW_CHOICES,
+        ),
     ) -> None:
         if inter.guild_id is None:
             raise Refused("Ranks exist only in servers.")
         if isinstance(member, str):  # a user option Discord did not resolve (forged or deleted)
             raise Refused(f"member {shown(member)} is not a user Discord knows.")
+        span_of = parse_window(window)
         target = member or inter.author
         name = escape_name(target.display_name)
         if target.bot:
             raise Refused(f"{name} is a bot; bots are not counted.")
         await inter.response.defer(ephemeral=True)
         s = self.services
-        period, all_time = await s.db(ranks_sync, s.store, inter.guild_id, target.id, s.clock.now())
+        ranks = await s.db(ranks_sync, s.store, inter.guild_id, target.id, s.clock.now(), span_of)
         guild = inter.guild
         afk = guild.afk_channel.id if guild is not None and guild.afk_channel is not None else None
-        embed = rank_embed(name, s.configs.get(inter.guild_id), afk, period, all_time)
+        label = RANK_WINDOW_NAMES.get(span_of) or window_label(span_of)
+        config = s.configs.get(inter.guild_id)
+        embed = rank_embed(name, config, afk, ranks.window, ranks.all_time, label, ranks.span)
         await answer(inter, embed=disnake.Embed.from_dict(embed))
 
     async def cog_slash_command_error(

@@ -20,6 +20,7 @@ from domain.guild_config import GuildConfig
 from domain.guild_settings import BY_NAME, GUILD_SETTINGS, mentions, utc_minute
 from domain.kinds import BoardKind
 from domain.units import whole_seconds
+from domain.windows import Span, Window
 from persistence.queries import Rank
 
 PAGE_SIZE = 10
@@ -35,7 +36,8 @@ def pages(total: int) -> int:
 
 # -- leaderboard pages -----------------------------------------------------------------------------
 
-_PAGE_ID = re.compile(r"lb:(messages|voice):(all|-?[0-9]{1,9}):([0-9]{1,6})")
+_PAGE_ID = re.compile(r"lb:(messages|voice):(all|-?[0-9]{1,9}|w[0-9]{1,7}-[0-9]{1,7}):([0-9]{1,6})")
+MAX_WINDOW_DAYS = 31  # a forged button asking for a longer span of days is not one of ours
 
 
 @define(frozen=True)
@@ -47,11 +49,14 @@ class PageRef:
     """
 
     board: BoardKind
-    period: int | None  # None: all time
+    period: int | None  # None: all time (or a window of days, below)
     page: int
+    days: tuple[int, int] | None = None  # a window of UTC days (first, last day numbers), kept as asked
 
     def custom_id(self) -> str:
         period = "all" if self.period is None else str(self.period)
+        if self.days is not None:
+            period = f"w{self.days[0]}-{self.days[1]}"
         return f"lb:{self.board.value}:{period}:{self.page}"
 
     @classmethod
@@ -63,7 +68,13 @@ class PageRef:
         page = int(match.group(3))
         if not 1 <= page <= MAX_PAGE:
             return None
-        period = None if match.group(2) == "all" else int(match.group(2))
+        which = match.group(2)
+        if which.startswith("w"):
+            first, last = (int(n) for n in which[1:].split("-"))
+            if not 0 <= last - first < MAX_WINDOW_DAYS:
+                return None
+            return cls(BoardKind(match.group(1)), None, page, (first, last))
+        period = None if which == "all" else int(which)
         return cls(BoardKind(match.group(1)), period, page)
 
 
@@ -77,8 +88,18 @@ def period_label(period: int | None, current: int, started_at: float | None) -> 
     return f"Period {period}"
 
 
-def page_header(label: str, page: int, total: int, you: Rank | None, board: BoardKind) -> str:
+def window_label(window: Window) -> str:
+    """A day window's name in a reply (the period windows keep ``period_label``)."""
+    return {Window.TODAY: "Today", Window.DAYS_7: "Last 7 days", Window.DAYS_30: "Last 30 days"}[window]
+
+
+def page_header(
+    label: str, page: int, total: int, you: Rank | None, board: BoardKind, span: Span | None = None
+) -> str:
+    """The reply's first line: which board, which page, the exact UTC span, and the viewer."""
     parts = [f"**{label}** · page {page} of {pages(total)}"]
+    if span is not None:
+        parts.append(span.text())
     if you is not None:
         parts.append(f"you: {_standing(you, board)}")
     return " · ".join(parts)
@@ -90,8 +111,8 @@ def page_buttons(ref: PageRef, total: int) -> list[dict[str, Any]]:
     if last <= 1 and ref.page <= 1:
         return []
     # A page past the end (asked for by number) goes back to the last page, not one before it.
-    previous = PageRef(ref.board, ref.period, min(ref.page - 1, last))
-    following = PageRef(ref.board, ref.period, ref.page + 1)
+    previous = PageRef(ref.board, ref.period, min(ref.page - 1, last), ref.days)
+    following = PageRef(ref.board, ref.period, ref.page + 1, ref.days)
     # Disabled buttons still need distinct ids; these parse as no page at all.
     return [
         {
@@ -148,22 +169,30 @@ def rank_embed(
     afk_channel_id: int | None,
     period_ranks: dict[BoardKind, Rank],
     all_time_ranks: dict[BoardKind, Rank],
+    window: str = "This period",
+    span: Span | None = None,
 ) -> dict[str, Any]:
+    """``period_ranks`` are the asked window's (``window`` names it; the period by default), and
+    ``span`` the exact UTC dates they cover (shown as the description)."""
+
     def both(ranks: dict[BoardKind, Rank]) -> str:
         return "\n".join(
             f"{label}: {_standing(ranks[board], board)}"
             for board, label in ((BoardKind.MESSAGES, "Messages"), (BoardKind.VOICE, "Voice"))
         )
 
-    return {
+    embed: dict[str, Any] = {
         "title": f"Rank of {name}",
         "color": config.colour,
         "fields": [
-            {"name": "This period", "value": both(period_ranks), "inline": False},
+            {"name": window, "value": both(period_ranks), "inline": False},
             {"name": "All time", "value": both(all_time_ranks), "inline": False},
             {"name": "Voice rules here", "value": "\n".join(voice_rules(config, afk_channel_id))[:1024]},
         ],
     }
+    if span is not None:
+        embed["description"] = f"{window}: {span.text()}"
+    return embed
 
 
 # -- /lbconfig ---------------------------------------------------------------------------------------

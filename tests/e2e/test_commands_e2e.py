@@ -160,7 +160,8 @@ async def test_leaderboard_is_the_board_render_ephemeral_and_paged_by_buttons(
         board = public.original
         assert board is not None
         assert scenario.sim.world.messages[scenario.text_channels[0].channel_id][int(board["id"])] is board
-        assert board["content"] == "**Current period (since 2026-09-21)** · page 1 of 2", "no 'you' for all"
+        header = "**Current period (since 2026-09-21)** · page 1 of 2 · 2026-09-21 (UTC)"
+        assert board["content"] == header, "no 'you' for all"
         turned = await click(scenario, humans[5], board, buttons(board)["Next"]["custom_id"])
         assert turned.response_type == 6
         await wait_until(lambda: "page 2 of 2" in board["content"], what="page 2")

@@ -87,6 +87,29 @@ def test_a_failing_migration_leaves_the_previous_version_intact(
     assert next(iter(db["activity"].rows))["messages"] == 7
 
 
+def test_v9_adds_empty_history_and_the_old_totals_stay(tmp_path: Path) -> None:
+    """History starts at the upgrade: the totals from before have no days, and new writes do."""
+    from datetime import date
+
+    from domain.checkpoints import MessageBatch
+    from persistence.history import guild_days_sync, history_since_sync
+
+    db = at_version(tmp_path / "v8.db", 8)
+    assert migrate(db) == 8
+    assert {"daily_members", "daily_channels"} <= set(db.table_names())
+    db.close()
+    store = Store(tmp_path / "v8.db")
+    assert store.message_counts_sync(1, 0) == {10: 7}
+    assert history_since_sync(store, 1) is None
+    at = int(ANCHOR) + 3_600
+    store.apply_messages_sync(MessageBatch({(1, 10, at): 2}, ((500, at),), {}))
+    assert store.message_counts_sync(1, 0) == {10: 9}
+    day = date(2026, 1, 1)
+    assert history_since_sync(store, 1) == day
+    assert [d.messages for d in guild_days_sync(store, 1, day, day)] == [2]
+    store.close()
+
+
 def test_v7_drops_the_write_only_voice_sessions_and_keeps_the_voice_time(tmp_path: Path) -> None:
     db = at_version(tmp_path / "v6.db", 6)
     assert db["voice_sessions"].count == 1

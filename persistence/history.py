@@ -1,0 +1,250 @@
+"""Daily history: what each member did per UTC day, and each channel's messages per day.
+
+Writes come from the store's batch transactions only (``Store.apply_messages_sync``,
+``Store.apply_voice_sync``): the same transaction that adds to ``activity`` adds to the days, so
+sums of days always agree with the period and all-time totals (for the days history holds).
+
+Reads take the ``Store`` or its ``sqlite3.Connection`` and run in the store's thread
+(``await store.call(guild_days_sync, store, guild_id, first, last)``). Every read is a range of
+an index: ``daily_members``' primary key ``(guild_id, day, ...)`` for a guild's days and window
+boards, ``daily_members_by_member (guild_id, user_id, day)`` for one member's days; the test
+``test_every_history_read_uses_an_index`` checks each plan.
+
+History starts at schema v9 (older totals have no days) and keeps ``HISTORY_DAYS`` days: the
+prune deletes older days a small batch per transaction, so the writer never waits long for it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Protocol
+
+import orjson
+import trio
+
+from domain.history import DayActivity
+from domain.kinds import BoardKind
+from domain.units import whole_seconds
+from domain.windows import date_number, day_date
+from persistence.queries import COLUMNS, Rank, Standing, names_sync
+
+DEFAULT_HISTORY_DAYS = 400
+PRUNE_BATCH = 500  # rows deleted per transaction: a few milliseconds of the writer at most
+
+# (guild, day, user, period) -> (messages, voice_ms, reactions)
+MemberDays = Mapping[tuple[int, int, int, int], tuple[int, int, int]]
+# (guild, day, channel) -> messages
+ChannelDays = Mapping[tuple[int, int, int], int]
+
+
+class HasDb(Protocol):
+    @property
+    def db(self) -> object: ...
+
+
+def _conn(source: sqlite3.Connection | object) -> sqlite3.Connection:
+    if isinstance(source, sqlite3.Connection):
+        return source
+    return source.db.conn  # type: ignore[attr-defined, no-any-return]
+
+
+# -- writes (inside the store's batch transactions) -------------------------------------------------
+
+
+def add_days_sync(conn: sqlite3.Connection, members: MemberDays, channels: ChannelDays) -> None:
+    """Add a batch's days; the caller's transaction commits them with the totals (one statement
+    per table over a JSON array, like the totals)."""
+    if members:
+        conn.execute(
+            "INSERT INTO daily_members (guild_id, day, user_id, period, messages, voice_ms, reactions) "
+            "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, "
+            "value ->> 6 FROM json_each(?) WHERE true "
+            "ON CONFLICT DO UPDATE SET messages = messages + excluded.messages, "
+            "voice_ms = voice_ms + excluded.voice_ms, reactions = reactions + excluded.reactions",
+            [orjson.dumps([(*key, *values) for key, values in members.items()])],
+        )
+    if channels:
+        conn.execute(
+            "INSERT INTO daily_channels (guild_id, day, channel_id, messages) "
+            "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true "
+            "ON CONFLICT DO UPDATE SET messages = messages + excluded.messages",
+            [orjson.dumps([(*key, n) for key, n in channels.items()])],
+        )
+
+
+def forget_member_days_sync(conn: sqlite3.Connection, guild_id: int, user_id: int) -> int:
+    """Delete a member's days (``/lbforget``; the store's ``forgotten`` guard keeps them gone).
+    Channel days hold no member and stay."""
+    return conn.execute(
+        "DELETE FROM daily_members WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+    ).rowcount
+
+
+# -- reads ------------------------------------------------------------------------------------------
+
+
+def _days(first: date, last: date) -> range:
+    return range(date_number(first), date_number(last) + 1)
+
+
+def _filled(rows: Iterable[tuple[int, int, int, int]], first: date, last: date) -> list[DayActivity]:
+    found = {day: (m, v, r) for day, m, v, r in rows}
+    return [
+        DayActivity(day_date(d), found[d][0], whole_seconds(found[d][1]), found[d][2])
+        if d in found
+        else DayActivity(day_date(d))
+        for d in _days(first, last)
+    ]
+
+
+def guild_days_sync(source: object, guild_id: int, first: date, last: date) -> list[DayActivity]:
+    """One entry per UTC day in ``[first, last]``, zeros where nothing happened, summed over members."""
+    rows = _conn(source).execute(
+        "SELECT day, SUM(messages), SUM(voice_ms), SUM(reactions) FROM daily_members "
+        "WHERE guild_id = ? AND day BETWEEN ? AND ? GROUP BY day",
+        (guild_id, date_number(first), date_number(last)),
+    )
+    return _filled(rows, first, last)
+
+
+def member_days_sync(
+    source: object, guild_id: int, user_id: int, first: date, last: date
+) -> list[DayActivity]:
+    """One entry per UTC day in ``[first, last]`` for one member, zeros where they did nothing."""
+    rows = _conn(source).execute(
+        "SELECT day, SUM(messages), SUM(voice_ms), SUM(reactions) FROM daily_members "
+        "WHERE guild_id = ? AND user_id = ? AND day BETWEEN ? AND ? GROUP BY day",
+        (guild_id, user_id, date_number(first), date_number(last)),
+    )
+    return _filled(rows, first, last)
+
+
+def channel_messages_sync(source: object, guild_id: int, first: date, last: date) -> list[tuple[int, int]]:
+    """(channel, messages) over ``[first, last]``, busiest first."""
+    return [
+        (channel, n)
+        for channel, n in _conn(source).execute(
+            "SELECT channel_id, SUM(messages) AS n FROM daily_channels "
+            "WHERE guild_id = ? AND day BETWEEN ? AND ? GROUP BY channel_id HAVING n > 0 "
+            "ORDER BY n DESC, channel_id",
+            (guild_id, date_number(first), date_number(last)),
+        )
+    ]
+
+
+def history_since_sync(source: object, guild_id: int) -> date | None:
+    """The first UTC day history holds for the guild (None: none yet)."""
+    (day,) = (
+        _conn(source).execute("SELECT MIN(day) FROM daily_members WHERE guild_id = ?", (guild_id,)).fetchone()
+    )
+    return None if day is None else day_date(day)
+
+
+def _window_totals(col: str) -> str:
+    # ``col`` comes from ``COLUMNS`` only, never from callers.
+    return (
+        f"SELECT user_id, SUM({col}) AS total FROM daily_members "
+        "WHERE guild_id = ?1 AND day BETWEEN ?2 AND ?3 GROUP BY user_id HAVING total > 0"
+    )
+
+
+def window_standings_sync(
+    source: object,
+    guild_id: int,
+    kind: BoardKind | str,
+    first: date,
+    last: date,
+    limit: int = 10,
+    offset: int = 0,
+) -> list[Standing]:
+    """A board page over the days ``[first, last]``: same ranks and tie order as ``queries.top``
+    (values as stored: messages, or voice milliseconds)."""
+    if limit <= 0 or offset < 0:
+        return []
+    conn = _conn(source)
+    totals = _window_totals(COLUMNS[BoardKind(kind)])
+    span = (guild_id, date_number(first), date_number(last))
+    rows = conn.execute(
+        f"SELECT user_id, total FROM ({totals}) ORDER BY total DESC, user_id LIMIT ?4 OFFSET ?5",
+        (*span, limit, offset),
+    ).fetchall()
+    if not rows:
+        return []
+    (above,) = conn.execute(
+        f"SELECT COUNT(*) FROM ({totals}) WHERE total > ?4", (*span, rows[0][1])
+    ).fetchone()
+    names = names_sync(conn, guild_id, [user_id for user_id, _ in rows])
+    page: list[Standing] = []
+    current = above + 1
+    for i, (user_id, value) in enumerate(rows):
+        if i and value != rows[i - 1][1]:
+            current = offset + i + 1
+        page.append(Standing(current, user_id, value, names.get(user_id)))
+    return page
+
+
+def window_rank_sync(
+    source: object, guild_id: int, user_id: int, kind: BoardKind | str, first: date, last: date
+) -> Rank:
+    """``user_id``'s competition rank on ``kind`` over the days ``[first, last]``."""
+    conn = _conn(source)
+    col = COLUMNS[BoardKind(kind)]
+    totals = _window_totals(col)
+    span = (guild_id, date_number(first), date_number(last))
+    (value,) = conn.execute(
+        f"SELECT COALESCE(SUM({col}), 0) FROM daily_members "
+        "WHERE guild_id = ?1 AND user_id = ?4 AND day BETWEEN ?2 AND ?3",
+        (*span, user_id),
+    ).fetchone()
+    above, ranked = conn.execute(
+        f"SELECT (SELECT COUNT(*) FROM ({totals}) WHERE total > ?4), (SELECT COUNT(*) FROM ({totals}))",
+        (*span, value),
+    ).fetchone()
+    if value <= 0:
+        return Rank(None, 0, ranked)
+    return Rank(above + 1, value, ranked)
+
+
+# -- retention --------------------------------------------------------------------------------------
+
+
+def prune_batch_sync(source: object, guild_id: int, before: date, limit: int = PRUNE_BATCH) -> int:
+    """Delete at most ``limit`` of the guild's rows (of each table) from days before ``before``, in
+    one short transaction; returns how many went (fewer than ``limit`` of both: the guild is done)."""
+    conn = _conn(source)
+    cutoff = date_number(before)
+    with conn:
+        members = conn.execute(
+            "DELETE FROM daily_members WHERE rowid IN (SELECT rowid FROM daily_members "
+            "WHERE guild_id = ? AND day < ? LIMIT ?)",
+            (guild_id, cutoff, limit),
+        ).rowcount
+        channels = conn.execute(
+            "DELETE FROM daily_channels WHERE rowid IN (SELECT rowid FROM daily_channels "
+            "WHERE guild_id = ? AND day < ? LIMIT ?)",
+            (guild_id, cutoff, limit),
+        ).rowcount
+    return max(members, channels)
+
+
+class Caller(Protocol):
+    async def call(self, fn: object, *args: object) -> object: ...
+
+
+async def prune_history(
+    store: Caller, source: object, guild_ids: Iterable[int], before: date, batch: int = PRUNE_BATCH
+) -> int:
+    """Delete every guild's days before ``before``, one small transaction per call into the store,
+    so flushes queued behind the prune wait for one batch at most. Returns the rows deleted."""
+    deleted = 0
+    for guild_id in guild_ids:
+        while True:
+            n = await store.call(prune_batch_sync, source, guild_id, before, batch)
+            assert isinstance(n, int)
+            deleted += n
+            if n < batch:
+                break
+            await trio.lowlevel.checkpoint()
+    return deleted
