@@ -26,6 +26,7 @@ from discord_sim.faults import Faults
 from discord_sim.gateway import Gateway, GatewaySession
 from discord_sim.ratelimit import RateLimits
 from discord_sim.rest import Rest
+from discord_sim.rest.base import MAX_UPLOAD
 from discord_sim.rules import SimRules
 from discord_sim.world import (
     PUBLIC_THREAD,
@@ -39,6 +40,8 @@ from discord_sim.world import (
 )
 
 __all__ = ["DiscordSim", "GatewaySession", "SimRules"]
+
+MAX_REQUEST = MAX_UPLOAD + 1024 * 1024
 
 
 class DiscordSim:
@@ -83,7 +86,8 @@ class DiscordSim:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        app = web.Application(middlewares=[self._rest.middleware])
+        # Room for Discord's largest upload plus its JSON: the REST layer then answers 413 as Discord does.
+        app = web.Application(middlewares=[self._rest.middleware], client_max_size=MAX_REQUEST)
         app.router.add_get("/gateway", self.gateway.handle)
         self._rest.install(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)

@@ -75,6 +75,7 @@ class SimMember:
     nick: str | None = None
     bot: bool = False
     roles: list[int] = field(factory=list)
+    avatar: str | None = None  # the avatar's hash; its bytes are ``World.avatars[hash]``
 
     def user_payload(self) -> Json:
         return {
@@ -82,7 +83,7 @@ class SimMember:
             "username": self.username,
             "global_name": self.global_name,
             "discriminator": "0",
-            "avatar": None,
+            "avatar": self.avatar,
             "bot": self.bot,
         }
 
@@ -301,6 +302,7 @@ class World:
         self.interactions: dict[int, SimInteraction] = {}
         self._interaction_tokens: dict[str, SimInteraction] = {}
         self.attachments: dict[int, bytes] = {}
+        self.avatars: dict[str, bytes] = {}  # avatar hash -> the picture the CDN serves for it
         # Privileged intents this application is approved for (IDENTIFY asking others gets 4014).
         self.approved_intents = PRIVILEGED_INTENTS
 

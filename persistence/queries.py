@@ -139,8 +139,3 @@ def names_sync(conn: sqlite3.Connection, guild_id: int, user_ids: list[int]) -> 
             )
         )
     return names
-
-
-def member_names(source: sqlite3.Connection | Store, guild_id: int, user_ids: list[int]) -> dict[int, str]:
-    """The last-known display names of ``user_ids`` in ``guild_id`` (missing: never stored)."""
-    return _names(_connection(source), guild_id, user_ids)

@@ -62,7 +62,7 @@ def archive_sync(store: Store, guild_id: int) -> list[ArchivedPeriod]:
         if row is not None:
             rows.append(row)
     users = sorted({int(u) for row in rows for key in ("top_messages", "top_voice") for u, _ in row[key]})
-    names = queries.member_names(store, guild_id, users)
+    names = queries.names_sync(store.db.conn, guild_id, users)
     return [archived_period(row, names) for row in rows]
 
 

@@ -1,5 +1,6 @@
 """Members' commands: ``/leaderboard`` (a board page, rendered exactly like the posted boards) and
-``/rank`` (where someone stands on both boards, and which voice rules apply here).
+``/rank`` (where someone stands on both boards, and which voice rules apply here, with the rank
+card: a PNG of the same standing and the last 30 days, see ``commands.rank_card``).
 
 A page is assembled like a posted board: the same member-name order (``actors.member_names``), the
 same view (``actors.board_view``), the same renderer; with ``hide_departed`` members who left are
@@ -18,6 +19,7 @@ import logging
 from datetime import date
 
 import disnake
+import trio_asyncio
 from attrs import define
 from disnake.ext import commands
 
@@ -27,6 +29,14 @@ from actors.board_view import Paging, board_view
 from actors.member_names import Fetch, Learned, MemberNames, ranked_members
 from actors.names import escape_name
 from bot_entry.commands import Refused, Services, answer, answer_error
+from bot_entry.commands.rank_card import (
+    Avatars,
+    CardRenderer,
+    avatar_of,
+    card_days_sync,
+    card_file,
+    with_card,
+)
 from bot_entry.commands.validation import MAX_PAGE, Period, parse_board, parse_page, parse_period, shown
 from bot_entry.commands.views import (
     PAGE_SIZE,
@@ -46,6 +56,7 @@ from persistence.all_time import rank_all_time, top_all_time
 from persistence.history import history_since_sync, window_rank_sync, window_standings_sync
 from persistence.queries import Rank, Standing
 from persistence.store import Store
+from pictures.rank_card import RankCard
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +254,8 @@ class MemberCommands(commands.Cog):
         self.services = services
         # Each page passes its own fetch (``member_fetch(inter.guild)``): the guild object is at hand.
         self.names = MemberNames(member_fetch(None), self._remember, services.clock)
+        self.avatars = Avatars(services.clock)
+        self.cards = CardRenderer(inline=services.store.inline)
 
     async def _remember(self, learned: Learned) -> None:
         await self.services.db(self.services.store.remember_names_sync, learned)
@@ -363,13 +376,33 @@ class MemberCommands(commands.Cog):
             raise Refused(f"{name} is a bot; bots are not counted.")
         await inter.response.defer(ephemeral=True)
         s = self.services
-        ranks = await s.db(ranks_sync, s.store, inter.guild_id, target.id, s.clock.now(), span_of)
+        now = s.clock.now()
+        ranks = await s.db(ranks_sync, s.store, inter.guild_id, target.id, now, span_of)
         guild = inter.guild
         afk = guild.afk_channel.id if guild is not None and guild.afk_channel is not None else None
         label = RANK_WINDOW_NAMES.get(span_of) or window_label(span_of)
         config = s.configs.get(inter.guild_id)
         embed = rank_embed(name, config, afk, ranks.window, ranks.all_time, label, ranks.span)
-        await answer(inter, embed=disnake.Embed.from_dict(embed))
+        period = ranks.window
+        try:
+            days = await s.db(card_days_sync, s.store, inter.guild_id, target.id, utc_date(now))
+            card = RankCard(
+                display_name=target.display_name,  # drawn as text: no markdown escaping
+                avatar=await self.avatars.get(avatar_of(target)),
+                message_rank=period[BoardKind.MESSAGES].rank,
+                messages=period[BoardKind.MESSAGES].value,
+                voice_rank=period[BoardKind.VOICE].rank,
+                voice_seconds=period[BoardKind.VOICE].value // 1000,  # stored in milliseconds
+                days=days,
+                period=label.lower(),
+                accent=config.colour,
+            )
+            png = await trio_asyncio.trio_as_aio(self.cards.render)(card)
+        except Exception:  # the text answer never depends on the picture
+            log.exception("/rank: the card for member %s was not rendered; answering with text", target.id)
+            await answer(inter, embed=disnake.Embed.from_dict(embed))
+            return
+        await answer(inter, embed=disnake.Embed.from_dict(with_card(embed)), file=card_file(png))
 
     async def cog_slash_command_error(
         self, inter: disnake.ApplicationCommandInteraction, error: commands.CommandError

@@ -95,6 +95,7 @@ class Rest:
             r.add_route(method, API + path, handler)
         r.add_route("*", API + "/{tail:.*}", self.not_found)
         r.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", messages.attachment)
+        r.add_get("/avatars/{user_id}/{file}", messages.avatar)
 
     # -- the middleware -------------------------------------------------------------------------
 

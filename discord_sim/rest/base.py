@@ -8,7 +8,9 @@ raising Discord's 404s. Nothing here is a route; ``discord_sim.rest`` lists them
 from __future__ import annotations
 
 import json
+import mimetypes
 import re
+import struct
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
 
 API = "/api/v10"
 TOKEN_ROUTES = ("/webhooks/", "/interactions/")
+MAX_FILES = 10  # attachments on one message
+MAX_UPLOAD = 10 * 1024 * 1024  # bytes per request without boosts (the interaction's attachment_size_limit)
+ENTITY_TOO_LARGE = 40005
 
 
 @define(frozen=True)
@@ -89,6 +94,7 @@ class Resource:
         """The message's attachments after this call; None: unchanged (an edit without any)."""
         body: Json = request[BODY] or {}
         files: list[Upload] = request[FILES]
+        check_uploads(files)
         listed = body.get("attachments")
         if listed is None and not files:
             return None if existing is not None else []
@@ -110,16 +116,42 @@ class Resource:
                 "size": len(upload.data),
                 "url": f"{self.sim.origin}/attachments/{channel_id}/{attachment_id}/{upload.filename}",
                 "proxy_url": f"{self.sim.origin}/attachments/{channel_id}/{attachment_id}/{upload.filename}",
-                "content_type": upload.content_type,
+                "content_type": content_type(upload.filename, upload.content_type),
             }
             if described.get(str(upload.index)):
                 attachment["description"] = described[str(upload.index)]
+            if (size := png_size(upload.data)) is not None:  # Discord measures images it can read
+                attachment["width"], attachment["height"] = size
             result.append(attachment)
         return result
 
     def _dispatch(self, events: list[tuple[str, Json]]) -> None:
         for event, payload in events:
             self.sim.dispatch(event, payload)
+
+
+def content_type(filename: str, sent: str = "application/octet-stream") -> str:
+    """The type Discord records for a file: what its name says (Discord looks at the file, not the
+    part's header, which disnake always sends as application/octet-stream), else the header's."""
+    return mimetypes.guess_type(filename)[0] or sent
+
+
+def check_uploads(files: list[Upload]) -> None:
+    """Discord's upload limits: at most ``MAX_FILES`` files, ``MAX_UPLOAD`` bytes in all (413)."""
+    if len(files) > MAX_FILES:
+        errors = FormErrors()
+        errors.too_long(("attachments",), MAX_FILES)
+        errors.raise_if_any()
+    if sum(len(f.data) for f in files) > MAX_UPLOAD:
+        raise ApiError(413, ENTITY_TOO_LARGE, "Request entity too large")
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a PNG's header (its IHDR chunk); None: not a PNG."""
+    if len(data) < 24 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
 
 
 async def parse_body(request: web.Request) -> tuple[Any, list[Upload]]:

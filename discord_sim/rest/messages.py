@@ -16,7 +16,7 @@ from discord_sim.errors import (
     FormErrors,
 )
 from discord_sim.limits import check_message
-from discord_sim.rest.base import BODY, FILES, Resource, json_response, no_content, path_id
+from discord_sim.rest.base import BODY, FILES, Resource, content_type, json_response, no_content, path_id
 from discord_sim.world import (
     EMBED_LINKS,
     MESSAGEABLE_TYPES,
@@ -171,8 +171,20 @@ class Messages(Resource):
         self._channel(request)
         return no_content()
 
+    # -- the CDN: what attachment and avatar URLs point at (no token, no rate limit) -----------------
+
     async def attachment(self, request: web.Request) -> web.Response:
+        """An attachment's bytes at its URL, with the content type its file name says."""
         data = self.world.attachments.get(path_id(request.match_info["attachment_id"]))
         if data is None:
             return web.Response(status=404, text="Not Found")
-        return web.Response(body=data, content_type="application/octet-stream")
+        return web.Response(body=data, content_type=content_type(request.match_info["filename"]))
+
+    async def avatar(self, request: web.Request) -> web.Response:
+        """``/avatars/{user_id}/{hash}.{ext}``: the user's avatar, while it is their avatar."""
+        user = self.world.user(path_id(request.match_info["user_id"]))
+        avatar_hash, _, ext = request.match_info["file"].partition(".")
+        data = self.world.avatars.get(avatar_hash)
+        if user is None or user.avatar != avatar_hash or data is None:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(body=data, content_type=content_type(f"avatar.{ext}"))
