@@ -9,12 +9,12 @@ hour, like the publisher's). A page exists only for a guild the bot is in whose 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from attrs import define
+import trio
+from attrs import define, field
 
 from actors.board_view import TOP, Paging, board_view
 from actors.member_names import MemberNames, ranked_members
@@ -23,7 +23,9 @@ from domain.guild_config import GuildConfigs
 from domain.history import DayActivity
 from domain.kinds import BoardKind
 from persistence import queries
+from persistence.history import guild_days_sync
 from persistence.store import Store
+from pictures.chart import chart_svg
 from web.page import ArchivedPeriod, GuildPage, archived_period, board
 
 __all__ = ["ARCHIVE_PERIODS", "CHART_DAYS", "Chart", "Days", "GuildFacts", "PageSource"]
@@ -32,8 +34,16 @@ ARCHIVE_PERIODS = 12  # finished periods listed, newest first
 CHART_DAYS = 30
 CDN = "https://cdn.discordapp.com/"  # the only image host the page's CSP allows
 
-Days = Callable[[sqlite3.Connection, int, date, date], list[DayActivity]]  # (conn, guild, first, last)
-Chart = Callable[[list[DayActivity]], str]  # days -> an SVG document
+Days = Callable[[Store, int, date, date], list[DayActivity]]  # (store, guild, first, last), in its thread
+Chart = Callable[[list[DayActivity], str], str]  # (days, "#rrggbb" accent) -> an SVG document
+
+
+CHART_TEXT = "#b5bac1"  # the page's secondary text colour (web/static/page.css)
+
+
+def page_chart(days: list[DayActivity], accent: str) -> str:
+    """The page's chart: the rank card's figure (``pictures.chart``) as SVG, in the page's colours."""
+    return chart_svg(days, accent=accent, text=CHART_TEXT)
 
 
 @define(frozen=True)
@@ -73,8 +83,23 @@ class PageSource:
     clock: WallClock
     guilds: GuildLookup
     names: MemberNames
-    days: Days | None = None  # the daily history; None: no chart
-    chart: Chart | None = None
+    days: Days | None = guild_days_sync  # the daily history; None: no chart
+    chart: Chart | None = page_chart
+    _charts: dict[int, tuple[tuple[DayActivity, ...], str, str]] = field(factory=dict)  # guild -> last drawn
+
+    async def _chart(self, guild_id: int, last: date, colour: str) -> str | None:
+        """The 30 days up to ``last``, drawn in a worker thread (matplotlib takes tens of ms), and
+        only when the days or the colour changed since the last drawing."""
+        if self.days is None or self.chart is None:
+            return None
+        first = last - timedelta(days=CHART_DAYS - 1)
+        days = tuple(await self.store.call(self.days, self.store, guild_id, first, last))
+        drawn = self._charts.get(guild_id)
+        if drawn is not None and drawn[0] == days and drawn[1] == colour:
+            return drawn[2]
+        svg = await trio.to_thread.run_sync(self.chart, list(days), colour)
+        self._charts[guild_id] = (days, colour, svg)
+        return svg
 
     def shown(self, guild_id: int) -> bool:
         return self.configs.get(guild_id).web_page and self.guilds(guild_id) is not None
@@ -108,20 +133,15 @@ class PageSource:
             )
             boards.append(board(view))
         archive = await self.store.call(archive_sync, self.store, guild_id)
-        chart_svg = None
-        if self.days is not None and self.chart is not None:
-            last = _utc(now).date()
-            days = await self.store.call(
-                self.days, self.store.db.conn, guild_id, last - timedelta(days=CHART_DAYS - 1), last
-            )
-            chart_svg = self.chart(days)
+        colour = f"#{config.colour:06x}"
+        chart_svg = await self._chart(guild_id, _utc(now).date(), colour)
         icon = facts.icon_url if facts.icon_url and facts.icon_url.startswith(CDN) else None
         next_reset = spec.end_of(period)
         return GuildPage(
             guild_id=guild_id,
             guild_name=facts.name,
             icon_url=icon,
-            colour=f"#{config.colour:06x}",
+            colour=colour,
             boards=tuple(boards),
             updated=f"{_utc(now):%Y-%m-%d %H:%M:%S} UTC",
             next_reset=None if next_reset is None else f"{_utc(next_reset):%Y-%m-%d}",

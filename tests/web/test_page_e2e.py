@@ -69,6 +69,10 @@ async def test_a_page_is_404_until_the_server_turns_it_on_and_then_shows_the_mem
         assert theme.headers["content-security-policy"] == CSP
         static = await get(port, "/static/live.js")
         assert static.status == 200 and "textContent" in static.body and "innerHTML" not in static.body
+        assert 'id="chart"' in page.body
+        chart = await get(port, f"/g/{guild_id}/chart.svg")
+        assert chart.status == 200 and chart.headers["content-type"] == "image/svg+xml"
+        assert "<svg" in chart.body and "<script" not in chart.body and 'href="http' not in chart.body
         metrics = await get(port, "/metrics")
         assert metrics.status == 200  # the operator's endpoints are still there, beside the pages
 
@@ -134,3 +138,28 @@ async def test_turning_the_page_off_ends_its_streams_and_answers_404(
             )
             await wait_until(lambda: app.web.viewers() == 0, within=10, what="the stream closed")
         assert (await get(port, f"/g/{guild_id}")).status == 404
+
+
+async def test_the_archive_lists_a_finished_period_with_its_top_members(
+    aio_loop: object, tmp_path: Path
+) -> None:
+    async with page_bot(tmp_path, members=4) as (scenario, app, port):
+        guild_id = scenario.guild.guild_id
+        humans = scenario.humans
+        await turn_page_on(scenario)
+        await say_and_wait(app, scenario, [(humans[0], 2), (humans[1], 5)])
+        before = await get(port, f"/g/{guild_id}")
+        assert "No finished period yet." in before.body
+        handle = app.pipeline.handle
+        assert handle is not None
+        await handle.reset_now(guild_id, humans[0].user_id)
+        await wait_until(lambda: app.web.rounds > 0, within=10, what="a round")
+        with trio.fail_after(10):
+            while "No finished period yet." in (after := await get(port, f"/g/{guild_id}")).body:  # noqa: ASYNC110
+                await trio.sleep(0.1)
+        archive = after.body[after.body.index('class="archive"') :]
+        assert archive.index(html.escape(humans[1].global_name)) < archive.index(
+            html.escape(humans[0].global_name)
+        )
+        assert "5 messages" in archive and "2 messages" in archive
+        assert page_lines(after.body, "messages") == []  # the new period starts empty
