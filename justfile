@@ -50,6 +50,11 @@ doctor: setup
 bench: setup
     {{py}} -m benchmarks
 
+# The README's pictures (docs/*.png): both boards and a rank card as Discord shows them, and the
+# web page, taken in a real headless Chromium (the distribution's chromium and chromium-driver).
+screenshots dir="docs": setup
+    {{py}} -m tests.web.screenshots {{dir}}
+
 # Replay the voice simulation for one seed (or several: just sim 1,2,3).
 sim seed: setup
     VOICE_SIM_SEEDS={{seed}} {{py}} -m pytest -q tests/wiring/test_voice_simulation.py -k oracle

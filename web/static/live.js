@@ -5,6 +5,12 @@
   const root = document.getElementById("page");
   if (!root || !window.EventSource) return;
   const status = document.getElementById("live");
+  // The server icon comes from Discord's CDN: if it cannot be loaded, show nothing rather than a
+  // broken image (the CSP allows no inline handler for this).
+  for (const img of document.querySelectorAll("img.icon")) {
+    img.addEventListener("error", function () { img.hidden = true; });
+    if (img.complete && img.naturalWidth === 0) img.hidden = true;
+  }
 
   function line(item) {
     const li = document.createElement("li");
