@@ -94,6 +94,7 @@ def _guild_id(request: Request) -> int | None:
 
 def web_app(live: LivePages) -> Starlette:
     """The app over ``live`` (which knows the store while the bot runs)."""
+    rendered: dict[int, tuple[GuildPage, bytes]] = {}  # guild -> its current page, as HTML
 
     async def get_page(request: Request) -> GuildPage | Response:
         guild_id = _guild_id(request)
@@ -112,10 +113,14 @@ def web_app(live: LivePages) -> Starlette:
         got = await get_page(request)
         if isinstance(got, Response):
             return got
-        html = _templates.get_template("page.html").render(
-            page=got, chart_version=live.versions.get(got.guild_id, 0)
-        )
-        return HTMLResponse(html, headers={"cache-control": "no-store"})
+        version = live.versions.get(got.guild_id, 0)
+        cached = rendered.get(got.guild_id)
+        if cached is None or cached[0] is not got:  # each page is drawn into HTML once
+            cached = rendered[got.guild_id] = (
+                got,
+                _templates.get_template("page.html").render(page=got, chart_version=version).encode(),
+            )
+        return HTMLResponse(cached[1], headers={"cache-control": "no-store"})
 
     async def chart(request: Request) -> Response:
         got = await get_page(request)

@@ -116,20 +116,31 @@ class LivePages:
         return self._source.shown(guild_id)
 
     async def page(self, guild_id: int) -> GuildPage | None:
-        """The guild's page now (cached until it changes); None: no such page."""
+        """The guild's page now: the cached one (the hub keeps watched pages current, so a reader
+        never waits for a render it does not need), else rendered once however many ask at once."""
         source = self._source
         if source is None:
             raise NotServing
         if not source.shown(guild_id):
             return None
+        page = self._pages.get(guild_id)
+        if page is not None:
+            return page
+        return await self._render(source, guild_id, only_if_missing=True)
+
+    async def _render(
+        self, source: PageSource, guild_id: int, *, only_if_missing: bool = False
+    ) -> GuildPage | None:
         lock = self._rendering.setdefault(guild_id, trio.Lock())
         async with lock:  # many viewers arriving at once: one render
-            page = self._pages.get(guild_id)
+            if only_if_missing and guild_id in self._pages:
+                return self._pages[guild_id]
+            page = await source.render(guild_id)
             if page is None:
-                page = await source.render(guild_id)
-                if page is not None:
-                    self._pages[guild_id] = page
-                    self.versions[guild_id] = self.versions.get(guild_id, 0) + 1
+                self._pages.pop(guild_id, None)
+            else:
+                self._pages[guild_id] = page
+                self.versions[guild_id] = self.versions.get(guild_id, 0) + 1
         return page
 
     @contextlib.contextmanager
@@ -186,16 +197,19 @@ class LivePages:
         raise AssertionError(f"unknown message {message!r}")
 
     async def _round(self, source: PageSource, dirty: set[int]) -> None:
+        """Watched pages are rendered again (the old one is served until the new one is ready);
+        a page nobody watches is dropped, and rendered when someone asks for it."""
         self.rounds += 1
         for guild_id in sorted(dirty):
-            self._pages.pop(guild_id, None)
             watching = self._viewers.get(guild_id)
             if not watching:
+                self._pages.pop(guild_id, None)
                 continue
             try:
-                page = await self.page(guild_id)
+                page = await self._render(source, guild_id)
             except Exception:  # a store hiccup must not end the live pages; the next change retries
                 log.exception("web: the page of guild %s could not be rendered", guild_id)
+                self._pages.pop(guild_id, None)
                 continue
-            for viewer in list(watching):
+            for viewer in list(self._viewers.get(guild_id, ())):
                 viewer.offer(page)

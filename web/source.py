@@ -32,6 +32,7 @@ __all__ = ["ARCHIVE_PERIODS", "CHART_DAYS", "Chart", "Days", "GuildFacts", "Page
 
 ARCHIVE_PERIODS = 12  # finished periods listed, newest first
 CHART_DAYS = 30
+CHART_REDRAW_SECONDS = 10.0  # a busy day's bar grows at every flush; the chart follows this often
 CDN = "https://cdn.discordapp.com/"  # the only image host the page's CSP allows
 
 Days = Callable[[Store, int, date, date], list[DayActivity]]  # (store, guild, first, last), in its thread
@@ -85,20 +86,26 @@ class PageSource:
     names: MemberNames
     days: Days | None = guild_days_sync  # the daily history; None: no chart
     chart: Chart | None = page_chart
-    _charts: dict[int, tuple[tuple[DayActivity, ...], str, str]] = field(factory=dict)  # guild -> last drawn
+    # guild -> (days, colour, svg, when): the last drawing
+    _charts: dict[int, tuple[tuple[DayActivity, ...], str, str, float]] = field(factory=dict)
 
     async def _chart(self, guild_id: int, last: date, colour: str) -> str | None:
         """The 30 days up to ``last``, drawn in a worker thread (matplotlib takes tens of ms), and
-        only when the days or the colour changed since the last drawing."""
+        only when the days or the colour changed, at most every ``CHART_REDRAW_SECONDS`` for days."""
         if self.days is None or self.chart is None:
             return None
         first = last - timedelta(days=CHART_DAYS - 1)
         days = tuple(await self.store.call(self.days, self.store, guild_id, first, last))
         drawn = self._charts.get(guild_id)
-        if drawn is not None and drawn[0] == days and drawn[1] == colour:
+        now = self.clock.now()
+        if (
+            drawn is not None
+            and drawn[1] == colour
+            and (drawn[0] == days or now - drawn[3] < CHART_REDRAW_SECONDS)
+        ):
             return drawn[2]
         svg = await trio.to_thread.run_sync(self.chart, list(days), colour)
-        self._charts[guild_id] = (days, colour, svg)
+        self._charts[guild_id] = (days, colour, svg, now)
         return svg
 
     def shown(self, guild_id: int) -> bool:
