@@ -105,6 +105,10 @@ class LivePages:
             self.inbox.send_nowait(BoardsChanged(frozenset(guild_ids)))
 
     def configured(self, event: GuildConfigured) -> None:
+        """A new config applies at once (the admin's answer gives the page's URL, which must work
+        when clicked); the message then redraws or closes the guild's open pages."""
+        if self._source is not None:
+            self._source.configs.set(event.guild_id, event.config)
         with contextlib.suppress(trio.ClosedResourceError, trio.WouldBlock):
             self.inbox.send_nowait(event)
 
@@ -204,6 +208,11 @@ class LivePages:
             watching = self._viewers.get(guild_id)
             if not watching:
                 self._pages.pop(guild_id, None)
+                continue
+            if not source.shown(guild_id):  # turned off: the open streams end
+                self._pages.pop(guild_id, None)
+                for viewer in list(watching):
+                    viewer.offer(None)
                 continue
             try:
                 page = await self._render(source, guild_id)

@@ -50,6 +50,7 @@ from bot_entry.commands.views import (
 from bot_entry.translate import CDN
 from domain.kinds import BoardKind
 from domain.periods import PeriodSpec
+from domain.units import whole_seconds
 from domain.windows import Span, Window, date_number, day_date, day_span, period_span, utc_date
 from persistence import queries
 from persistence.all_time import rank_all_time, top_all_time
@@ -392,7 +393,7 @@ class MemberCommands(commands.Cog):
                 message_rank=period[BoardKind.MESSAGES].rank,
                 messages=period[BoardKind.MESSAGES].value,
                 voice_rank=period[BoardKind.VOICE].rank,
-                voice_seconds=period[BoardKind.VOICE].value // 1000,  # stored in milliseconds
+                voice_seconds=whole_seconds(period[BoardKind.VOICE].value),  # stored in milliseconds
                 days=days,
                 period=label.lower(),
                 accent=config.colour,

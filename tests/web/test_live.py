@@ -113,3 +113,15 @@ async def test_viewers_are_bounded() -> None:
     with live.viewer(GUILD), live.viewer(GUILD), pytest.raises(TooManyViewers), live.viewer(GUILD):
         pass
     assert live.viewers() == 0
+
+
+async def test_a_page_turned_on_answers_at_once(autojump_clock: object, clock: WallClock) -> None:
+    """The admin's answer carries the URL: it must not be a 404 while the hub has not read its inbox."""
+    live = LivePages(clock)
+    source = FakeSource(GuildConfigs(GuildConfig()))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(live.run, source)
+        assert await live.page(GUILD) is None
+        live.configured(GuildConfigured(GUILD, GuildConfig(web_page=True), 0.0))
+        assert await live.page(GUILD) is not None  # no checkpoint in between: the hub has not run
+        nursery.cancel_scope.cancel()
