@@ -140,6 +140,10 @@ class MessageCounter:
             for (guild_id, _, _), n in tally.counts.items():
                 messages[guild_id] += n
             self.store.not_written("messages", messages, why)
+            reactions: Counter[int] = Counter()
+            for (guild_id, _, _), n in tally.reactions.items():
+                reactions[guild_id] += n
+            self.store.not_written("reactions", reactions, why)
         else:
             log.error(
                 "message_counter: database unavailable (%s); %d messages stay pending for the next flush",

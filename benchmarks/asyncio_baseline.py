@@ -41,6 +41,7 @@ def intents() -> disnake.Intents:
     wanted.guilds = True
     wanted.guild_messages = True
     wanted.voice_states = True
+    wanted.guild_reactions = True
     return wanted
 
 

@@ -79,6 +79,16 @@ BENCHMARKS = (
     Benchmark(
         "board_edits", "board_edits", "edits/interval", "edit-per-change", "<= 1", _reps(1, 3, 3), digits=3
     ),
+    Benchmark("rank_card_ms", "rank_card", "ms", None, "p99 < 250", _reps(1, 3, 3), digits=1),
+    Benchmark(
+        "rank_card_stall_ms",
+        "rank_card_stall",
+        "ms",
+        "render-on-trio-thread",
+        "< 5",
+        _reps(1, 3, 3),
+        digits=2,
+    ),
     Benchmark("web_page_p99_ms", "web_page", "ms", None, "< 100", _reps(1, 3, 3), digits=1),
 )
 PENDING: dict[str, str] = {}

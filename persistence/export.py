@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from attrs import define
 
 from domain.units import seconds_text
+from domain.windows import day_date
 from persistence.history import forget_member_days_sync
 from persistence.store import Store
 
@@ -105,6 +106,53 @@ def export_rows_sync(store: Store, guild_id: int, at: float) -> list[tuple[str, 
             )
         )
     return rows
+
+
+HISTORY_HEADER = ("day", "period", "user_id", "name", "messages", "voice_seconds", "reactions")
+CHANNEL_HEADER = ("day", "channel_id", "messages")
+
+
+def export_history_rows_sync(store: Store, guild_id: int) -> list[tuple[str, ...]]:
+    """The daily history: one row per UTC day, period and member, oldest day first. A day an
+    early reset split has one row for each period. History starts at the upgrade to schema v9."""
+    rows: list[tuple[str, ...]] = []
+    for day, period, user_id, messages, voice_ms, reactions, name in store.db.execute(
+        "SELECT d.day, d.period, d.user_id, d.messages, d.voice_ms, d.reactions, m.name "
+        "FROM daily_members AS d LEFT JOIN members AS m ON m.guild_id = d.guild_id AND m.user_id = d.user_id "
+        "WHERE d.guild_id = ? ORDER BY d.day, d.period, d.user_id",
+        (guild_id,),
+    ):
+        rows.append(
+            (
+                day_date(day).isoformat(),
+                str(period),
+                str(user_id),
+                safe_cell(name or UNKNOWN_MEMBER),
+                str(messages),
+                seconds_text(voice_ms),
+                str(reactions),
+            )
+        )
+    return rows
+
+
+def export_history_csv_sync(store: Store, guild_id: int) -> str:
+    """The daily history as CSV: members' days, then a blank line and each channel's days."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(HISTORY_HEADER)
+    writer.writerows(export_history_rows_sync(store, guild_id))
+    writer.writerow(())
+    writer.writerow(CHANNEL_HEADER)
+    writer.writerows(
+        (day_date(day).isoformat(), str(channel_id), str(n))
+        for day, channel_id, n in store.db.execute(
+            "SELECT day, channel_id, messages FROM daily_channels WHERE guild_id = ? "
+            "ORDER BY day, channel_id",
+            (guild_id,),
+        )
+    )
+    return out.getvalue()
 
 
 def export_csv_sync(store: Store, guild_id: int, at: float) -> str:

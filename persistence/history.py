@@ -7,7 +7,8 @@ sums of days always agree with the period and all-time totals (for the days hist
 Reads take the ``Store`` or its ``sqlite3.Connection`` and run in the store's thread
 (``await store.call(guild_days_sync, store, guild_id, first, last)``). Every read is a range of
 an index: ``daily_members``' primary key ``(guild_id, day, ...)`` for a guild's days and window
-boards, ``daily_members_by_member (guild_id, user_id, day)`` for one member's days; the test
+boards, ``daily_members_by_member (guild_id, user_id, day)`` for one member's days (named with
+``INDEXED BY``: without statistics SQLite would rather range over the guild's days); the test
 ``test_every_history_read_uses_an_index`` checks each plan.
 
 History starts at schema v9 (older totals have no days) and keeps ``HISTORY_DAYS`` days: the
@@ -17,7 +18,7 @@ prune deletes older days a small batch per transaction, so the writer never wait
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Protocol
 
@@ -34,7 +35,7 @@ DEFAULT_HISTORY_DAYS = 400
 PRUNE_BATCH = 500  # rows deleted per transaction: a few milliseconds of the writer at most
 
 # (guild, day, user, period) -> (messages, voice_ms, reactions)
-MemberDays = Mapping[tuple[int, int, int, int], tuple[int, int, int]]
+MemberDays = Mapping[tuple[int, int, int, int], Sequence[int]]
 # (guild, day, channel) -> messages
 ChannelDays = Mapping[tuple[int, int, int], int]
 
@@ -115,6 +116,7 @@ def member_days_sync(
     """One entry per UTC day in ``[first, last]`` for one member, zeros where they did nothing."""
     rows = _conn(source).execute(
         "SELECT day, SUM(messages), SUM(voice_ms), SUM(reactions) FROM daily_members "
+        "INDEXED BY daily_members_by_member "
         "WHERE guild_id = ? AND user_id = ? AND day BETWEEN ? AND ? GROUP BY day",
         (guild_id, user_id, date_number(first), date_number(last)),
     )
@@ -194,7 +196,7 @@ def window_rank_sync(
     totals = _window_totals(col)
     span = (guild_id, date_number(first), date_number(last))
     (value,) = conn.execute(
-        f"SELECT COALESCE(SUM({col}), 0) FROM daily_members "
+        f"SELECT COALESCE(SUM({col}), 0) FROM daily_members INDEXED BY daily_members_by_member "
         "WHERE guild_id = ?1 AND user_id = ?4 AND day BETWEEN ?2 AND ?3",
         (*span, user_id),
     ).fetchone()
@@ -217,13 +219,14 @@ def prune_batch_sync(source: object, guild_id: int, before: date, limit: int = P
     cutoff = date_number(before)
     with conn:
         members = conn.execute(
-            "DELETE FROM daily_members WHERE rowid IN (SELECT rowid FROM daily_members "
+            "DELETE FROM daily_members WHERE (guild_id, day, user_id, period) IN "
+            "(SELECT guild_id, day, user_id, period FROM daily_members "
             "WHERE guild_id = ? AND day < ? LIMIT ?)",
             (guild_id, cutoff, limit),
         ).rowcount
         channels = conn.execute(
-            "DELETE FROM daily_channels WHERE rowid IN (SELECT rowid FROM daily_channels "
-            "WHERE guild_id = ? AND day < ? LIMIT ?)",
+            "DELETE FROM daily_channels WHERE (guild_id, day, channel_id) IN "
+            "(SELECT guild_id, day, channel_id FROM daily_channels WHERE guild_id = ? AND day < ? LIMIT ?)",
             (guild_id, cutoff, limit),
         ).rowcount
     return max(members, channels)

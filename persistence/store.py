@@ -25,7 +25,7 @@ import trio
 from domain.checkpoints import MessageBatch, VoiceBatch
 from domain.periods import DAY, DEFAULT_PERIOD_DAYS, PeriodSpec, day_floor
 from domain.units import exact_seconds, voice_ms
-from domain.windows import day_number, split_days
+from domain.windows import split_days
 from persistence.errors import (
     FlushIncomplete,
     StoreBusy,
@@ -301,28 +301,33 @@ class Store:
         """
         with self.db.atomic():
             per_period: dict[tuple[int, int, int], int] = {}
-            days: dict[tuple[int, int, int, int], list[int]] = {}  # (guild, day, user, period)
+            # The history's rows: (guild, UTC day, user, period) -> [messages, voice, reactions],
+            # and (guild, UTC day, channel) -> messages. Whole seconds, so a day is ``second // DAY``.
+            days: dict[tuple[int, int, int, int], list[int]] = {}
             channel_days: dict[tuple[int, int, int], int] = {}
             forgotten = self._forgotten
-
-            def counted(guild_id: int, user_id: int, second: int) -> bool:
-                return not (forgotten and second < forgotten.get((guild_id, user_id), -math.inf))
-
             for (guild_id, user_id, second), n in batch.counts.items():
-                if not counted(guild_id, user_id, second):
+                if forgotten and second < forgotten.get((guild_id, user_id), -math.inf):
                     continue  # sent before the member was forgotten
                 period = self.period_spec_sync(guild_id, second).index_at(second)
                 key = (guild_id, period, user_id)
                 per_period[key] = per_period.get(key, 0) + n
-                days.setdefault((guild_id, day_number(second), user_id, period), [0, 0, 0])[0] += n
+                day_key = (guild_id, second // DAY, user_id, period)
+                row = days.get(day_key)
+                if row is None:
+                    days[day_key] = [n, 0, 0]
+                else:
+                    row[0] += n
             for (guild_id, user_id, second), n in batch.reactions.items():
-                if counted(guild_id, user_id, second):
-                    period = self.period_spec_sync(guild_id, second).index_at(second)
-                    days.setdefault((guild_id, day_number(second), user_id, period), [0, 0, 0])[2] += n
+                if forgotten and second < forgotten.get((guild_id, user_id), -math.inf):
+                    continue
+                period = self.period_spec_sync(guild_id, second).index_at(second)
+                days.setdefault((guild_id, second // DAY, user_id, period), [0, 0, 0])[2] += n
             for (guild_id, user_id, second, channel_id), n in batch.channels.items():
-                if counted(guild_id, user_id, second):
-                    day = (guild_id, day_number(second), channel_id)
-                    channel_days[day] = channel_days.get(day, 0) + n
+                if forgotten and second < forgotten.get((guild_id, user_id), -math.inf):
+                    continue
+                channel_key = (guild_id, second // DAY, channel_id)
+                channel_days[channel_key] = channel_days.get(channel_key, 0) + n
             conn = self.db.conn
             conn.execute(
                 "INSERT INTO activity (guild_id, period, user_id, messages) "
@@ -330,7 +335,7 @@ class Store:
                 "ON CONFLICT DO UPDATE SET messages = messages + excluded.messages",
                 [orjson.dumps([(*key, n) for key, n in per_period.items()])],
             )
-            add_days_sync(conn, {k: (m, v, r) for k, (m, v, r) in days.items()}, channel_days)
+            add_days_sync(conn, days, channel_days)
             conn.execute(
                 "INSERT OR IGNORE INTO seen_messages (message_id, at) "
                 "SELECT value ->> 0, value ->> 1 FROM json_each(?)",

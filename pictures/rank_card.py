@@ -5,10 +5,11 @@ a chat column; RGB, no transparency):
 
 ```
 |#| ( avatar )  display name, cut to fit with an ellipsis ........................ |
-|#| ( 180 px )  MESSAGES · RANK #3      |  [messages] [voice minutes]                |
-|#| (  circle)  1,234                 |  bars: messages per day                    |
-|#|             VOICE · RANK #5         |  line: voice minutes per day               |
-|#|             12h 05m               |  Aug 24   Aug 31   Sep 7   Sep 14   Sep 21 |
+|#| ( 180 px )  This period (what the ranks count)  LAST 30 DAYS                  |
+|#| (  disc  )  MESSAGES · RANK #3      [messages, most 39 a day] [voice, most ..] |
+|#|             1,234                   bars: messages per day                    |
+|#|             VOICE · RANK #5         line: voice minutes per day               |
+|#|             12h 05m                 Aug 24   Aug 31   Sep 7   Sep 14   Sep 21 |
 ```
 
 ``#`` is the accent bar (the guild's colour, #571173 by default) down the left edge. A member
@@ -55,7 +56,7 @@ AVATAR = 180  # px, the disc's diameter
 AVATAR_AT = (40, (SIZE[1] - AVATAR) // 2)
 TEXT_X = 250
 NAME_BOX = (TEXT_X, 22, SIZE[0] - 28)  # x, y, right edge
-CHART_BOX = (560, 80, SIZE[0] - 20, SIZE[1] - 12)  # left, top, right, bottom
+CHART_BOX = (560, 94, SIZE[0] - 20, SIZE[1] - 10)  # left, top, right, bottom
 MAX_AVATAR_PIXELS = 4096 * 4096  # a larger "avatar" is not one; refuse before decoding it
 MAX_NAME = 256  # code points kept before measuring: Discord's names are far shorter
 ELLIPSIS = "…"
@@ -77,7 +78,7 @@ class RankCard:
     voice_rank: int | None
     voice_seconds: int
     days: list[DayActivity] = field(factory=list)  # the chart, oldest first (``chart.daily_series``)
-    period: str = "this period"  # what the ranks and totals count, shown above the chart
+    period: str = "This period"  # what the ranks and totals count (a window's name), above the chart
     accent: int = ACCENT  # the guild's colour, 0xRRGGBB
 
 
@@ -100,8 +101,11 @@ def render_rank_card(card: RankCard) -> bytes:
         ("VOICE", card.voice_rank, format_voice(card.voice_seconds)),
     )
     column = CHART_BOX[0] - TEXT_X - 16
+    draw.text(
+        (TEXT_X, 68), fit_text(clean_name(card.period), label_font, column), font=label_font, fill=MUTED
+    )
     for i, (label, rank, total) in enumerate(rows):
-        top = 92 + i * 86
+        top = 100 + i * 84
         place = f"RANK #{rank:,}" if rank is not None else "UNRANKED"
         draw.text(
             (TEXT_X, top), fit_text(f"{label} · {place}", label_font, column), font=label_font, fill=MUTED
@@ -109,8 +113,7 @@ def render_rank_card(card: RankCard) -> bytes:
         draw.text((TEXT_X, top + 22), fit_text(total, value_font, column), font=value_font, fill=TEXT)
 
     left, top, right, bottom = CHART_BOX
-    caption = fit_text(f"{clean_name(card.period)} · last {len(card.days)} days", label_font, right - left)
-    draw.text((right, top - 14), caption, font=label_font, fill=MUTED, anchor="rs")
+    draw.text((left, top - 10), f"LAST {len(card.days)} DAYS", font=label_font, fill=MUTED, anchor="ls")
     # Bars in a light tint of the accent: the accent itself is too dark to read on the dark card.
     bars = _hex(_tint(card.accent, 0.35))
     chart = chart_rgba(card.days, (right - left, bottom - top), accent=bars)

@@ -51,7 +51,12 @@ from bot_entry.commands.validation import (
 from bot_entry.commands.views import audit_detail, config_embed, describe_changes, utc_day, utc_minute
 from domain.guild_config import config_to_json
 from domain.messages import GuildConfigured
-from persistence.export import export_csv_sync, forget_member_sync, unnamed_members_sync
+from persistence.export import (
+    export_csv_sync,
+    export_history_csv_sync,
+    forget_member_sync,
+    unnamed_members_sync,
+)
 from persistence.store import Store
 
 log = logging.getLogger(__name__)
@@ -332,16 +337,30 @@ class AdminCommands(commands.Cog):
         description="Download this server's totals (every period) as CSV",
         default_member_permissions=MANAGE_GUILD,
     )
-    async def lbexport(self, inter: disnake.ApplicationCommandInteraction) -> None:
+    async def lbexport(
+        self,
+        inter: disnake.ApplicationCommandInteraction,
+        what: str = commands.Param(
+            "totals",
+            description="Totals per period (default), or the daily history (kept HISTORY_DAYS days)",
+            choices=["totals", "daily"],
+        ),
+    ) -> None:
         s = self.services
         guild_id = inter.guild_id
         assert guild_id is not None
         await inter.response.defer(ephemeral=True)
         await self._learn_names(inter.guild, guild_id)
         at = s.clock.now()
-        text = await s.db(export_csv_sync, s.store, guild_id, at)
-        rows = text.count("\r\n") - 1
-        data, name = text.encode("utf-8"), f"leaderboard-{guild_id}-{utc_day(at)}.csv"
+        daily = what == "daily"
+        if daily:
+            text = await s.db(export_history_csv_sync, s.store, guild_id)
+            rows = text.split("\r\n\r\n", 1)[0].count("\r\n")  # member days (channel days follow)
+        else:
+            text = await s.db(export_csv_sync, s.store, guild_id, at)
+            rows = text.count("\r\n") - 1
+        suffix = "-daily" if daily else ""
+        data, name = text.encode("utf-8"), f"leaderboard-{guild_id}-{utc_day(at)}{suffix}.csv"
         limit = inter.attachment_size_limit
         if len(data) > limit:
             data, name = gzip.compress(data), name + ".gz"
@@ -352,7 +371,10 @@ class AdminCommands(commands.Cog):
         await s.db(s.store.audit_sync, guild_id, inter.author.id, "export", f"{rows} rows", at)
         await answer(
             inter,
-            f"{rows:,} rows: one per member and period.",
+            f"{rows:,} rows: one per member and UTC day (a day an early reset split, one per period); "
+            "then each channel's days. Daily history starts at the upgrade that added it."
+            if daily
+            else f"{rows:,} rows: one per member and period.",
             file=disnake.File(io.BytesIO(data), filename=name),
         )
 
@@ -394,7 +416,8 @@ class AdminCommands(commands.Cog):
         await answer(
             inter,
             f"Deleted the data of {escape_name(member.display_name)}: {gone.activity_rows} period totals, "
-            f"{gone.names} stored name; removed from {gone.archives} archived top lists. "
+            f"{gone.days} days of history, {gone.names} stored name; "
+            f"removed from {gone.archives} archived top lists. "
             "New activity will count again from now. " + backups_note(s.backups_kept_hours),
         )
 

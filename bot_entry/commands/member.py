@@ -258,6 +258,9 @@ class MemberCommands(commands.Cog):
         self.avatars = Avatars(services.clock)
         self.cards = CardRenderer(inline=services.store.inline)
 
+    def cog_unload(self) -> None:
+        self.cards.close()  # the card worker process (else it ends with this process)
+
     async def _remember(self, learned: Learned) -> None:
         await self.services.db(self.services.store.remember_names_sync, learned)
 
@@ -384,18 +387,17 @@ class MemberCommands(commands.Cog):
         label = RANK_WINDOW_NAMES.get(span_of) or window_label(span_of)
         config = s.configs.get(inter.guild_id)
         embed = rank_embed(name, config, afk, ranks.window, ranks.all_time, label, ranks.span)
-        period = ranks.window
         try:
             days = await s.db(card_days_sync, s.store, inter.guild_id, target.id, utc_date(now))
             card = RankCard(
                 display_name=target.display_name,  # drawn as text: no markdown escaping
                 avatar=await self.avatars.get(avatar_of(target)),
-                message_rank=period[BoardKind.MESSAGES].rank,
-                messages=period[BoardKind.MESSAGES].value,
-                voice_rank=period[BoardKind.VOICE].rank,
-                voice_seconds=whole_seconds(period[BoardKind.VOICE].value),  # stored in milliseconds
+                message_rank=ranks.window[BoardKind.MESSAGES].rank,
+                messages=ranks.window[BoardKind.MESSAGES].value,
+                voice_rank=ranks.window[BoardKind.VOICE].rank,
+                voice_seconds=whole_seconds(ranks.window[BoardKind.VOICE].value),
                 days=days,
-                period=label.lower(),
+                period=label,
                 accent=config.colour,
             )
             png = await trio_asyncio.trio_as_aio(self.cards.render)(card)

@@ -9,9 +9,9 @@ hour, failures for five minutes, 512 entries each, on the injected clock. Any fa
 placeholder on the card, never a failed command.
 
 Rendering takes tens of milliseconds of CPU (``pictures``), far too long for the event loop, so
-it runs in a worker thread, two cards at a time at most. In deterministic simulations (an
-``inline`` store on MockClock) it runs inline, for the reason ``Store.call`` gives: virtual time
-would otherwise run on while the thread works.
+it runs in a worker process (``CardRenderer`` says why not a thread), waited for from a Trio
+worker thread. In deterministic simulations (an ``inline`` store on MockClock) it runs inline,
+for the reason ``Store.call`` gives: virtual time would otherwise run on while the worker works.
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ import asyncio
 import contextlib
 import io
 import logging
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import date, timedelta
 from typing import Any
 
@@ -41,7 +45,7 @@ AVATAR_TIMEOUT = 3.0  # seconds for one CDN fetch
 AVATAR_MAX_BYTES = 1024 * 1024  # a 256 px avatar is tens of kB; more is not an avatar
 CACHE_SIZE = 512
 FOUND_TTL, FAILED_TTL = 3600.0, 300.0
-RENDERERS = 2  # cards rendered at once (each is a worker thread's CPU)
+RENDER_TIMEOUT = 30.0  # seconds for one card, the worker's start-up included; then text alone
 
 
 def card_days_sync(source: object, guild_id: int, user_id: int, last: date) -> list[DayActivity]:
@@ -91,20 +95,47 @@ class Avatars:
 
 
 class CardRenderer:
-    """Renders cards in worker threads, ``RENDERERS`` at a time (inline for an inline store)."""
+    """Renders cards in one worker process, one card at a time, each within ``RENDER_TIMEOUT``.
 
-    def __init__(self, *, inline: bool) -> None:
+    A process, not a thread: drawing is Python as much as C (matplotlib lays out every text and
+    tick in Python), so a render thread would hold the GIL in turns with the event loop, and on a
+    busy machine the loop would wait for it tens of milliseconds at a time; a process shares
+    nothing with the loop. The worker starts on the first card (spawned: no copy of the running
+    bot's threads) and is replaced if it dies. ``inline`` (deterministic simulations on MockClock,
+    with an inline store) renders on the Trio thread instead.
+    """
+
+    def __init__(self, *, inline: bool, render: Callable[[RankCard], bytes] = render_rank_card) -> None:
         self.inline = inline
+        self._render = render
+        self._pool: ProcessPoolExecutor | None = None
         self._limiter: trio.CapacityLimiter | None = None  # made inside the Trio run that uses it
 
     async def render(self, card: RankCard) -> bytes:
         """Trio side (reach it from asyncio with ``trio_asyncio.trio_as_aio``)."""
         if self.inline:
             await trio.lowlevel.checkpoint()
-            return render_rank_card(card)
+            return self._render(card)
         if self._limiter is None:
-            self._limiter = trio.CapacityLimiter(RENDERERS)
-        return await trio.to_thread.run_sync(render_rank_card, card, limiter=self._limiter)
+            self._limiter = trio.CapacityLimiter(1)  # the queue waits here, in Trio, never in the pool
+        async with self._limiter:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            future = self._pool.submit(self._render, card)
+            try:
+                with trio.fail_after(RENDER_TIMEOUT):
+                    return await trio.to_thread.run_sync(future.result, abandon_on_cancel=True)
+            except BrokenProcessPool:
+                self.close()  # the worker died: the next card starts a new one
+                raise
+            finally:
+                future.cancel()  # cancelled or timed out: drop it if it has not started
+
+    def close(self) -> None:
+        """Stop the worker (it also stops when this process exits)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def card_file(png: bytes) -> disnake.File:

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from actors.message_counter import MessageCounter
 from actors.message_tally import MessageTally, Skip
 from domain.events import MessageSent, ReactionAdded
 from domain.guild_config import GuildConfig, GuildConfigs
+from persistence.errors import FlushIncomplete
+from persistence.store import Store
 
 
 def reaction(user: int = 10, author: int | None = 20, message_id: int = 7, **kw: object) -> ReactionAdded:
@@ -54,3 +61,20 @@ def test_reactions_and_channels_survive_a_failed_flush_and_a_forget() -> None:
     tally.forget(1, 10, 2_000.0)
     gone = tally.take_batch()
     assert (gone.reactions, gone.channels, gone.counts) == ({}, {}, {})
+
+
+async def test_a_final_flush_that_fails_reports_the_reactions_too(
+    autojump_clock: object, tmp_path: Path
+) -> None:
+    store = Store(tmp_path / "lb.db", inline=True)
+    (pages,) = store.db.execute("PRAGMA page_count").fetchone()
+    store.db.execute(f"PRAGMA max_page_count = {pages}")  # a real SQLITE_FULL on the first new page
+    counter = MessageCounter(store)
+    tally = MessageTally()
+    for user in range(3000):  # enough rows to need a new page
+        tally.add_reaction(reaction(user=user, author=None, message_id=user))
+    tally.add(MessageSent(1, 2, 99, 5, "ada", 1_000.5))
+    assert not await counter._flush(tally, final=True)
+    assert store.unwritten == {"messages": {1: 1}, "reactions": {1: 3000}}
+    with pytest.raises(FlushIncomplete, match="reactions: guild 1: 3000"):
+        await store.aclose()

@@ -1,17 +1,18 @@
 """The /rank card's Discord side: avatars fetched within their bounds and cached on the injected
-clock (a placeholder, None, on any failure), and cards rendered in a worker thread."""
+clock (a placeholder, None, on any failure), and cards rendered in a worker process."""
 
 from __future__ import annotations
 
 import asyncio
-import threading
+import io
+import os
 from typing import Any
 
 import pytest
 import trio
 import trio_asyncio
+from PIL import Image
 
-import bot_entry.commands.rank_card as rank_card
 from bot_entry.commands.rank_card import (
     AVATAR_MAX_BYTES,
     AVATAR_TIMEOUT,
@@ -21,7 +22,7 @@ from bot_entry.commands.rank_card import (
     CardRenderer,
 )
 from domain.clock import WallClock
-from pictures.rank_card import RankCard
+from pictures.rank_card import SIZE, RankCard
 
 aio = trio_asyncio.aio_as_trio
 HANG = object()
@@ -96,22 +97,21 @@ async def test_no_avatar_is_no_fetch(autojump_clock: object, aio_loop: object, c
 CARD = RankCard("Ada", None, 1, 2, None, 0)
 
 
-async def test_a_card_is_rendered_in_a_worker_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    threads: list[threading.Thread] = []
-
-    def render(card: RankCard) -> bytes:
-        threads.append(threading.current_thread())
-        return b"png"
-
-    monkeypatch.setattr(rank_card, "render_rank_card", render)
-    assert await CardRenderer(inline=False).render(CARD) == b"png"
-    assert threads and threads[0] is not threading.current_thread()
+def pid_of_renderer(card: RankCard) -> bytes:
+    """A stand-in render (importable by the worker process): which process ran it."""
+    return str(os.getpid()).encode()
 
 
-async def test_an_inline_renderer_stays_on_the_trio_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    threads: list[threading.Thread] = []
-    monkeypatch.setattr(
-        rank_card, "render_rank_card", lambda card: threads.append(threading.current_thread()) or b""
-    )
-    await CardRenderer(inline=True).render(CARD)
-    assert threads == [threading.current_thread()]
+async def test_a_card_is_rendered_in_another_process() -> None:
+    renderer = CardRenderer(inline=False, render=pid_of_renderer)
+    try:
+        first = await renderer.render(CARD)
+        assert int(first) != os.getpid()
+        assert await renderer.render(CARD) == first, "one worker, started once"
+        assert Image.open(io.BytesIO(await CardRenderer(inline=False).render(CARD))).size == SIZE
+    finally:
+        renderer.close()
+
+
+async def test_an_inline_renderer_stays_on_the_trio_thread() -> None:
+    assert await CardRenderer(inline=True, render=pid_of_renderer).render(CARD) == str(os.getpid()).encode()

@@ -770,7 +770,7 @@ async def test_lbforget_removes_the_member_from_boards_and_the_database(
             f"Deleted the data of {gone.global_name}: 1 period totals"
         )  # type: ignore[index]
         with sqlite3.connect(db) as conn:
-            for table in ("activity", "members"):
+            for table in ("activity", "members", "daily_members"):
                 (left,) = conn.execute(
                     f"SELECT COUNT(*) FROM {table} WHERE user_id = ?", [gone.user_id]
                 ).fetchone()

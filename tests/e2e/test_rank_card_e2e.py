@@ -96,6 +96,7 @@ async def test_rank_answers_with_the_card_beside_the_text(
         voice_rank=1,
         voice_seconds=600,
         days=daily_series([DayActivity(today, 3, 600)], today),
+        period="This period",
     )
     assert png == render_rank_card(expected), "ranks, totals and the 30 days come from the store"
 

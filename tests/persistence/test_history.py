@@ -17,7 +17,7 @@ from domain.periods import DAY
 from domain.windows import date_number, day_start
 from persistence import history, queries
 from persistence.all_time import rank_all_time
-from persistence.export import forget_member_sync
+from persistence.export import UNKNOWN_MEMBER, export_history_csv_sync, forget_member_sync
 from persistence.history import (
     channel_messages_sync,
     guild_days_sync,
@@ -138,6 +138,24 @@ def test_a_forgotten_members_days_are_deleted_and_stay_gone(store: Store) -> Non
     assert member_days_sync(store, G, 10, D0, D0) == [DayActivity(D0, 1)]
 
 
+def test_the_daily_export_lists_members_and_channels_days_and_a_forget_empties_the_member(
+    store: Store,
+) -> None:
+    store.apply_messages_sync(messages((10, T0 + 5, 2), (11, T0 + DAY + 6, 1)))
+    store.apply_voice_sync(VoiceBatch(((G, 10, T0 + 10, T0 + 71.5),), {(G, 10): ("=cmd", T0)}))
+    text = export_history_csv_sync(store, G)
+    members, channels = text.split("\r\n\r\n")
+    assert members.split("\r\n") == [
+        "day,period,user_id,name,messages,voice_seconds,reactions",
+        "2026-01-01,0,10,'=cmd,2,61.500,0",
+        f"2026-01-02,0,11,{UNKNOWN_MEMBER},1,0.000,0",
+    ]
+    assert channels.split("\r\n") == ["day,channel_id,messages", "2026-01-01,50,2", "2026-01-02,50,1", ""]
+    gone = forget_member_sync(store, G, 10, by_user=99, at=T0 + 2 * DAY)
+    assert gone.days == 1
+    assert "2026-01-01,0,10" not in export_history_csv_sync(store, G)
+
+
 def plan(conn: sqlite3.Connection, sql: str, args: tuple[object, ...]) -> str:
     return " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", args))
 
@@ -173,12 +191,16 @@ def test_every_history_read_uses_an_index(store: Store, monkeypatch: pytest.Monk
     window_rank_sync(store, G, 10, BoardKind.MESSAGES, D0, last)
     prune_batch_sync(store, G, D0)
     assert len(seen) >= 9
+    member_reads = [sql for sql, _ in seen if "user_id = ?" in sql and "SUM(" in sql]
+    assert len(member_reads) == 2
+    for sql in member_reads:  # one member's days: their own index, not the guild's days
+        assert "daily_members_by_member" in plan(conn, sql, next(a for s, a in seen if s == sql))
     for sql, args in seen:
         text = plan(conn, sql, args)
         assert "SCAN daily_" not in text, (sql, text)
         assert "USING" in text and ("INDEX" in text or "PRIMARY KEY" in text), (sql, text)
     for table in ("daily_members", "daily_channels"):  # the prune's inner select, too
-        text = plan(conn, f"SELECT rowid FROM {table} WHERE guild_id = ? AND day < ? LIMIT 5", (G, 1))
+        text = plan(conn, f"SELECT day FROM {table} WHERE guild_id = ? AND day < ? LIMIT 5", (G, 1))
         assert "SCAN" not in text, text
 
 
