@@ -163,3 +163,23 @@ async def test_the_archive_lists_a_finished_period_with_its_top_members(
         )
         assert "5 messages" in archive and "2 messages" in archive
         assert page_lines(after.body, "messages") == []  # the new period starts empty
+
+
+async def test_the_bot_stops_promptly_with_a_live_page_open(aio_loop: object, tmp_path: Path) -> None:
+    """An open event stream must not hold the shutdown: the stream ends, then the server."""
+    with trio.fail_after(30):
+        async with page_bot(tmp_path, members=3) as (scenario, app, port):
+            guild_id = scenario.guild.guild_id
+            await turn_page_on(scenario)
+            async with events(port, f"/g/{guild_id}/events") as (status, stream):
+                assert status == 200
+                await stream.next()
+                await wait_until(lambda: app.web.viewers() == 1, within=10, what="the viewer")
+                app.stop()
+                with trio.fail_after(10):
+                    while True:
+                        try:
+                            await stream.next()
+                        except EOFError:
+                            break
+        assert app.web.viewers() == 0
