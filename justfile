@@ -50,8 +50,7 @@ doctor: setup
 bench: setup
     {{py}} -m benchmarks
 
-# The README's pictures (docs/*.png): both boards and a rank card as Discord shows them, and the
-# web page, taken in a real headless Chromium (the distribution's chromium and chromium-driver).
+# The README's pictures (docs/*.png): boards, rank card and web page, in a real headless Chromium.
 screenshots dir="docs": setup
     {{py}} -m tests.web.screenshots {{dir}}
 
