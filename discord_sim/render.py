@@ -53,8 +53,9 @@ body { margin: 0; background: #313338; color: #dbdee1;
 """
 
 
-def markdown_html(text: str) -> str:
-    """The markdown boards use, as HTML: ``**bold**``, backslash escapes, custom emoji (a mark)."""
+def markdown_html(text: str, channels: Mapping[int, str] | None = None) -> str:
+    """The markdown boards use, as HTML: ``**bold**``, backslash escapes, custom emoji (a mark),
+    channel mentions (by name when ``channels`` knows it)."""
     out: list[str] = []
     at = 0
     for match in _TOKEN.finditer(text):
@@ -63,9 +64,10 @@ def markdown_html(text: str) -> str:
         if escaped is not None:
             out.append(html.escape(escaped))
         elif bold is not None:
-            out.append(f"<b>{markdown_html(bold)}</b>")
+            out.append(f"<b>{markdown_html(bold, channels)}</b>")
         elif match.group(3) is not None:
-            out.append('<span class="mention"># channel</span>')
+            name = (channels or {}).get(int(match.group(3)), "channel")
+            out.append(f'<span class="mention"># {html.escape(name)}</span>')
         else:
             out.append('<span class="emoji">➤</span>')
         at = match.end()
@@ -88,14 +90,15 @@ def _image(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
-def _embed(embed: Json, files: Mapping[str, bytes]) -> str:
+def _embed(embed: Json, files: Mapping[str, bytes], channels: Mapping[int, str]) -> str:
     parts = [f'<div class="embed" style="border-color: {_colour(embed.get("color"))}">']
     if embed.get("title"):
-        parts.append(f'<div class="title">{markdown_html(str(embed["title"]))}</div>')
+        parts.append(f'<div class="title">{markdown_html(str(embed["title"]), channels)}</div>')
     if embed.get("description"):
-        parts.append(f'<div class="desc">{markdown_html(str(embed["description"]))}</div>')
+        parts.append(f'<div class="desc">{markdown_html(str(embed["description"]), channels)}</div>')
     for field in embed.get("fields") or ():
-        name, value = markdown_html(str(field.get("name", ""))), markdown_html(str(field.get("value", "")))
+        name = markdown_html(str(field.get("name", "")), channels)
+        value = markdown_html(str(field.get("value", "")), channels)
         parts.append(f'<div class="field"><b>{name}</b>{value}</div>')
     image = str((embed.get("image") or {}).get("url") or "")
     if image.startswith("attachment://") and image.removeprefix("attachment://") in files:
@@ -107,7 +110,9 @@ def _embed(embed: Json, files: Mapping[str, bytes]) -> str:
     return "".join(parts)
 
 
-def _message(message: Json, attachments: Mapping[int, bytes], *, ephemeral: bool) -> str:
+def _message(
+    message: Json, attachments: Mapping[int, bytes], channels: Mapping[int, str], *, ephemeral: bool
+) -> str:
     author = message.get("author") or {}
     name = str(author.get("global_name") or author.get("username") or "?")
     files = {
@@ -127,8 +132,8 @@ def _message(message: Json, attachments: Mapping[int, bytes], *, ephemeral: bool
         f'<span class="time">{html.escape(_when(message.get("timestamp")))}</span>',
     ]
     if message.get("content"):
-        parts.append(f'<div class="content">{markdown_html(str(message["content"]))}</div>')
-    parts.extend(_embed(e, files) for e in message.get("embeds") or ())
+        parts.append(f'<div class="content">{markdown_html(str(message["content"]), channels)}</div>')
+    parts.extend(_embed(e, files, channels) for e in message.get("embeds") or ())
     parts.extend(
         f'<img class="attachment" alt="" src="{_image(data)}">'
         for fn, data in files.items()
@@ -145,10 +150,12 @@ def messages_html(
     messages: Iterable[Json],
     attachments: Mapping[int, bytes] | None = None,
     *,
+    channels: Mapping[int, str] | None = None,
     ephemeral: bool = False,
 ) -> str:
-    """A page showing ``messages`` in a channel called ``channel_name``, oldest first."""
-    body = "".join(_message(m, attachments or {}, ephemeral=ephemeral) for m in messages)
+    """A page showing ``messages`` in a channel called ``channel_name``, oldest first; ``channels``
+    names the channels that mentions point at."""
+    body = "".join(_message(m, attachments or {}, channels or {}, ephemeral=ephemeral) for m in messages)
     return (
         '<!doctype html><html><head><meta charset="utf-8"><title>'
         f"#{html.escape(channel_name)}</title><style>{_CSS}</style></head><body>"

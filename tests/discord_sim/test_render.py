@@ -20,3 +20,9 @@ def test_a_hostile_author_or_embed_is_text() -> None:
     page = messages_html("general<i>", [message])
     assert "<img src=x" not in page and "<svg" not in page and "<b>t</b>" not in page and "<i>" not in page
     assert "border-color: #571173" in page and "2026-09-21 14:13" in page
+
+
+def test_a_channel_mention_shows_the_channels_name_escaped() -> None:
+    assert markdown_html("in <#42> and <#7>", {42: "<AFK>"}) == (
+        'in <span class="mention"># &lt;AFK&gt;</span> and <span class="mention"># channel</span>'
+    )

@@ -169,7 +169,11 @@ async def take(out: Path) -> None:
                     "board-messages": messages_html(text.name, board_in(text.channel_id)),
                     "board-voice": messages_html(voice.name, board_in(voice.channel_id)),
                     "rank-card": messages_html(
-                        text.name, [asked.original], sim.world.attachments, ephemeral=True
+                        text.name,
+                        [asked.original],
+                        sim.world.attachments,
+                        channels={c.channel_id: c.name for c in scenario.guild.channels.values()},
+                        ephemeral=True,
                     ),
                 }
                 url = settings.web_page_url(scenario.guild.guild_id)
