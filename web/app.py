@@ -113,12 +113,11 @@ def web_app(live: LivePages) -> Starlette:
         got = await get_page(request)
         if isinstance(got, Response):
             return got
-        version = live.versions.get(got.guild_id, 0)
         cached = rendered.get(got.guild_id)
         if cached is None or cached[0] is not got:  # each page is drawn into HTML once
             cached = rendered[got.guild_id] = (
                 got,
-                _templates.get_template("page.html").render(page=got, chart_version=version).encode(),
+                _templates.get_template("page.html").render(page=got).encode(),
             )
         return HTMLResponse(cached[1], headers={"cache-control": "no-store"})
 
@@ -149,7 +148,7 @@ def web_app(live: LivePages) -> Starlette:
             with contextlib.suppress(TooManyViewers), live.viewer(guild_id) as viewer:
                 current: GuildPage | None = got
                 while current is not None:
-                    data = json.dumps(page_json(current, live.versions.get(guild_id, 0)))
+                    data = json.dumps(page_json(current))
                     yield f"event: boards\ndata: {data}\n\n"
                     while True:
                         with trio.move_on_after(KEEPALIVE_SECONDS) as idle:

@@ -91,7 +91,7 @@ class LivePages:
     inbox: CoalescingMailbox[LiveMessage] = field(
         factory=lambda: CoalescingMailbox[LiveMessage]("web_pages", _key, _merge)
     )
-    versions: dict[int, int] = field(factory=dict)  # guild -> renders so far (the chart's cache key)
+    versions: dict[int, int] = field(factory=dict)  # guild -> renders so far (tests, health)
     rounds: int = 0  # rounds of renders (tests, benchmarks)
     _source: PageSource | None = None
     _viewers: dict[int, set[Viewer]] = field(factory=dict)

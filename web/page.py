@@ -61,6 +61,7 @@ class GuildPage:
     next_reset: str | None
     archive: tuple[ArchivedPeriod, ...]
     chart_svg: str | None  # the 30-day chart (our own SVG; no member text in it); None: no history
+    chart_key: str = ""  # changes when the chart does (browsers reload the image only then)
 
 
 def _day(epoch: float) -> str:
@@ -96,8 +97,8 @@ def archived_period(row: Mapping[str, Any], names: Mapping[int, str]) -> Archive
     )
 
 
-def page_json(page: GuildPage, chart_version: int) -> dict[str, Any]:
-    """What a live update carries: the boards and the time (the chart is reloaded by version)."""
+def page_json(page: GuildPage) -> dict[str, Any]:
+    """What a live update carries: the boards and the time (the chart is reloaded by its key)."""
     return {
         "boards": [
             {
@@ -111,5 +112,5 @@ def page_json(page: GuildPage, chart_version: int) -> dict[str, Any]:
         ],
         "updated": page.updated,
         "next_reset": page.next_reset,
-        "chart": chart_version,
+        "chart": page.chart_key,
     }

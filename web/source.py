@@ -9,6 +9,7 @@ hour, like the publisher's). A page exists only for a guild the bot is in whose 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -154,4 +155,5 @@ class PageSource:
             next_reset=None if next_reset is None else f"{_utc(next_reset):%Y-%m-%d}",
             archive=tuple(archive),
             chart_svg=chart_svg,
+            chart_key="" if chart_svg is None else hashlib.sha256(chart_svg.encode()).hexdigest()[:16],
         )

@@ -58,5 +58,5 @@ def test_a_live_update_carries_no_user_id() -> None:
     page = GuildPage(
         5, "G", None, "#000000", (board(a_view(BoardKind.MESSAGES, [2, 1])),), "now", None, (), None
     )
-    text = json.dumps(page_json(page, 1))
+    text = json.dumps(page_json(page))
     assert "1000" not in text and "1001" not in text and "<b>Bo</b>" in text
