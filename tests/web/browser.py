@@ -46,6 +46,7 @@ def chromium(width: int = 1100, height: int = 900) -> Iterator[Any]:
         "--force-device-scale-factor=1",
     ):
         options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP violations land there
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(20)
     try:

@@ -69,6 +69,13 @@ async def test_the_browser_shows_the_top_10_and_a_live_update_arrives_without_a_
             "the update",
         )
         assert await off_thread(driver.execute_script, "return window.notReloaded === true;")
+        chart = "const c = document.getElementById('chart'); return c.complete && c.naturalWidth > 0;"
+        await until(driver, lambda d: d.execute_script(chart), "the chart")  # our SVG, allowed by the CSP
+        logged = await off_thread(driver.get_log, "browser")
+        assert not [e for e in logged if "Content Security Policy" in e["message"]], logged
+        # The server icon is the only thing from elsewhere (Discord's CDN; the simulator's icon is
+        # not there, or the machine is offline): any other error is ours.
+        assert not [e for e in logged if e["level"] == "SEVERE" and "cdn.discordapp.com" not in e["message"]]
         lines = await off_thread(board_lines, driver, "messages")
         assert lines[1:] == [
             f"#{i + 2} {m.global_name} — {14 - i} messages" for i, m in enumerate(humans[:9])
