@@ -35,7 +35,7 @@ from web.page import GuildPage, page_json
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CSP", "KEEPALIVE_SECONDS", "PREFIXES", "web_app"]
+__all__ = ["CSP", "KEEPALIVE_SECONDS", "PAGE_TIMEOUT", "PREFIXES", "web_app"]
 
 HERE = Path(__file__).parent
 CSP = (
@@ -49,6 +49,7 @@ HEADERS = [
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
 ]
+PAGE_TIMEOUT = 5.0  # seconds a request waits for a page to be drawn (a stuck store: 503, not a hang)
 KEEPALIVE_SECONDS = 15.0  # a comment line on an idle stream, so a gone browser is noticed
 PREFIXES = ("/g/", "/static/")  # the paths this app answers (the ops app sends it these)
 
@@ -101,7 +102,10 @@ def web_app(live: LivePages) -> Starlette:
         if guild_id is None:
             return _not_found()
         try:
-            page = await live.page(guild_id)
+            with trio.fail_after(PAGE_TIMEOUT):
+                page = await live.page(guild_id)
+        except trio.TooSlowError:
+            return _unavailable("the page is busy; try again in a few seconds")
         except NotServing:
             return _unavailable("starting or stopping; try again in a few seconds")
         except Exception:
