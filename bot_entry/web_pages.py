@@ -13,6 +13,7 @@ from actors.leaderboard_publisher import Poster
 from actors.member_names import Learned, MemberNames
 from domain.clock import WallClock
 from persistence.store import Store
+from web.chart_worker import ChartWorker
 from web.source import GuildFacts, GuildLookup, PageSource
 from wiring.pipeline import PipelineHandle
 
@@ -42,4 +43,5 @@ def page_source(
         clock=clock,
         guilds=guild_lookup(client),
         names=MemberNames(poster.fetch_member, remember, clock),
+        chart=ChartWorker(inline=store.inline),
     )

@@ -186,6 +186,7 @@ class LivePages:
                 await self.clock.sleep_until(self.clock.now() + self.min_interval)
         finally:
             self._source = None
+            source.close()
             for watching in list(self._viewers.values()):
                 for viewer in watching:
                     viewer.offer(None)

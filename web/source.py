@@ -10,11 +10,11 @@ hour, like the publisher's). A page exists only for a guild the bot is in whose 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import trio
 from attrs import define, field
 
 from actors.board_view import TOP, Paging, board_view
@@ -26,8 +26,10 @@ from domain.kinds import BoardKind
 from persistence import queries
 from persistence.history import guild_days_sync
 from persistence.store import Store
-from pictures.chart import chart_svg
+from web.chart_worker import ChartWorker
 from web.page import ArchivedPeriod, GuildPage, archived_period, board
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ARCHIVE_PERIODS", "CHART_DAYS", "Chart", "Days", "GuildFacts", "PageSource"]
 
@@ -37,15 +39,7 @@ CHART_REDRAW_SECONDS = 10.0  # a busy day's bar grows at every flush; the chart 
 CDN = "https://cdn.discordapp.com/"  # the only image host the page's CSP allows
 
 Days = Callable[[Store, int, date, date], list[DayActivity]]  # (store, guild, first, last), in its thread
-Chart = Callable[[list[DayActivity], str], str]  # (days, "#rrggbb" accent) -> an SVG document
-
-
-CHART_TEXT = "#b5bac1"  # the page's secondary text colour (web/static/page.css)
-
-
-def page_chart(days: list[DayActivity], accent: str) -> str:
-    """The page's chart: the rank card's figure (``pictures.chart``) as SVG, in the page's colours."""
-    return chart_svg(days, accent=accent, text=CHART_TEXT)
+Chart = Callable[[list[DayActivity], str], Awaitable[str]]  # (days, "#rrggbb" accent) -> an SVG document
 
 
 @define(frozen=True)
@@ -86,13 +80,14 @@ class PageSource:
     guilds: GuildLookup
     names: MemberNames
     days: Days | None = guild_days_sync  # the daily history; None: no chart
-    chart: Chart | None = page_chart
+    chart: Chart | None = field(factory=ChartWorker)  # a worker process (``ChartWorker``)
     # guild -> (days, colour, svg, when): the last drawing
     _charts: dict[int, tuple[tuple[DayActivity, ...], str, str, float]] = field(factory=dict)
 
     async def _chart(self, guild_id: int, last: date, colour: str) -> str | None:
-        """The 30 days up to ``last``, drawn in a worker thread (matplotlib takes tens of ms), and
-        only when the days or the colour changed, at most every ``CHART_REDRAW_SECONDS`` for days."""
+        """The 30 days up to ``last``, drawn by ``chart`` (a worker process: matplotlib takes tens of
+        ms of Python), only when the days or the colour changed, at most every
+        ``CHART_REDRAW_SECONDS`` for days."""
         if self.days is None or self.chart is None:
             return None
         first = last - timedelta(days=CHART_DAYS - 1)
@@ -105,9 +100,17 @@ class PageSource:
             and (drawn[0] == days or now - drawn[3] < CHART_REDRAW_SECONDS)
         ):
             return drawn[2]
-        svg = await trio.to_thread.run_sync(self.chart, list(days), colour)
+        try:
+            svg = await self.chart(list(days), colour)
+        except Exception:  # the boards never depend on the picture: keep the last drawing, if any
+            log.exception("web: the chart of guild %s was not drawn", guild_id)
+            return None if drawn is None else drawn[2]
         self._charts[guild_id] = (days, colour, svg, now)
         return svg
+
+    def close(self) -> None:
+        if isinstance(self.chart, ChartWorker):
+            self.chart.close()
 
     def shown(self, guild_id: int) -> bool:
         return self.configs.get(guild_id).web_page and self.guilds(guild_id) is not None

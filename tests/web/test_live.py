@@ -26,9 +26,13 @@ class FakeSource:
     configs: GuildConfigs = field(factory=lambda: GuildConfigs(GuildConfig(web_page=True)))
     renders: int = 0
     gate: trio.Event | None = None
+    closed: bool = False
 
     def shown(self, guild_id: int) -> bool:
         return self.configs.get(guild_id).web_page
+
+    def close(self) -> None:
+        self.closed = True
 
     async def render(self, guild_id: int) -> GuildPage | None:
         if self.gate is not None:
