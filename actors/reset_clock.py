@@ -16,6 +16,7 @@ message itself), so every archive and reset runs in this actor's own task, one a
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 
@@ -91,6 +92,14 @@ async def request_reset(
 
 @define
 class ResetClock:
+    """Archives every guild's finished periods; wakes at the earliest guild's next boundary.
+
+    Each guild's next boundary (the end of its first unarchived period, plus grace) sits in a heap,
+    so a guild seen, a wake-up or an archive costs O(log G), never a scan of every guild. The heap
+    is built from two store calls at the first ``catch_up`` (every guild's layout and last archive
+    in one query), then grows by the guilds the store has added since (``guilds_since_sync``).
+    """
+
     store: Store
     clock: WallClock
     grace_seconds: float = 10.0
@@ -100,12 +109,24 @@ class ResetClock:
     configs: GuildConfigs = field(factory=lambda: GuildConfigs(GuildConfig()))
     resets: int = 0
     _lock: trio.Lock = field(factory=trio.Lock)
+    # What the store holds, as this actor last read it (rebuilt after a crash: ``load``).
+    _known: int = 0  # how many of the store's guilds (in the order first stored) are tracked
+    _specs: dict[int, PeriodSpec] = field(factory=dict)
+    _next: dict[int, int] = field(factory=dict)  # guild -> its first unarchived period
+    _due: dict[int, float] = field(factory=dict)  # guild -> when that period is archived
+    _heap: list[tuple[float, int]] = field(factory=list)  # (due, guild); stale entries are skipped
 
     def spec(self) -> ChildSpec:
         return ChildSpec("reset_clock", self.run, self.load, Restart.PERMANENT)
 
     async def load(self) -> None:
-        return None  # the archive table is the checkpoint: ``catch_up`` reads it
+        self._forget_all()  # the archive table is the checkpoint: ``catch_up`` reads it again
+        return None
+
+    @property
+    def tracked(self) -> int:
+        """How many guilds this clock keeps periods for (health, benchmarks)."""
+        return len(self._specs)
 
     async def run(
         self, _: None, inbox: Mailbox[ResetClockMessage], *, task_status: trio.TaskStatus[None]
@@ -117,7 +138,7 @@ class ResetClock:
         task_status.started()
         while True:
             await self.catch_up()
-            with trio.move_on_at(self.clock.trio_deadline(await self._next_due())):
+            with trio.move_on_at(self.clock.trio_deadline(self._next_due())):
                 try:
                     message = await inbox.receive()
                 except trio.EndOfChannel:
@@ -144,19 +165,48 @@ class ResetClock:
             request.done.set()
 
     async def catch_up(self) -> list[tuple[int, int]]:
-        """Archive every finished, unarchived period of every guild, oldest first."""
+        """Archive every finished, unarchived period of every guild, oldest first per guild.
+
+        Only the guilds whose boundary has passed are visited (the heap's top), and the guilds the
+        store added since the last call are read in one call."""
         done: list[tuple[int, int]] = []
         async with self._lock:
-            for guild_id, spec in (await self.store.call(self.store.known_guilds_sync)).items():
-                last = await self.store.call(self.store.last_archived_sync, guild_id)
-                period = spec.base if last is None else last + 1
-                # One period at a time: an archive may change the layout (new length or anchor).
-                while period < spec.index_at(self.clock.now() - self.grace_seconds):
-                    if await self._archive(guild_id, period, spec):
-                        done.append((guild_id, period))
-                    spec = (await self.store.call(self.store.known_guilds_sync))[guild_id]
-                    period += 1
+            try:
+                for guild_id, spec, last in await self.store.call(self.store.guilds_since_sync, self._known):
+                    self._known += 1
+                    self._track(guild_id, spec, spec.base if last is None else last + 1)
+                while self._heap and self._heap[0][0] <= self.clock.now():
+                    due, guild_id = heapq.heappop(self._heap)
+                    if self._due.get(guild_id) != due:
+                        continue  # superseded by a later entry
+                    del self._due[guild_id]
+                    await self._catch_up_guild(guild_id, done)
+            except BaseException:
+                self._forget_all()  # what was archived is in the store: read it all again next time
+                raise
         return done
+
+    async def _catch_up_guild(self, guild_id: int, done: list[tuple[int, int]]) -> None:
+        spec, period = self._specs[guild_id], self._next[guild_id]
+        # One period at a time: an archive may change the layout (new length or anchor).
+        while period < spec.index_at(self.clock.now() - self.grace_seconds):
+            if await self._archive(guild_id, period, spec):
+                done.append((guild_id, period))
+            spec = await self.store.call(self.store.period_spec_sync, guild_id, self.clock.now())
+            period += 1
+        self._track(guild_id, spec, period)
+
+    def _track(self, guild_id: int, spec: PeriodSpec, period: int) -> None:
+        """Note ``guild_id``'s layout and first unarchived period, and when that one is due."""
+        self._specs[guild_id], self._next[guild_id] = spec, period
+        due = spec.end_of(period) + self.grace_seconds
+        if self._due.get(guild_id) != due:
+            self._due[guild_id] = due
+            heapq.heappush(self._heap, (due, guild_id))
+
+    def _forget_all(self) -> None:
+        self._known = 0
+        self._specs, self._next, self._due, self._heap = {}, {}, {}, []
 
     async def reset_now(self, guild_id: int, by_user: int) -> int:
         """An admin's early reset: boards posted final, period archived, the next one starts now.
@@ -170,6 +220,9 @@ class ResetClock:
             period = await self.store.call(self.store.reset_early_sync, guild_id, now, by_user, self.fault)
             self.resets += 1
             log.info("reset_clock: guild %s period %s reset early by %s", guild_id, period, by_user)
+            if guild_id in self._specs:  # else the next ``catch_up`` reads it with the new guilds
+                new = await self.store.call(self.store.period_spec_sync, guild_id, now)
+                self._track(guild_id, new, period + 1)
         self._tell_reset(guild_id, period)
         return period
 
@@ -204,9 +257,8 @@ class ResetClock:
             self._tell_reset(guild_id, period)
         return archived
 
-    async def _next_due(self) -> float:
-        specs = await self.store.call(self.store.known_guilds_sync)
-        settled = self.clock.now() - self.grace_seconds  # boundaries up to here are archived already
-        return min(
-            (spec.next_boundary(settled) + self.grace_seconds for spec in specs.values()), default=math.inf
-        )
+    def _next_due(self) -> float:
+        """The earliest guild's next boundary plus grace (the heap's first live entry)."""
+        while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else math.inf
