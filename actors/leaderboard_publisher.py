@@ -22,8 +22,11 @@ each ranked member is confirmed over REST (cached for an hour) and those who lef
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import math
+from collections import deque
 from collections.abc import Coroutine, Hashable
 from typing import Any, Protocol
 
@@ -64,19 +67,36 @@ MAX_STEPS = 6  # calls per board per round: e.g. edit -> 404 -> scan -> post, th
 FINAL_WAIT = 30.0  # seconds the reset clock waits for the final boards
 SHUTDOWN_WAIT = 10.0  # seconds the last state may take to go out at shutdown
 MIN_RETRY_WAIT = 0.05  # seconds between two shutdown rounds at least (no busy loop)
+IN_FLIGHT = 8  # boards driven at once (the REST budget in bot_entry paces their calls)
+ROUND_BOARDS = 64  # boards a round takes at most, so the inbox is read between rounds
 
-Boards = dict[tuple[int, BoardKind], Board]
+Key = tuple[int, BoardKind]
+Boards = dict[Key, Board]
 
 
 class Poster(Protocol):
     """What the publisher needs from Discord (``bot_entry.board_poster.BoardPoster``)."""
 
-    async def post(self, channel_id: int, embed: dict[str, Any], nonce: str) -> Outcome: ...
-    async def edit(self, channel_id: int, message_id: int, embed: dict[str, Any]) -> Outcome: ...
-    async def check(self, channel_id: int, message_id: int) -> Outcome: ...
-    async def scan(self, channel_id: int, kind: BoardKind) -> Outcome: ...
-    async def delete(self, channel_id: int, message_id: int) -> Outcome: ...
-    async def fetch_member(self, guild_id: int, user_id: int) -> MemberOutcome: ...
+    # ``waiting_since``: when the change this call serves began waiting (None: no change waits);
+    # the REST budget grants the oldest first.
+    async def post(
+        self, channel_id: int, embed: dict[str, Any], nonce: str, *, waiting_since: float | None = None
+    ) -> Outcome: ...
+    async def edit(
+        self, channel_id: int, message_id: int, embed: dict[str, Any], *, waiting_since: float | None = None
+    ) -> Outcome: ...
+    async def check(
+        self, channel_id: int, message_id: int, *, waiting_since: float | None = None
+    ) -> Outcome: ...
+    async def scan(
+        self, channel_id: int, kind: BoardKind, *, waiting_since: float | None = None
+    ) -> Outcome: ...
+    async def delete(
+        self, channel_id: int, message_id: int, *, waiting_since: float | None = None
+    ) -> Outcome: ...
+    async def fetch_member(
+        self, guild_id: int, user_id: int, *, waiting_since: float | None = None
+    ) -> MemberOutcome: ...
 
 
 @define(frozen=True, eq=False)
@@ -154,6 +174,15 @@ class LeaderboardPublisher:
     _seen: set[int] = field(factory=set)  # guilds whose snapshot arrived since the last round
     _names: MemberNames = field(init=False)
     _fresh_at: dict[int, float] = field(factory=dict)  # guild -> when its new period becomes visible
+    _fresh_heap: list[tuple[float, int]] = field(factory=list)  # (at, guild); stale entries skipped
+    # The schedule: each board not being driven is either waiting for its next due time (``_due``
+    # and its heap) or due and waiting for its turn (``_ready``, a heap by when its work began
+    # waiting). A round touches only the guilds that changed and the boards that are due.
+    _due: dict[Key, float] = field(factory=dict)
+    _due_heap: list[tuple[float, int, Key]] = field(factory=list)
+    _ready: set[Key] = field(factory=set)
+    _ready_heap: list[tuple[float, int, Key]] = field(factory=list)
+    _seq: itertools.count[int] = field(factory=itertools.count)
     _channel_problems: dict[int, tuple[str, ...]] = field(factory=dict)
     _cut_at_stop: trio.CancelScope | None = None  # the regular work under way, which ``stop`` cuts
 
@@ -174,6 +203,7 @@ class LeaderboardPublisher:
             case PeriodReset(guild_id, _, at):
                 # The old period shows until its last writes land (``settle_seconds``): look again then.
                 self._fresh_at[guild_id] = at + self.settle_seconds
+                heapq.heappush(self._fresh_heap, (at + self.settle_seconds, guild_id))
             case MemberForgotten(guild_id, user_id, at, applied):
                 self._names.forget(guild_id, user_id)
                 self._dirty.add(guild_id)
@@ -203,11 +233,12 @@ class LeaderboardPublisher:
     async def run(
         self, boards: Boards, inbox: Mailbox[Request], *, task_status: trio.TaskStatus[None]
     ) -> None:
+        self._schedule_all(boards)
         task_status.started()
         while True:
             await self._unless_stopped(self._round(boards))
             request: Request | None = None
-            with trio.move_on_at(self.clock.trio_deadline(self._next_wake(boards))):
+            with trio.move_on_at(self.clock.trio_deadline(self._next_wake())):
                 try:
                     request = await inbox.receive()
                 except trio.EndOfChannel:
@@ -224,17 +255,34 @@ class LeaderboardPublisher:
                     request = inbox.receive_nowait()
                 except (trio.WouldBlock, trio.EndOfChannel):
                     request = None
-        # Shutdown: the counter and the ledger have flushed; their last totals go out now, and what
-        # a failing call left undone is tried again when its backoff allows, within SHUTDOWN_WAIT.
-        # What does not fit (the backoff of a failure is at least one interval) waits for the next
-        # start: it is stored.
+        await self._last_boards(boards)
+
+    async def _last_boards(self, boards: Boards) -> None:
+        """Shutdown: the counter and the ledger have flushed; their last totals go out now, the
+        board whose change waited longest first, and what a failing call left undone is tried
+        again when its backoff allows, within SHUTDOWN_WAIT. What does not fit (the backoff of a
+        failure is at least one interval) waits for the next start: it is stored."""
         with trio.move_on_after(SHUTDOWN_WAIT):
-            while True:
-                await self._round(boards, urgent=True)
-                due = [d for board in boards.values() if (d := board.last_work_due()) is not None]
-                if not due:
+            self._absorb(boards)
+            pending = [key for key, board in boards.items() if board.last_work_due() is not None]
+            while pending:
+                now = self.clock.now()
+                due = [
+                    (boards[key].priority(now), n, key)
+                    for n, key in enumerate(pending)
+                    if self._last_due(boards[key], now)
+                ]
+                await self._drive_all(boards, [key for *_, key in sorted(due)], urgent=True)
+                pending = [key for key in pending if boards[key].last_work_due() is not None]
+                if not pending:
                     break
-                await self.clock.sleep_until(max(min(due), self.clock.now() + MIN_RETRY_WAIT))
+                soonest = min(d for key in pending if (d := boards[key].last_work_due()) is not None)
+                await self.clock.sleep_until(max(soonest, self.clock.now() + MIN_RETRY_WAIT))
+
+    @staticmethod
+    def _last_due(board: Board, now: float) -> bool:
+        due = board.last_work_due()
+        return due is not None and due <= now
 
     async def _unless_stopped(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` unless ``stop`` was called; ``stop`` cuts it short."""
@@ -244,26 +292,95 @@ class LeaderboardPublisher:
             await work  # when stopped: cancelled at its first checkpoint, before any call
         self._cut_at_stop = None
 
-    def _next_wake(self, boards: Boards) -> float:
-        now = self.clock.now()
-        due = [d for board in boards.values() if (d := board.next_due()) is not None]
-        return max(now, min([*due, *self._fresh_at.values()], default=math.inf))
+    # -- the schedule -----------------------------------------------------------------------------
 
-    async def _round(self, boards: Boards, *, urgent: bool = False) -> None:
-        self._absorb(boards)
+    def _schedule_all(self, boards: Boards) -> None:
+        """(At each start of the loop) Every board once: what it needs is seen without a scan later."""
+        self._due, self._due_heap, self._ready, self._ready_heap = {}, [], set(), []
         for key in sorted(boards, key=lambda k: (k[0], k[1].value)):
-            await self._drive(key, boards[key], urgent=urgent)
+            self._schedule(key, boards[key])
+
+    def _schedule(self, key: Key, board: Board) -> None:
+        """Note when ``board`` next needs a call (after it changed or was driven): O(log B)."""
+        if key in self._ready:
+            return  # due already: its turn comes, and it is scheduled again after
+        due = board.next_due()
+        if due is None:
+            self._due.pop(key, None)
+        elif self._due.get(key) != due:
+            self._due[key] = due
+            heapq.heappush(self._due_heap, (due, next(self._seq), key))
+
+    def _take_ready(self, boards: Boards, now: float) -> list[Key]:
+        """The boards due by ``now`` whose work waited longest, ROUND_BOARDS at most, oldest first."""
+        while self._due_heap and self._due_heap[0][0] <= now:
+            due, _, key = heapq.heappop(self._due_heap)
+            if self._due.get(key) != due:
+                continue  # superseded by a later entry
+            del self._due[key]
+            self._ready.add(key)
+            heapq.heappush(self._ready_heap, (boards[key].priority(due), next(self._seq), key))
+        taken: list[Key] = []
+        while self._ready_heap and len(taken) < ROUND_BOARDS:
+            *_, key = heapq.heappop(self._ready_heap)
+            self._ready.discard(key)
+            taken.append(key)
+        return taken
+
+    def _next_wake(self) -> float:
+        now = self.clock.now()
+        if self._ready_heap:
+            return now
+        while self._due_heap and self._due.get(self._due_heap[0][2]) != self._due_heap[0][0]:
+            heapq.heappop(self._due_heap)
+        due = self._due_heap[0][0] if self._due_heap else math.inf
+        fresh = self._fresh_heap[0][0] if self._fresh_heap else math.inf
+        return max(now, min(due, fresh))
+
+    async def _round(self, boards: Boards) -> None:
+        self._absorb(boards)
+        await self._drive_all(boards, self._take_ready(boards, self.clock.now()))
+
+    async def _drive_all(self, boards: Boards, keys: list[Key], *, urgent: bool = False) -> None:
+        """Drive ``keys`` in their order, IN_FLIGHT at a time; a failure cuts the rest short and is
+        raised as itself (the supervisor restarts the loop; every board is scheduled again)."""
+        queue = deque(keys)
+        failures: list[Exception] = []
+
+        async def worker(cut: trio.CancelScope) -> None:
+            while queue:
+                key = queue.popleft()
+                board = boards[key]
+                try:
+                    await self._drive(key, board, urgent=urgent)
+                except Exception as exc:
+                    failures.append(exc)
+                    cut.cancel()
+                    return
+                finally:
+                    self._schedule(key, board)
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(min(IN_FLIGHT, len(queue))):
+                nursery.start_soon(worker, nursery.cancel_scope)
+        if failures:
+            raise failures[0]
 
     def _absorb(self, boards: Boards) -> None:
-        """Hand what the inbox said to the boards, with this actor's copy of each guild's config."""
+        """Hand what the inbox said to the boards of the guilds it concerned (no other guild is
+        visited), with this actor's copy of each guild's config."""
         now = self.clock.now()
-        for guild_id, at in list(self._fresh_at.items()):
-            if at <= now:  # the new period is what a render shows now
+        while self._fresh_heap and self._fresh_heap[0][0] <= now:
+            at, guild_id = heapq.heappop(self._fresh_heap)
+            if self._fresh_at.get(guild_id) == at:  # the new period is what a render shows now
                 del self._fresh_at[guild_id]
                 self._dirty.add(guild_id)
         dirty, self._dirty = self._dirty, set()
         seen, self._seen = self._seen, set()
-        for guild_id, snapshot in self.guilds.items():
+        for guild_id in sorted(dirty):
+            snapshot = self.guilds.get(guild_id)
+            if snapshot is None:
+                continue  # not seen yet: its snapshot marks it dirty
             config = self.configs.get(guild_id)
             configured = {
                 BoardKind.MESSAGES: config.message_board_channel_id,
@@ -287,8 +404,8 @@ class LeaderboardPublisher:
                 board.configure(channel_id, config.update_interval)
                 if guild_id in seen:
                     board.unblock()
-                if guild_id in dirty:
-                    board.mark_dirty()
+                board.mark_dirty(now)
+                self._schedule((guild_id, kind), board)
 
     async def _drive(
         self, key: tuple[int, BoardKind], board: Board, *, urgent: bool = False, period: int | None = None
@@ -305,11 +422,12 @@ class LeaderboardPublisher:
                 continue  # rendered the same as what is on Discord; an old message may await deletion
             if isinstance(action, Post):
                 await self._save(board)  # its nonce first: a kill during the post must not post twice
+            since = board.writing_since if isinstance(action, Post | Edit) else board.waiting_since
             try:
-                outcome = await self._perform(key[1], action, content)
+                outcome = await self._perform(key[1], action, content, since)
             except trio.Cancelled:
                 if isinstance(action, Post | Edit):
-                    board.mark_dirty()  # cut at shutdown: the content may not be on Discord
+                    board.not_written()  # cut at shutdown: the content may not be on Discord
                 raise
             now = self.clock.now()
             report = board.handle(action, outcome, now)
@@ -333,20 +451,22 @@ class LeaderboardPublisher:
         with trio.CancelScope(shield=True):  # what is on Discord now must be remembered
             await self.store.call(board_rows.save_board_sync, self.store, board.checkpoint())
 
-    async def _perform(self, kind: BoardKind, action: Action, content: Content | None) -> Outcome:
+    async def _perform(
+        self, kind: BoardKind, action: Action, content: Content | None, since: float | None
+    ) -> Outcome:
         match action:
             case Check(channel_id, message_id):
-                return await self.poster.check(channel_id, message_id)
+                return await self.poster.check(channel_id, message_id, waiting_since=since)
             case Scan(channel_id):
-                return await self.poster.scan(channel_id, kind)
+                return await self.poster.scan(channel_id, kind, waiting_since=since)
             case Delete(channel_id, message_id):
-                return await self.poster.delete(channel_id, message_id)
+                return await self.poster.delete(channel_id, message_id, waiting_since=since)
             case Post(channel_id, _, nonce):
                 assert content is not None
-                return await self.poster.post(channel_id, content.embed, nonce)
+                return await self.poster.post(channel_id, content.embed, nonce, waiting_since=since)
             case Edit(channel_id, message_id):
                 assert content is not None
-                return await self.poster.edit(channel_id, message_id, content.embed)
+                return await self.poster.edit(channel_id, message_id, content.embed, waiting_since=since)
         raise AssertionError(f"unknown action {action!r}")
 
     async def _publish_final(self, boards: Boards, request: PublishFinal) -> None:
@@ -357,9 +477,14 @@ class LeaderboardPublisher:
             board = boards.get((request.guild_id, kind))
             if board is None or not board.enabled:
                 continue
-            board.mark_dirty()
-            await self._drive((request.guild_id, kind), board, urgent=True, period=request.period)
-            board.mark_dirty()  # after the reset the board starts fresh (once its interval allows)
+            board.mark_dirty(self.clock.now())
+            try:
+                await self._drive((request.guild_id, kind), board, urgent=True, period=request.period)
+            finally:
+                board.mark_dirty(
+                    self.clock.now()
+                )  # after the reset the board starts fresh (once its interval allows)
+                self._schedule((request.guild_id, kind), board)
 
     # -- rendering --------------------------------------------------------------------------------
 

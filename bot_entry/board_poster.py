@@ -159,28 +159,34 @@ class BoardPoster:
 
     # -- boards -----------------------------------------------------------------------------------
 
-    async def post(self, channel_id: int, embed: dict[str, Any], nonce: str) -> Outcome:
+    async def post(
+        self, channel_id: int, embed: dict[str, Any], nonce: str, *, waiting_since: float | None = None
+    ) -> Outcome:
         # disnake's send_message has no enforce_nonce: the same POST, built here.
         route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
         body = {"embeds": [embed], "nonce": nonce, "enforce_nonce": True}
         result = await self._call("post", self.client.http.request, route, json=body)
         return result.outcome() if isinstance(result, _Refused) else Posted(int(result["id"]))
 
-    async def edit(self, channel_id: int, message_id: int, embed: dict[str, Any]) -> Outcome:
+    async def edit(
+        self, channel_id: int, message_id: int, embed: dict[str, Any], *, waiting_since: float | None = None
+    ) -> Outcome:
         result = await self._call(
             "edit", self.client.http.edit_message, channel_id, message_id, embeds=[embed]
         )
         return result.outcome() if isinstance(result, _Refused) else Done()
 
-    async def check(self, channel_id: int, message_id: int) -> Outcome:
+    async def check(self, channel_id: int, message_id: int, *, waiting_since: float | None = None) -> Outcome:
         result = await self._call("check", self.client.http.get_message, channel_id, message_id)
         return result.outcome() if isinstance(result, _Refused) else Done()
 
-    async def delete(self, channel_id: int, message_id: int) -> Outcome:
+    async def delete(
+        self, channel_id: int, message_id: int, *, waiting_since: float | None = None
+    ) -> Outcome:
         result = await self._call("delete", self.client.http.delete_message, channel_id, message_id)
         return result.outcome() if isinstance(result, _Refused) else Done()
 
-    async def scan(self, channel_id: int, kind: BoardKind) -> Outcome:
+    async def scan(self, channel_id: int, kind: BoardKind, *, waiting_since: float | None = None) -> Outcome:
         """The bot's own ``kind`` boards among the channel's last ``SCAN_LIMIT`` messages."""
         result = await self._call("scan", self.client.http.logs_from, channel_id, SCAN_LIMIT)
         if isinstance(result, _Refused):
@@ -191,7 +197,9 @@ class BoardPoster:
 
     # -- names ------------------------------------------------------------------------------------
 
-    async def fetch_member(self, guild_id: int, user_id: int) -> MemberOutcome:
+    async def fetch_member(
+        self, guild_id: int, user_id: int, *, waiting_since: float | None = None
+    ) -> MemberOutcome:
         result = await self._call("member", self.client.http.get_member, guild_id, user_id)
         if not isinstance(result, _Refused):
             user = result.get("user")

@@ -65,7 +65,9 @@ class FakeDiscord:
         (embed,) = self.messages[channel_id].values()
         return embed
 
-    async def post(self, channel_id: int, embed: dict[str, Any], nonce: str) -> object:
+    async def post(
+        self, channel_id: int, embed: dict[str, Any], nonce: str, *, waiting_since: float | None = None
+    ) -> object:
         await trio.lowlevel.checkpoint()
         if (forced := self._record("post", channel_id)) is not None:
             return forced
@@ -73,7 +75,9 @@ class FakeDiscord:
         self.messages.setdefault(channel_id, {})[message_id] = embed
         return Posted(message_id)
 
-    async def edit(self, channel_id: int, message_id: int, embed: dict[str, Any]) -> object:
+    async def edit(
+        self, channel_id: int, message_id: int, embed: dict[str, Any], *, waiting_since: float | None = None
+    ) -> object:
         await trio.lowlevel.checkpoint()
         if (forced := self._record("edit", channel_id)) is not None:
             return forced
@@ -82,20 +86,20 @@ class FakeDiscord:
         self.messages[channel_id][message_id] = embed
         return Done()
 
-    async def check(self, channel_id: int, message_id: int) -> object:
+    async def check(self, channel_id: int, message_id: int, *, waiting_since: float | None = None) -> object:
         await trio.lowlevel.checkpoint()
         if (forced := self._record("check", channel_id)) is not None:
             return forced
         return Done() if message_id in self.messages.get(channel_id, {}) else MessageMissing()
 
-    async def scan(self, channel_id: int, kind: BoardKind) -> object:
+    async def scan(self, channel_id: int, kind: BoardKind, *, waiting_since: float | None = None) -> object:
         await trio.lowlevel.checkpoint()
         if (forced := self._record("scan", channel_id)) is not None:
             return forced
         found = tuple(sorted(self.messages.get(channel_id, {}), reverse=True))  # one board per channel
         return Found(found) if found else NoneFound()
 
-    async def delete(self, channel_id: int, message_id: int) -> object:
+    async def delete(self, channel_id: int, message_id: int, *, waiting_since: float | None = None) -> object:
         await trio.lowlevel.checkpoint()
         self._record("delete", channel_id)
         if self.failing_deletes:
@@ -103,7 +107,9 @@ class FakeDiscord:
             return Failed("HTTP 503")
         return Done() if self.messages.get(channel_id, {}).pop(message_id, None) else MessageMissing()
 
-    async def fetch_member(self, guild_id: int, user_id: int) -> object:
+    async def fetch_member(
+        self, guild_id: int, user_id: int, *, waiting_since: float | None = None
+    ) -> object:
         await trio.lowlevel.checkpoint()
         self.calls.append((self.clock.now(), "member", user_id))
         return MemberFound(self.members[user_id]) if user_id in self.members else MemberGone()
