@@ -79,6 +79,15 @@ BENCHMARKS = (
     Benchmark(
         "board_edits", "board_edits", "edits/interval", "edit-per-change", "<= 1", _reps(1, 3, 3), digits=3
     ),
+    Benchmark(
+        "startup_work_per_guild",
+        "startup_work",
+        "store-calls/guild",
+        "fewest-per-guild-over-the-sizes",
+        "ratio <= 1.5 (largest / smallest per-guild figure)",
+        _reps(1, 1, 1),
+        digits=2,
+    ),
 )
 PENDING: dict[str, str] = {}
 BY_NAME = {b.name: b for b in BENCHMARKS}
