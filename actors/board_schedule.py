@@ -286,7 +286,7 @@ class Board:
 
     def priority(self, due: float) -> float:
         """When the work this board is due for (at ``due``) began waiting: the oldest goes first."""
-        return due if self.waiting_since is None else min(self.waiting_since, due)
+        return due if self.waiting_since is None else self.waiting_since
 
     # -- deciding ---------------------------------------------------------------------------------
 

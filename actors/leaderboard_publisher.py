@@ -170,7 +170,8 @@ class LeaderboardPublisher:
     inbox: Mailbox[Request] = field(factory=publisher_inbox)
     guilds: dict[int, GuildSnapshot] = field(factory=dict)
     writes: int = 0  # successful posts and edits (health, tests)
-    _dirty: set[int] = field(factory=set)
+    _dirty: dict[int, float] = field(factory=dict)  # guild -> when its first unabsorbed change was taken
+    _finals: list[PublishFinal] = field(factory=list)  # taken during a round: answered after it
     _seen: set[int] = field(factory=set)  # guilds whose snapshot arrived since the last round
     _names: MemberNames = field(init=False)
     _fresh_at: dict[int, float] = field(factory=dict)  # guild -> when its new period becomes visible
@@ -190,23 +191,25 @@ class LeaderboardPublisher:
 
     def _take(self, message: Request) -> None:
         """Note what ``message`` says; the next round hands it to the boards (``_absorb``)."""
+        now = self.clock.now()
         match message:
             case TotalsChanged(guild_ids):
-                self._dirty.update(guild_ids)
+                for guild_id in guild_ids:
+                    self._dirty.setdefault(guild_id, now)
             case GuildSnapshot(guild_id=guild_id):
                 self.guilds[guild_id] = message
                 self._seen.add(guild_id)
-                self._dirty.add(guild_id)  # name, icon or channels may have changed
+                self._dirty.setdefault(guild_id, now)  # name, icon or channels may have changed
             case GuildConfigured(guild_id, config):
                 self.configs.set(guild_id, config)
-                self._dirty.add(guild_id)
+                self._dirty.setdefault(guild_id, now)
             case PeriodReset(guild_id, _, at):
                 # The old period shows until its last writes land (``settle_seconds``): look again then.
                 self._fresh_at[guild_id] = at + self.settle_seconds
                 heapq.heappush(self._fresh_heap, (at + self.settle_seconds, guild_id))
             case MemberForgotten(guild_id, user_id, at, applied):
                 self._names.forget(guild_id, user_id)
-                self._dirty.add(guild_id)
+                self._dirty.setdefault(guild_id, now)
                 applied.set()
             case _:
                 raise AssertionError(f"unknown message {message!r}")
@@ -227,7 +230,9 @@ class LeaderboardPublisher:
 
     async def load(self) -> Boards:
         checkpoints = await self.store.call(board_rows.load_boards_sync, self.store)
-        self._dirty.update(self.guilds)  # after a crash, look at every known guild again
+        now = self.clock.now()
+        for guild_id in self.guilds:  # after a crash, look at every known guild again
+            self._dirty.setdefault(guild_id, now)
         return {(c.guild_id, c.kind): Board.restore(c) for c in checkpoints}
 
     async def run(
@@ -237,6 +242,7 @@ class LeaderboardPublisher:
         task_status.started()
         while True:
             await self._unless_stopped(self._round(boards))
+            await self._answer_finals(boards)
             request: Request | None = None
             with trio.move_on_at(self.clock.trio_deadline(self._next_wake())):
                 try:
@@ -245,10 +251,8 @@ class LeaderboardPublisher:
                     break
             while request is not None:  # everything queued, then one round
                 if isinstance(request, PublishFinal):
-                    try:
-                        await self._unless_stopped(self._publish_final(boards, request))
-                    finally:
-                        request.done.set()
+                    self._finals.append(request)
+                    await self._answer_finals(boards)
                 else:
                     self._take(request)
                 try:
@@ -256,6 +260,14 @@ class LeaderboardPublisher:
                 except (trio.WouldBlock, trio.EndOfChannel):
                     request = None
         await self._last_boards(boards)
+
+    async def _answer_finals(self, boards: Boards) -> None:
+        while self._finals:
+            request = self._finals.pop(0)
+            try:
+                await self._unless_stopped(self._publish_final(boards, request))
+            finally:
+                request.done.set()
 
     async def _last_boards(self, boards: Boards) -> None:
         """Shutdown: the counter and the ledger have flushed; their last totals go out now, the
@@ -338,31 +350,61 @@ class LeaderboardPublisher:
         return max(now, min(due, fresh))
 
     async def _round(self, boards: Boards) -> None:
+        """Absorb what the inbox said, then drive the due boards that waited longest; the inbox
+        is read meanwhile (each change noted with the time it was taken, which orders the boards)."""
         self._absorb(boards)
-        await self._drive_all(boards, self._take_ready(boards, self.clock.now()))
+        keys = self._take_ready(boards, self.clock.now())
+        if not keys:
+            return
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._listen)
+            await self._drive_all(boards, keys)
+            nursery.cancel_scope.cancel()
+
+    async def _listen(self) -> None:
+        """(During a round) Note each message; final-board requests wait for the round's end."""
+        while True:
+            try:
+                request = await self.inbox.receive()
+            except trio.EndOfChannel:
+                return  # the run loop sees it too
+            if isinstance(request, PublishFinal):
+                self._finals.append(request)
+            else:
+                self._take(request)
 
     async def _drive_all(self, boards: Boards, keys: list[Key], *, urgent: bool = False) -> None:
-        """Drive ``keys`` in their order, IN_FLIGHT at a time; a failure cuts the rest short and is
-        raised as itself (the supervisor restarts the loop; every board is scheduled again)."""
-        queue = deque(keys)
+        """Drive ``keys`` in their order, the boards of IN_FLIGHT guilds at a time (a guild's own
+        boards one after the other, in the order given). A failure cuts the rest short and is raised
+        as itself (the supervisor restarts the loop; every board is scheduled again)."""
+        by_guild: dict[int, list[Key]] = {}
+        for key in keys:
+            by_guild.setdefault(key[0], []).append(key)
+        queue = deque(by_guild.values())
+        undriven = set(keys)
         failures: list[Exception] = []
 
         async def worker(cut: trio.CancelScope) -> None:
             while queue:
-                key = queue.popleft()
-                board = boards[key]
-                try:
-                    await self._drive(key, board, urgent=urgent)
-                except Exception as exc:
-                    failures.append(exc)
-                    cut.cancel()
-                    return
-                finally:
-                    self._schedule(key, board)
+                for key in queue.popleft():
+                    board = boards[key]
+                    try:
+                        await self._drive(key, board, urgent=urgent)
+                    except Exception as exc:
+                        failures.append(exc)
+                        cut.cancel()
+                        return
+                    finally:
+                        undriven.discard(key)
+                        self._schedule(key, board)
 
-        async with trio.open_nursery() as nursery:
-            for _ in range(min(IN_FLIGHT, len(queue))):
-                nursery.start_soon(worker, nursery.cancel_scope)
+        try:
+            async with trio.open_nursery() as nursery:
+                for _ in range(min(IN_FLIGHT, len(queue))):
+                    nursery.start_soon(worker, nursery.cancel_scope)
+        finally:
+            for key in undriven:  # cut short: their turn comes again
+                self._schedule(key, boards[key])
         if failures:
             raise failures[0]
 
@@ -374,8 +416,8 @@ class LeaderboardPublisher:
             at, guild_id = heapq.heappop(self._fresh_heap)
             if self._fresh_at.get(guild_id) == at:  # the new period is what a render shows now
                 del self._fresh_at[guild_id]
-                self._dirty.add(guild_id)
-        dirty, self._dirty = self._dirty, set()
+                self._dirty.setdefault(guild_id, at)
+        dirty, self._dirty = self._dirty, {}
         seen, self._seen = self._seen, set()
         for guild_id in sorted(dirty):
             snapshot = self.guilds.get(guild_id)
@@ -404,7 +446,7 @@ class LeaderboardPublisher:
                 board.configure(channel_id, config.update_interval)
                 if guild_id in seen:
                     board.unblock()
-                board.mark_dirty(now)
+                board.mark_dirty(dirty[guild_id])
                 self._schedule((guild_id, kind), board)
 
     async def _drive(
