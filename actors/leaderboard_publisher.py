@@ -171,7 +171,9 @@ class LeaderboardPublisher:
     guilds: dict[int, GuildSnapshot] = field(factory=dict)
     writes: int = 0  # successful posts and edits (health, tests)
     _dirty: dict[int, float] = field(factory=dict)  # guild -> when its first unabsorbed change was taken
-    _finals: list[PublishFinal] = field(factory=list)  # taken during a round: answered after it
+    # Taken during a round, handled after it: final-board requests (they drive boards) and
+    # forgets (a name fetched by a render under way must not outlive them in the cache).
+    _later: list[PublishFinal | MemberForgotten] = field(factory=list)
     _seen: set[int] = field(factory=set)  # guilds whose snapshot arrived since the last round
     _names: MemberNames = field(init=False)
     _fresh_at: dict[int, float] = field(factory=dict)  # guild -> when its new period becomes visible
@@ -242,7 +244,7 @@ class LeaderboardPublisher:
         task_status.started()
         while True:
             await self._unless_stopped(self._round(boards))
-            await self._answer_finals(boards)
+            await self._after_round(boards)
             request: Request | None = None
             with trio.move_on_at(self.clock.trio_deadline(self._next_wake())):
                 try:
@@ -251,8 +253,8 @@ class LeaderboardPublisher:
                     break
             while request is not None:  # everything queued, then one round
                 if isinstance(request, PublishFinal):
-                    self._finals.append(request)
-                    await self._answer_finals(boards)
+                    self._later.append(request)
+                    await self._after_round(boards)
                 else:
                     self._take(request)
                 try:
@@ -261,9 +263,13 @@ class LeaderboardPublisher:
                     request = None
         await self._last_boards(boards)
 
-    async def _answer_finals(self, boards: Boards) -> None:
-        while self._finals:
-            request = self._finals.pop(0)
+    async def _after_round(self, boards: Boards) -> None:
+        """What the inbox said during the round that had to wait for its end, in order."""
+        while self._later:
+            request = self._later.pop(0)
+            if isinstance(request, MemberForgotten):
+                self._take(request)
+                continue
             try:
                 await self._unless_stopped(self._publish_final(boards, request))
             finally:
@@ -356,20 +362,26 @@ class LeaderboardPublisher:
         keys = self._take_ready(boards, self.clock.now())
         if not keys:
             return
+        failure: Exception | None = None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._listen)
-            await self._drive_all(boards, keys)
+            try:
+                await self._drive_all(boards, keys)
+            except Exception as exc:  # raised as itself, not in a group
+                failure = exc
             nursery.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
 
     async def _listen(self) -> None:
-        """(During a round) Note each message; final-board requests wait for the round's end."""
+        """(During a round) Note what each message says; the rest waits for the round's end."""
         while True:
             try:
                 request = await self.inbox.receive()
             except trio.EndOfChannel:
                 return  # the run loop sees it too
-            if isinstance(request, PublishFinal):
-                self._finals.append(request)
+            if isinstance(request, PublishFinal | MemberForgotten):
+                self._later.append(request)
             else:
                 self._take(request)
 
