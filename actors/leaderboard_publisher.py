@@ -347,7 +347,7 @@ class LeaderboardPublisher:
 
     def _next_wake(self) -> float:
         now = self.clock.now()
-        if self._ready_heap:
+        if self._ready_heap or self._dirty:  # (changes taken during the last round)
             return now
         while self._due_heap and self._due.get(self._due_heap[0][2]) != self._due_heap[0][0]:
             heapq.heappop(self._due_heap)

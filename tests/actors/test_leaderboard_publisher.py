@@ -499,3 +499,23 @@ async def test_the_stop_sends_the_boards_that_waited_longest_first_within_the_bo
     edits = edited_guilds(discord, first)
     assert 40 <= len(edits) <= 90  # eight at a time for ten seconds
     assert set(edits) <= set(order[: len(edits) + 8]), (edits, order)
+
+
+async def test_a_change_taken_during_a_round_is_shown_without_waiting_for_another_message(
+    autojump_clock: object, clock: WallClock, store: Store
+) -> None:
+    guild_configs, snapshots = many_guilds(2, update_interval=1.0)
+    discord = FakeDiscord(clock)
+    publisher = LeaderboardPublisher(store, discord, guild_configs, clock)
+    async with running(publisher):
+        for snap in snapshots:
+            tell(publisher, snap)
+        await wait_until(lambda: discord.count("post") == 4, within=10, what="every board")
+        await trio.sleep(5)
+        discord.delay, first = 1.0, len(discord.calls)
+        chatted(store, 1, clock.now())
+        tell(publisher, TotalsChanged(frozenset({1})))
+        await trio.sleep(0.5)  # guild 1's edit is under way
+        chatted(store, 2, clock.now())
+        tell(publisher, TotalsChanged(frozenset({2})))  # taken by the round under way
+        await wait_until(lambda: edited_guilds(discord, first) == [1, 2], within=5, what="guild 2's edit")
