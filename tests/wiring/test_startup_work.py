@@ -21,5 +21,5 @@ async def test_start_up_store_calls_grow_linearly_with_the_guilds(
     for guilds in (50, 500):
         db = tmp_path / f"{guilds}.db"
         snapshots = prepare(db, guilds, EPOCH)
-        calls[guilds], _ = await start_guilds(db, snapshots, WallClock.starting_at(EPOCH), inline=True)
+        calls[guilds], _, _ = await start_guilds(db, snapshots, WallClock.starting_at(EPOCH), inline=True)
     assert calls[500] <= 11 * calls[50], calls
