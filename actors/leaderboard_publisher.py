@@ -5,9 +5,14 @@ Everything it learns arrives as a message in its inbox: ``TotalsChanged`` (the c
 a command), every ``GuildSnapshot`` (name, icon, text channels; from the router), ``GuildConfigured``
 (its own copy of each guild's config), ``PeriodReset`` (the boards start fresh once the new period
 is visible), ``MemberForgotten``, and ``PublishFinal`` from the reset clock. The run loop takes
-every queued message at once (each costs a set insertion), then asks each board what it needs,
-renders (SQLite top 10 + names -> ``board_view`` -> ``render_board``), calls Discord through the
-poster, and hands the answer back to the board; it sleeps until the next message or board due.
+every queued message at once (each notes the guild and when its change was taken), hands that to
+the boards of those guilds only, then takes the due boards whose change has waited longest (a heap
+of due times, a heap of waiting times: no round visits every board), renders each (SQLite top 10 +
+names -> ``board_view`` -> ``render_board``), calls Discord through the poster, eight guilds at
+once (each call says since when its change waits, so the REST budget grants the oldest first), and
+hands the answer back to the board; it reads its inbox meanwhile, and sleeps until the next message
+or board due. At a stop the last changes go out the same way, the longest-waiting first, within
+SHUTDOWN_WAIT; what does not fit is stored and goes out at the next start.
 
 Checkpoint: the ``boards`` rows. A (re)started publisher loads them, confirms each message exists
 and reads the channel for copies before editing it, and reads it before every post, so a restart
