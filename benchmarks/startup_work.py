@@ -5,13 +5,14 @@ that already holds G guilds, each with its stored config (both board channels se
 one ``GuildSnapshot`` per guild, as the gateway's GUILD_CREATEs after a start. The publisher
 talks to an in-process Discord that answers at once (no network: this measures our work, not
 Discord's). Measured from the pipeline's start until it is idle (every guild's periods tracked by
-the reset clock, both boards of every guild posted, no board due): the store calls and the CPU
+the reset clock, both boards of every guild posted, every inbox empty): the store calls and the CPU
 seconds (process time, the store's thread included), each divided by G.
 
 The figure is the largest per-guild store-call count over the sizes; the "baseline" is the
 smallest, so ``ratio`` is largest / smallest (target: flat within 1.5x). The CPU figures per guild
-are in the notes, and the wall seconds the stop then takes (the bound is 10 s at any size). The code before this benchmark called the store once per known guild for every
-guild seen (1,032,600 calls and 254 s of CPU at 2,500 guilds).
+are in the notes, and the wall seconds the stop then takes (the bound is 10 s at any size). The
+code before this benchmark called the store once per known guild for every guild seen (1,032,600
+calls and 254 s of CPU at 2,500 guilds).
 """
 
 from __future__ import annotations
