@@ -25,7 +25,9 @@ The rules:
    and the other copies deleted. Discord deduplicates a post's nonce only for a few minutes, so a
    post cut short by a kill and made again after a late restart would otherwise leave two boards.
 7. A live board is read back (``Check``) after ``RECHECK_INTERVALS`` intervals without a write or a
-   check, so a board a moderator deleted in a quiet server comes back without waiting for activity.
+   check, so a board a moderator deleted in a quiet server comes back without waiting for activity;
+   or after ``recheck_floor`` seconds if longer (the publisher spreads the re-checks of many boards
+   so they stay a small share of the REST budget).
 
 Phase changes come only from ``TRANSITIONS``, (phase, action, outcome) -> phase, complete for every
 action a phase asks for (``ASKS``) and every answer that action can get (``ANSWERS``); an answer
@@ -210,6 +212,7 @@ class Board:
     # the publisher drives the boards that waited longest first, and the REST budget grants them so.
     waiting_since: float | None = None
     writing_since: float | None = None  # ``waiting_since`` of the content being written now
+    recheck_floor: float = 0.0  # seconds between two re-checks at least (rule 7)
 
     @classmethod
     def from_row(cls, row: BoardRow) -> Board:
@@ -296,7 +299,7 @@ class Board:
     def recheck_at(self) -> float:
         """When a live board is next read back if nothing is written meanwhile (rule 7)."""
         seen = -math.inf if self.confirmed_at is None else self.confirmed_at
-        return seen + RECHECK_INTERVALS * self.interval
+        return seen + max(RECHECK_INTERVALS * self.interval, self.recheck_floor)
 
     def needs(self, now: float, *, urgent: bool = False) -> Need | None:
         """What the board wants at ``now`` (None: nothing). ``urgent`` ignores the write interval."""

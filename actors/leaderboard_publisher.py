@@ -74,6 +74,7 @@ SHUTDOWN_WAIT = 10.0  # seconds the last state may take to go out at shutdown
 MIN_RETRY_WAIT = 0.05  # seconds between two shutdown rounds at least (no busy loop)
 IN_FLIGHT = 8  # boards driven at once (the REST budget in bot_entry paces their calls)
 ROUND_BOARDS = 64  # boards a round takes at most, so the inbox is read between rounds
+RECHECKS_PER_SECOND = 1.0  # quiet boards read back per second at most, however many (rule 7)
 
 Key = tuple[int, BoardKind]
 Boards = dict[Key, Board]
@@ -191,6 +192,7 @@ class LeaderboardPublisher:
     _ready: set[Key] = field(factory=set)
     _ready_heap: list[tuple[float, int, Key]] = field(factory=list)
     _seq: itertools.count[int] = field(factory=itertools.count)
+    _boards: int = 0  # how many boards there are (the re-checks are spread over them)
     _channel_problems: dict[int, tuple[str, ...]] = field(factory=dict)
     _cut_at_stop: trio.CancelScope | None = None  # the regular work under way, which ``stop`` cuts
 
@@ -320,6 +322,7 @@ class LeaderboardPublisher:
     def _schedule_all(self, boards: Boards) -> None:
         """(At each start of the loop) Every board once: what it needs is seen without a scan later."""
         self._due, self._due_heap, self._ready, self._ready_heap = {}, [], set(), []
+        self._boards = len(boards)
         for key in sorted(boards, key=lambda k: (k[0], k[1].value)):
             self._schedule(key, boards[key])
 
@@ -327,6 +330,7 @@ class LeaderboardPublisher:
         """Note when ``board`` next needs a call (after it changed or was driven): O(log B)."""
         if key in self._ready:
             return  # due already: its turn comes, and it is scheduled again after
+        board.recheck_floor = self._boards / RECHECKS_PER_SECOND
         due = board.next_due()
         if due is None:
             self._due.pop(key, None)
@@ -460,6 +464,7 @@ class LeaderboardPublisher:
                     if channel_id is None:
                         continue
                     board = boards[(guild_id, kind)] = Board(guild_id, kind)
+                    self._boards = len(boards)
                 board.configure(channel_id, config.update_interval)
                 if guild_id in seen:
                     board.unblock()

@@ -28,7 +28,13 @@ from actors.board_protocol import (
     Posted,
 )
 from actors.board_schedule import Board, Need
-from actors.leaderboard_publisher import SHUTDOWN_WAIT, LeaderboardPublisher, Request, publish_final
+from actors.leaderboard_publisher import (
+    RECHECKS_PER_SECOND,
+    SHUTDOWN_WAIT,
+    LeaderboardPublisher,
+    Request,
+    publish_final,
+)
 from domain.checkpoints import MessageBatch
 from domain.clock import WallClock
 from domain.events import GuildSnapshot
@@ -519,3 +525,24 @@ async def test_a_change_taken_during_a_round_is_shown_without_waiting_for_anothe
         chatted(store, 2, clock.now())
         tell(publisher, TotalsChanged(frozenset({2})))  # taken by the round under way
         await wait_until(lambda: edited_guilds(discord, first) == [1, 2], within=5, what="guild 2's edit")
+
+
+async def test_quiet_boards_are_read_back_at_a_bounded_rate_however_many(
+    autojump_clock: object, clock: WallClock, store: Store
+) -> None:
+    """Rule 7 reads a quiet board back every ten intervals; with 1,200 boards that alone would be two
+    calls a second (33 at 10,000 guilds) out of Discord's 50. The re-checks are spread so they make
+    about RECHECKS_PER_SECOND calls a second at most, and every board is still read back."""
+    guild_configs, snapshots = many_guilds(600)
+    discord = FakeDiscord(clock)
+    publisher = LeaderboardPublisher(store, discord, guild_configs, clock)
+    async with running(publisher):
+        for snap in snapshots:
+            tell(publisher, snap)
+        await wait_until(lambda: discord.count("post") == 1_200, within=60, what="every board")
+        started, first = clock.now(), len(discord.calls)
+        await trio.sleep(2 * 3600)
+        checks = [channel for _, what, channel in discord.calls[first:] if what == "check"]
+        # Each board at most once per 1,200 s after its first re-check (ten intervals: 600 s).
+        assert len(checks) <= (clock.now() - started) * RECHECKS_PER_SECOND + 1_200
+        assert set(checks) == {c for g in range(1, 601) for c in (10 * g, 10 * g + 1)}
