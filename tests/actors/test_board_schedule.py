@@ -724,3 +724,11 @@ def test_a_write_cut_short_waits_again_since_its_change_first_did() -> None:
     board.action(board.needs(INTERVAL), "v1", INTERVAL)  # type: ignore[arg-type]
     board.not_written()  # the publisher: the call was cancelled at shutdown
     assert board.dirty and board.waiting_since == 10.0
+
+
+def test_the_recheck_floor_spaces_the_read_backs_of_a_quiet_board() -> None:
+    board = live_board(FakeDiscord())
+    assert board.recheck_at() == RECHECK_INTERVALS * INTERVAL
+    board.recheck_floor = 5_000.0  # the publisher: many boards share the re-checks
+    assert board.next_due() == board.recheck_at() == 5_000.0
+    assert board.needs(4_999.0) is None and board.needs(5_000.0) is Need.CHECK
