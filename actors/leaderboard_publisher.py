@@ -28,7 +28,6 @@ each ranked member is confirmed over REST (cached for an hour) and those who lef
 from __future__ import annotations
 
 import heapq
-import itertools
 import logging
 import math
 from collections import deque
@@ -50,6 +49,7 @@ from actors.board_protocol import (
     RateLimited,
     Scan,
 )
+from actors.board_queue import BoardQueue
 from actors.board_render import content_hash, render_board
 from actors.board_schedule import Board, Need, board_channels
 from actors.board_view import TOP, Paging, board_view
@@ -72,7 +72,7 @@ MAX_STEPS = 6  # calls per board per round: e.g. edit -> 404 -> scan -> post, th
 FINAL_WAIT = 30.0  # seconds the reset clock waits for the final boards
 SHUTDOWN_WAIT = 10.0  # seconds the last state may take to go out at shutdown
 MIN_RETRY_WAIT = 0.05  # seconds between two shutdown rounds at least (no busy loop)
-IN_FLIGHT = 8  # boards driven at once (the REST budget in bot_entry paces their calls)
+IN_FLIGHT = 8  # guilds whose boards are driven at once (the REST budget in bot_entry paces the calls)
 ROUND_BOARDS = 64  # boards a round takes at most, so the inbox is read between rounds
 RECHECKS_PER_SECOND = 1.0  # quiet boards read back per second at most, however many (rule 7)
 
@@ -184,14 +184,8 @@ class LeaderboardPublisher:
     _names: MemberNames = field(init=False)
     _fresh_at: dict[int, float] = field(factory=dict)  # guild -> when its new period becomes visible
     _fresh_heap: list[tuple[float, int]] = field(factory=list)  # (at, guild); stale entries skipped
-    # The schedule: each board not being driven is either waiting for its next due time (``_due``
-    # and its heap) or due and waiting for its turn (``_ready``, a heap by when its work began
-    # waiting). A round touches only the guilds that changed and the boards that are due.
-    _due: dict[Key, float] = field(factory=dict)
-    _due_heap: list[tuple[float, int, Key]] = field(factory=list)
-    _ready: set[Key] = field(factory=set)
-    _ready_heap: list[tuple[float, int, Key]] = field(factory=list)
-    _seq: itertools.count[int] = field(factory=itertools.count)
+    # Which board goes next: a round touches only the guilds that changed and the boards that are due.
+    _queue: BoardQueue[Key] = field(factory=BoardQueue)
     _boards: int = 0  # how many boards there are (the re-checks are spread over them)
     _channel_problems: dict[int, tuple[str, ...]] = field(factory=dict)
     _cut_at_stop: trio.CancelScope | None = None  # the regular work under way, which ``stop`` cuts
@@ -321,46 +315,26 @@ class LeaderboardPublisher:
 
     def _schedule_all(self, boards: Boards) -> None:
         """(At each start of the loop) Every board once: what it needs is seen without a scan later."""
-        self._due, self._due_heap, self._ready, self._ready_heap = {}, [], set(), []
-        self._boards = len(boards)
+        self._queue, self._boards = BoardQueue(), len(boards)
         for key in sorted(boards, key=lambda k: (k[0], k[1].value)):
             self._schedule(key, boards[key])
 
     def _schedule(self, key: Key, board: Board) -> None:
         """Note when ``board`` next needs a call (after it changed or was driven): O(log B)."""
-        if key in self._ready:
+        if self._queue.is_ready(key):
             return  # due already: its turn comes, and it is scheduled again after
         board.recheck_floor = self._boards / RECHECKS_PER_SECOND
-        due = board.next_due()
-        if due is None:
-            self._due.pop(key, None)
-        elif self._due.get(key) != due:
-            self._due[key] = due
-            heapq.heappush(self._due_heap, (due, next(self._seq), key))
+        self._queue.put(key, board.next_due())
 
     def _take_ready(self, boards: Boards, now: float) -> list[Key]:
         """The boards due by ``now`` whose work waited longest, ROUND_BOARDS at most, oldest first."""
-        while self._due_heap and self._due_heap[0][0] <= now:
-            due, _, key = heapq.heappop(self._due_heap)
-            if self._due.get(key) != due:
-                continue  # superseded by a later entry
-            del self._due[key]
-            self._ready.add(key)
-            heapq.heappush(self._ready_heap, (boards[key].priority(due), next(self._seq), key))
-        taken: list[Key] = []
-        while self._ready_heap and len(taken) < ROUND_BOARDS:
-            *_, key = heapq.heappop(self._ready_heap)
-            self._ready.discard(key)
-            taken.append(key)
-        return taken
+        return self._queue.take(now, lambda key, due: boards[key].priority(due), ROUND_BOARDS)
 
     def _next_wake(self) -> float:
         now = self.clock.now()
-        if self._ready_heap or self._dirty:  # (changes taken during the last round)
+        if self._dirty:  # (changes taken during the last round)
             return now
-        while self._due_heap and self._due.get(self._due_heap[0][2]) != self._due_heap[0][0]:
-            heapq.heappop(self._due_heap)
-        due = self._due_heap[0][0] if self._due_heap else math.inf
+        due = self._queue.next_due()
         fresh = self._fresh_heap[0][0] if self._fresh_heap else math.inf
         return max(now, min(due, fresh))
 
