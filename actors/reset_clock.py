@@ -19,6 +19,7 @@ from __future__ import annotations
 import heapq
 import logging
 import math
+from collections.abc import Callable
 
 import trio
 from attrs import define, field
@@ -137,8 +138,9 @@ class ResetClock:
         """
         task_status.started()
         while True:
-            await self.catch_up()
-            with trio.move_on_at(self.clock.trio_deadline(self._next_due())):
+            await self.catch_up(stopping=lambda: inbox.closed)
+            wake = math.inf if inbox.closed else self._next_due()  # stopping: drain, then return
+            with trio.move_on_at(self.clock.trio_deadline(wake)):
                 try:
                     message = await inbox.receive()
                 except trio.EndOfChannel:
@@ -164,7 +166,7 @@ class ResetClock:
         finally:
             request.done.set()
 
-    async def catch_up(self) -> list[tuple[int, int]]:
+    async def catch_up(self, stopping: Callable[[], bool] = lambda: False) -> list[tuple[int, int]]:
         """Archive every finished, unarchived period of every guild, oldest first per guild.
 
         Only the guilds whose boundary has passed are visited (the heap's top), and the guilds the
@@ -175,7 +177,9 @@ class ResetClock:
                 for guild_id, spec, last in await self.store.call(self.store.guilds_since_sync, self._known):
                     self._known += 1
                     self._track(guild_id, spec, spec.base if last is None else last + 1)
-                while self._heap and self._heap[0][0] <= self.clock.now():
+                # At a stop, the guilds not reached yet wait for the next start (archives are
+                # idempotent), so a stop after downtime across a boundary stays bounded.
+                while self._heap and self._heap[0][0] <= self.clock.now() and not stopping():
                     due, guild_id = heapq.heappop(self._heap)
                     if self._due.get(guild_id) != due:
                         continue  # superseded by a later entry

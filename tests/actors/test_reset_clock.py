@@ -299,3 +299,38 @@ async def test_the_clock_wakes_at_the_earliest_guilds_boundary_and_archives_only
         assert resets.resets == 2 and store.last_archived_sync(2) == 0
         inbox.close()
     store.close()
+
+
+async def test_a_stop_during_a_long_catch_up_is_bounded_and_the_rest_waits_for_the_next_start(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    """After downtime across a boundary every guild is due at once, and each archive first waits
+    for its final boards; a stop then leaves the guilds not reached yet for the next start (it used
+    to archive them all first: minutes at thousands of guilds)."""
+    store = Store(tmp_path / "stop.db", inline=True)
+    for g in range(50):
+        store.period_spec_sync(1_000 + g, EPOCH - 40 * DAY)
+    clock = WallClock.starting_at(EPOCH)
+    send, receive = trio.open_memory_channel[PublisherMessage](100)
+
+    async def slow_publisher() -> None:  # a second for each guild's final boards
+        async for request in receive:
+            if isinstance(request, PublishFinal):
+                await trio.sleep(1)
+                request.done.set()
+
+    resets = ResetClock(store, clock, grace_seconds=10, publisher=send)
+    inbox = reset_clock_inbox()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(slow_publisher)
+        async with trio.open_nursery() as running_clock:
+            await running_clock.start(resets.run, None, inbox)
+            await trio.sleep(5.5)
+            inbox.close()
+            stopped_at = clock.now()
+        assert clock.now() - stopped_at <= 1.5  # the clock's run has returned
+        send.close()
+    assert 5 <= resets.resets <= 7
+    later = ResetClock(store, clock, grace_seconds=10)  # the next start archives the rest, once
+    assert len(await later.catch_up()) == 50 - resets.resets
+    store.close()
