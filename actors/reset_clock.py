@@ -7,7 +7,9 @@ members took part) is written once in one transaction keyed by (guild, period).
 
 The actor wakes a little after each boundary (``grace_seconds``: long enough for the last voice
 checkpoint and message batch of the old period to land), and at start it catches up on every
-boundary missed while the bot was down, oldest first. Before archiving, it asks the publisher for
+boundary missed while the bot was down, oldest first per guild (a stop cuts that between guilds:
+the rest is archived at the next start). Each guild's next boundary sits in a heap, so a guild seen
+or a wake-up costs O(log G), never a scan of every guild. Before archiving, it asks the publisher for
 the boards in their final state (``PublishFinal``), and after, tells it the period ended
 (``PeriodReset``). Its inbox brings each guild as it is seen (``GuildSnapshot``), each config change
 (``GuildConfigured``: its own copy) and an admin's early reset (``ResetRequested``, answered on the
