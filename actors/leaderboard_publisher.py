@@ -72,6 +72,9 @@ MAX_STEPS = 6  # calls per board per round: e.g. edit -> 404 -> scan -> post, th
 FINAL_WAIT = 30.0  # seconds the reset clock waits for the final boards
 SHUTDOWN_WAIT = 10.0  # seconds the last state may take to go out at shutdown
 MIN_RETRY_WAIT = 0.05  # seconds between two shutdown rounds at least (no busy loop)
+# A Trio deadline met may read a hair before its wall-clock time (float rounding): what is due
+# within this is due now, so a wake-up always finds the work it woke for (no busy loop).
+CLOCK_SLACK = 1e-6
 IN_FLIGHT = 8  # guilds whose boards are driven at once (the REST budget in bot_entry paces the calls)
 ROUND_BOARDS = 64  # boards a round takes at most, so the inbox is read between rounds
 RECHECKS_PER_SECOND = 1.0  # quiet boards read back per second at most, however many (rule 7)
@@ -342,7 +345,7 @@ class LeaderboardPublisher:
         """Absorb what the inbox said, then drive the due boards that waited longest; the inbox
         is read meanwhile (each change noted with the time it was taken, which orders the boards)."""
         self._absorb(boards)
-        keys = self._take_ready(boards, self.clock.now())
+        keys = self._take_ready(boards, self.clock.now() + CLOCK_SLACK)
         if not keys:
             return
         failure: Exception | None = None
@@ -407,7 +410,7 @@ class LeaderboardPublisher:
         """Hand what the inbox said to the boards of the guilds it concerned (no other guild is
         visited), with this actor's copy of each guild's config."""
         now = self.clock.now()
-        while self._fresh_heap and self._fresh_heap[0][0] <= now:
+        while self._fresh_heap and self._fresh_heap[0][0] <= now + CLOCK_SLACK:
             at, guild_id = heapq.heappop(self._fresh_heap)
             if self._fresh_at.get(guild_id) == at:  # the new period is what a render shows now
                 del self._fresh_at[guild_id]
@@ -451,7 +454,7 @@ class LeaderboardPublisher:
         """Make the calls this board needs now (a few at most: e.g. edit -> 404 -> post)."""
         for _ in range(MAX_STEPS):
             now = self.clock.now()
-            need = board.needs(now, urgent=urgent)
+            need = board.needs(now + CLOCK_SLACK, urgent=urgent)
             if need is None:
                 return
             content = await self._render(key, now, period) if need is Need.CONTENT else None
