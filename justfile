@@ -50,6 +50,10 @@ doctor: setup
 bench: setup
     {{py}} -m benchmarks
 
+# The README's pictures (docs/*.png): boards, rank card and web page, in a real headless Chromium.
+screenshots dir="docs": setup
+    {{py}} -m tests.web.screenshots {{dir}}
+
 # Replay the voice simulation for one seed (or several: just sim 1,2,3).
 sim seed: setup
     VOICE_SIM_SEEDS={{seed}} {{py}} -m pytest -q tests/wiring/test_voice_simulation.py -k oracle

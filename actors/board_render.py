@@ -33,13 +33,17 @@ __all__ = [
     "BoardEntry",
     "BoardStyle",
     "BoardView",
+    "board_title",
     "check_limits",
     "content_hash",
     "embed_length",
+    "empty_text",
     "escape_name",  # re-exported for the commands; it lives in ``actors.names``
     "format_count",
+    "format_value",
     "format_voice",
     "is_board",
+    "ranked",
     "render_board",
 ]
 
@@ -164,17 +168,41 @@ def _footer(view: BoardView) -> str:
     return f"{_UPDATED}{_utc(view.updated_at):%Y-%m-%d %H:%M} UTC{_reset_note(view)}"
 
 
-def _ranked_lines(view: BoardView) -> list[str]:
+def ranked(view: BoardView) -> list[tuple[int, BoardEntry, str]]:
+    """The board's lines in the order and with the ranks it shows: (rank, entry, escaped name).
+
+    The web page (``web``) shows the same lines from here, with the raw name HTML-escaped instead.
+    """
     named = [(entry, escape_name(entry.name)) for entry in view.entries]
     # Deterministic order: the publisher skips an edit when nothing changed, so equal totals give equal text.
     named.sort(key=lambda pair: (-pair[0].value, pair[1].casefold(), pair[0].user_id))
-    lines: list[str] = []
+    lines: list[tuple[int, BoardEntry, str]] = []
     rank = view.offset + 1
     for i, (entry, name) in enumerate(named[: view.limit]):
         if i and entry.value != named[i - 1][0].value:
             rank = view.offset + i + 1
-        lines.append(f"{view.style.arrow} **#{rank}** {name} — {_format_value(view.kind, entry.value)}")
+        lines.append((rank, entry, name))
     return lines
+
+
+def board_title(kind: BoardKind) -> str:
+    return _TITLES[kind]
+
+
+def empty_text(kind: BoardKind) -> str:
+    return _EMPTY[kind]
+
+
+def format_value(kind: BoardKind, value: int) -> str:
+    """A line's value as the board shows it: "1,234 messages", "12h 05m"."""
+    return _format_value(kind, value)
+
+
+def _ranked_lines(view: BoardView) -> list[str]:
+    return [
+        f"{view.style.arrow} **#{rank}** {name} — {_format_value(view.kind, entry.value)}"
+        for rank, entry, name in ranked(view)
+    ]
 
 
 def _fit(lines: list[str], budget: int) -> str:

@@ -25,7 +25,9 @@ The rules:
    and the other copies deleted. Discord deduplicates a post's nonce only for a few minutes, so a
    post cut short by a kill and made again after a late restart would otherwise leave two boards.
 7. A live board is read back (``Check``) after ``RECHECK_INTERVALS`` intervals without a write or a
-   check, so a board a moderator deleted in a quiet server comes back without waiting for activity.
+   check, so a board a moderator deleted in a quiet server comes back without waiting for activity;
+   or after ``recheck_floor`` seconds if longer (the publisher spreads the re-checks of many boards
+   so they stay a small share of the REST budget).
 
 Phase changes come only from ``TRANSITIONS``, (phase, action, outcome) -> phase, complete for every
 action a phase asks for (``ASKS``) and every answer that action can get (``ANSWERS``); an answer
@@ -206,6 +208,11 @@ class Board:
     stale: list[tuple[int, int]] = field(factory=list)  # (channel, message) to delete
     post_nonce: str | None = None  # the post being attempted: kept until Discord's answer is definite
     confirmed_at: float | None = None  # when the message was last known to exist (write or check)
+    # When the change not yet on Discord began waiting (None: no change, or since an unknown time):
+    # the publisher drives the boards that waited longest first, and the REST budget grants them so.
+    waiting_since: float | None = None
+    writing_since: float | None = None  # ``waiting_since`` of the content being written now
+    recheck_floor: float = 0.0  # seconds between two re-checks at least (rule 7)
 
     @classmethod
     def from_row(cls, row: BoardRow) -> Board:
@@ -267,8 +274,22 @@ class Board:
         if self.phase is Phase.BLOCKED:
             self._feed(Unblocked() if self.message_id is None else UnblockedWithMessage())
 
-    def mark_dirty(self) -> None:
+    def mark_dirty(self, at: float | None = None) -> None:
+        """The totals may have changed at ``at``; a change already waiting keeps its older time."""
+        if self.waiting_since is None:
+            self.waiting_since = at
         self.dirty = True
+
+    def not_written(self) -> None:
+        """The content taken for a write did not reach Discord: it waits again, since it first did."""
+        self.dirty = True
+        taken = self.writing_since
+        if taken is not None and (self.waiting_since is None or taken < self.waiting_since):
+            self.waiting_since = taken
+
+    def priority(self, due: float) -> float:
+        """When the work this board is due for (at ``due``) began waiting: the oldest goes first."""
+        return due if self.waiting_since is None else self.waiting_since
 
     # -- deciding ---------------------------------------------------------------------------------
 
@@ -278,7 +299,7 @@ class Board:
     def recheck_at(self) -> float:
         """When a live board is next read back if nothing is written meanwhile (rule 7)."""
         seen = -math.inf if self.confirmed_at is None else self.confirmed_at
-        return seen + RECHECK_INTERVALS * self.interval
+        return seen + max(RECHECK_INTERVALS * self.interval, self.recheck_floor)
 
     def needs(self, now: float, *, urgent: bool = False) -> Need | None:
         """What the board wants at ``now`` (None: nothing). ``urgent`` ignores the write interval."""
@@ -341,6 +362,7 @@ class Board:
         assert content_hash is not None, "CONTENT needs the rendered content's hash"
         # Clean from the moment the content is taken: changes during the call mark it dirty again.
         self.dirty = False
+        self.writing_since, self.waiting_since = self.waiting_since, None
         if self.phase is Phase.UNPOSTED:
             if self.post_nonce is None:
                 seed = f"{self.guild_id}:{self.kind.value}:{self.channel_id}:{now!r}"
@@ -380,7 +402,7 @@ class Board:
             return self._told(outcome)
         if isinstance(outcome, RateLimited | Failed):
             if isinstance(action, Post | Edit):
-                self.dirty = True  # the content was not written
+                self.not_written()
             self._back_off(now, outcome.retry_after if isinstance(outcome, RateLimited) else 0.0)
             return Report()
         self.failures, self.retry_at = 0, -math.inf
@@ -406,14 +428,16 @@ class Board:
             case Edit(), OldMessageQuota():
                 assert self.channel_id is not None and self.message_id is not None
                 self.stale.append((self.channel_id, self.message_id))
-                self.message_id, self.dirty = None, True
+                self.message_id = None
+                self.not_written()
                 return Report()
             case Edit() | Check(), MessageMissing():
-                self.message_id, self.dirty = None, True
+                self.message_id = None
+                self.not_written()
                 return Report()
             case _, NoAccess(code=code, detail=detail):
                 if isinstance(action, Post | Edit):
-                    self.dirty = True
+                    self.not_written()
                 if isinstance(action, Post):
                     self.post_nonce = None  # nothing was posted: a later post is a new one
                 return Report(warning=self._blocked_warning(code, detail))
@@ -458,6 +482,7 @@ class Board:
 
     def _written(self, content_hash: str, now: float) -> None:
         self.content_hash, self.last_write_at, self.confirmed_at = content_hash, now, now
+        self.writing_since = None
 
     def _deleted(self, action: Delete, outcome: Outcome) -> Report:
         target = (action.channel_id, action.message_id)

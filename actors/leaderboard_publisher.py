@@ -5,9 +5,14 @@ Everything it learns arrives as a message in its inbox: ``TotalsChanged`` (the c
 a command), every ``GuildSnapshot`` (name, icon, text channels; from the router), ``GuildConfigured``
 (its own copy of each guild's config), ``PeriodReset`` (the boards start fresh once the new period
 is visible), ``MemberForgotten``, and ``PublishFinal`` from the reset clock. The run loop takes
-every queued message at once (each costs a set insertion), then asks each board what it needs,
-renders (SQLite top 10 + names -> ``board_view`` -> ``render_board``), calls Discord through the
-poster, and hands the answer back to the board; it sleeps until the next message or board due.
+every queued message at once (each notes the guild and when its change was taken), hands that to
+the boards of those guilds only, then takes the due boards whose change has waited longest (a heap
+of due times, a heap of waiting times: no round visits every board), renders each (SQLite top 10 +
+names -> ``board_view`` -> ``render_board``), calls Discord through the poster, eight guilds at
+once (each call says since when its change waits, so the REST budget grants the oldest first), and
+hands the answer back to the board; it reads its inbox meanwhile, and sleeps until the next message
+or board due. At a stop the last changes go out the same way, the longest-waiting first, within
+SHUTDOWN_WAIT; what does not fit is stored and goes out at the next start.
 
 Checkpoint: the ``boards`` rows. A (re)started publisher loads them, confirms each message exists
 and reads the channel for copies before editing it, and reads it before every post, so a restart
@@ -22,8 +27,10 @@ each ranked member is confirmed over REST (cached for an hour) and those who lef
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
+from collections import deque
 from collections.abc import Coroutine, Hashable
 from typing import Any, Protocol
 
@@ -42,6 +49,7 @@ from actors.board_protocol import (
     RateLimited,
     Scan,
 )
+from actors.board_queue import BoardQueue
 from actors.board_render import content_hash, render_board
 from actors.board_schedule import Board, Need, board_channels
 from actors.board_view import TOP, Paging, board_view
@@ -64,19 +72,40 @@ MAX_STEPS = 6  # calls per board per round: e.g. edit -> 404 -> scan -> post, th
 FINAL_WAIT = 30.0  # seconds the reset clock waits for the final boards
 SHUTDOWN_WAIT = 10.0  # seconds the last state may take to go out at shutdown
 MIN_RETRY_WAIT = 0.05  # seconds between two shutdown rounds at least (no busy loop)
+# A Trio deadline met may read a hair before its wall-clock time (float rounding): what is due
+# within this is due now, so a wake-up always finds the work it woke for (no busy loop).
+CLOCK_SLACK = 1e-6
+IN_FLIGHT = 8  # guilds whose boards are driven at once (the REST budget in bot_entry paces the calls)
+ROUND_BOARDS = 64  # boards a round takes at most, so the inbox is read between rounds
+RECHECKS_PER_SECOND = 1.0  # quiet boards read back per second at most, however many (rule 7)
 
-Boards = dict[tuple[int, BoardKind], Board]
+Key = tuple[int, BoardKind]
+Boards = dict[Key, Board]
 
 
 class Poster(Protocol):
     """What the publisher needs from Discord (``bot_entry.board_poster.BoardPoster``)."""
 
-    async def post(self, channel_id: int, embed: dict[str, Any], nonce: str) -> Outcome: ...
-    async def edit(self, channel_id: int, message_id: int, embed: dict[str, Any]) -> Outcome: ...
-    async def check(self, channel_id: int, message_id: int) -> Outcome: ...
-    async def scan(self, channel_id: int, kind: BoardKind) -> Outcome: ...
-    async def delete(self, channel_id: int, message_id: int) -> Outcome: ...
-    async def fetch_member(self, guild_id: int, user_id: int) -> MemberOutcome: ...
+    # ``waiting_since``: when the change this call serves began waiting (None: no change waits);
+    # the REST budget grants the oldest first.
+    async def post(
+        self, channel_id: int, embed: dict[str, Any], nonce: str, *, waiting_since: float | None = None
+    ) -> Outcome: ...
+    async def edit(
+        self, channel_id: int, message_id: int, embed: dict[str, Any], *, waiting_since: float | None = None
+    ) -> Outcome: ...
+    async def check(
+        self, channel_id: int, message_id: int, *, waiting_since: float | None = None
+    ) -> Outcome: ...
+    async def scan(
+        self, channel_id: int, kind: BoardKind, *, waiting_since: float | None = None
+    ) -> Outcome: ...
+    async def delete(
+        self, channel_id: int, message_id: int, *, waiting_since: float | None = None
+    ) -> Outcome: ...
+    async def fetch_member(
+        self, guild_id: int, user_id: int, *, waiting_since: float | None = None
+    ) -> MemberOutcome: ...
 
 
 @define(frozen=True, eq=False)
@@ -150,10 +179,17 @@ class LeaderboardPublisher:
     inbox: Mailbox[Request] = field(factory=publisher_inbox)
     guilds: dict[int, GuildSnapshot] = field(factory=dict)
     writes: int = 0  # successful posts and edits (health, tests)
-    _dirty: set[int] = field(factory=set)
+    _dirty: dict[int, float] = field(factory=dict)  # guild -> when its first unabsorbed change was taken
+    # Taken during a round, handled after it: final-board requests (they drive boards) and
+    # forgets (a name fetched by a render under way must not outlive them in the cache).
+    _later: list[PublishFinal | MemberForgotten] = field(factory=list)
     _seen: set[int] = field(factory=set)  # guilds whose snapshot arrived since the last round
     _names: MemberNames = field(init=False)
     _fresh_at: dict[int, float] = field(factory=dict)  # guild -> when its new period becomes visible
+    _fresh_heap: list[tuple[float, int]] = field(factory=list)  # (at, guild); stale entries skipped
+    # Which board goes next: a round touches only the guilds that changed and the boards that are due.
+    _queue: BoardQueue[Key] = field(factory=BoardQueue)
+    _boards: int = 0  # how many boards there are (the re-checks are spread over them)
     _channel_problems: dict[int, tuple[str, ...]] = field(factory=dict)
     _cut_at_stop: trio.CancelScope | None = None  # the regular work under way, which ``stop`` cuts
 
@@ -161,22 +197,25 @@ class LeaderboardPublisher:
 
     def _take(self, message: Request) -> None:
         """Note what ``message`` says; the next round hands it to the boards (``_absorb``)."""
+        now = self.clock.now()
         match message:
             case TotalsChanged(guild_ids):
-                self._dirty.update(guild_ids)
+                for guild_id in guild_ids:
+                    self._dirty.setdefault(guild_id, now)
             case GuildSnapshot(guild_id=guild_id):
                 self.guilds[guild_id] = message
                 self._seen.add(guild_id)
-                self._dirty.add(guild_id)  # name, icon or channels may have changed
+                self._dirty.setdefault(guild_id, now)  # name, icon or channels may have changed
             case GuildConfigured(guild_id, config):
                 self.configs.set(guild_id, config)
-                self._dirty.add(guild_id)
+                self._dirty.setdefault(guild_id, now)
             case PeriodReset(guild_id, _, at):
                 # The old period shows until its last writes land (``settle_seconds``): look again then.
                 self._fresh_at[guild_id] = at + self.settle_seconds
+                heapq.heappush(self._fresh_heap, (at + self.settle_seconds, guild_id))
             case MemberForgotten(guild_id, user_id, at, applied):
                 self._names.forget(guild_id, user_id)
-                self._dirty.add(guild_id)
+                self._dirty.setdefault(guild_id, now)
                 applied.set()
             case _:
                 raise AssertionError(f"unknown message {message!r}")
@@ -197,44 +236,75 @@ class LeaderboardPublisher:
 
     async def load(self) -> Boards:
         checkpoints = await self.store.call(board_rows.load_boards_sync, self.store)
-        self._dirty.update(self.guilds)  # after a crash, look at every known guild again
+        now = self.clock.now()
+        for guild_id in self.guilds:  # after a crash, look at every known guild again
+            self._dirty.setdefault(guild_id, now)
         return {(c.guild_id, c.kind): Board.restore(c) for c in checkpoints}
 
     async def run(
         self, boards: Boards, inbox: Mailbox[Request], *, task_status: trio.TaskStatus[None]
     ) -> None:
+        self._schedule_all(boards)
         task_status.started()
         while True:
             await self._unless_stopped(self._round(boards))
+            await self._after_round(boards)
             request: Request | None = None
-            with trio.move_on_at(self.clock.trio_deadline(self._next_wake(boards))):
+            with trio.move_on_at(self.clock.trio_deadline(self._next_wake())):
                 try:
                     request = await inbox.receive()
                 except trio.EndOfChannel:
                     break
             while request is not None:  # everything queued, then one round
                 if isinstance(request, PublishFinal):
-                    try:
-                        await self._unless_stopped(self._publish_final(boards, request))
-                    finally:
-                        request.done.set()
+                    self._later.append(request)
+                    await self._after_round(boards)
                 else:
                     self._take(request)
                 try:
                     request = inbox.receive_nowait()
                 except (trio.WouldBlock, trio.EndOfChannel):
                     request = None
-        # Shutdown: the counter and the ledger have flushed; their last totals go out now, and what
-        # a failing call left undone is tried again when its backoff allows, within SHUTDOWN_WAIT.
-        # What does not fit (the backoff of a failure is at least one interval) waits for the next
-        # start: it is stored.
+        await self._last_boards(boards)
+
+    async def _after_round(self, boards: Boards) -> None:
+        """What the inbox said during the round that had to wait for its end, in order."""
+        while self._later:
+            request = self._later.pop(0)
+            if isinstance(request, MemberForgotten):
+                self._take(request)
+                continue
+            try:
+                await self._unless_stopped(self._publish_final(boards, request))
+            finally:
+                request.done.set()
+
+    async def _last_boards(self, boards: Boards) -> None:
+        """Shutdown: the counter and the ledger have flushed; their last totals go out now, the
+        board whose change waited longest first, and what a failing call left undone is tried
+        again when its backoff allows, within SHUTDOWN_WAIT. What does not fit (the backoff of a
+        failure is at least one interval) waits for the next start: it is stored."""
         with trio.move_on_after(SHUTDOWN_WAIT):
-            while True:
-                await self._round(boards, urgent=True)
-                due = [d for board in boards.values() if (d := board.last_work_due()) is not None]
-                if not due:
+            self._absorb(boards)
+            pending = [key for key, board in boards.items() if board.last_work_due() is not None]
+            while pending:
+                now = self.clock.now()
+                due = [
+                    (boards[key].priority(now), n, key)
+                    for n, key in enumerate(pending)
+                    if self._last_due(boards[key], now)
+                ]
+                await self._drive_all(boards, [key for *_, key in sorted(due)], urgent=True)
+                pending = [key for key in pending if boards[key].last_work_due() is not None]
+                if not pending:
                     break
-                await self.clock.sleep_until(max(min(due), self.clock.now() + MIN_RETRY_WAIT))
+                soonest = min(d for key in pending if (d := boards[key].last_work_due()) is not None)
+                await self.clock.sleep_until(max(soonest, self.clock.now() + MIN_RETRY_WAIT))
+
+    @staticmethod
+    def _last_due(board: Board, now: float) -> bool:
+        due = board.last_work_due()
+        return due is not None and due <= now
 
     async def _unless_stopped(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` unless ``stop`` was called; ``stop`` cuts it short."""
@@ -244,26 +314,113 @@ class LeaderboardPublisher:
             await work  # when stopped: cancelled at its first checkpoint, before any call
         self._cut_at_stop = None
 
-    def _next_wake(self, boards: Boards) -> float:
-        now = self.clock.now()
-        due = [d for board in boards.values() if (d := board.next_due()) is not None]
-        return max(now, min([*due, *self._fresh_at.values()], default=math.inf))
+    # -- the schedule -----------------------------------------------------------------------------
 
-    async def _round(self, boards: Boards, *, urgent: bool = False) -> None:
-        self._absorb(boards)
+    def _schedule_all(self, boards: Boards) -> None:
+        """(At each start of the loop) Every board once: what it needs is seen without a scan later."""
+        self._queue, self._boards = BoardQueue(), len(boards)
         for key in sorted(boards, key=lambda k: (k[0], k[1].value)):
-            await self._drive(key, boards[key], urgent=urgent)
+            self._schedule(key, boards[key])
+
+    def _schedule(self, key: Key, board: Board) -> None:
+        """Note when ``board`` next needs a call (after it changed or was driven): O(log B)."""
+        if self._queue.is_ready(key):
+            return  # due already: its turn comes, and it is scheduled again after
+        board.recheck_floor = self._boards / RECHECKS_PER_SECOND
+        self._queue.put(key, board.next_due())
+
+    def _take_ready(self, boards: Boards, now: float) -> list[Key]:
+        """The boards due by ``now`` whose work waited longest, ROUND_BOARDS at most, oldest first."""
+        return self._queue.take(now, lambda key, due: boards[key].priority(due), ROUND_BOARDS)
+
+    def _next_wake(self) -> float:
+        now = self.clock.now()
+        if self._dirty:  # (changes taken during the last round)
+            return now
+        due = self._queue.next_due()
+        fresh = self._fresh_heap[0][0] if self._fresh_heap else math.inf
+        return max(now, min(due, fresh))
+
+    async def _round(self, boards: Boards) -> None:
+        """Absorb what the inbox said, then drive the due boards that waited longest; the inbox
+        is read meanwhile (each change noted with the time it was taken, which orders the boards)."""
+        self._absorb(boards)
+        keys = self._take_ready(boards, self.clock.now() + CLOCK_SLACK)
+        if not keys:
+            return
+        failure: Exception | None = None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._listen)
+            try:
+                await self._drive_all(boards, keys)
+            except Exception as exc:  # raised as itself, not in a group
+                failure = exc
+            nursery.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+
+    async def _listen(self) -> None:
+        """(During a round) Note what each message says; the rest waits for the round's end."""
+        while True:
+            try:
+                request = await self.inbox.receive()
+            except trio.EndOfChannel:
+                return  # the run loop sees it too
+            if isinstance(request, PublishFinal | MemberForgotten):
+                self._later.append(request)
+            else:
+                self._take(request)
+
+    async def _drive_all(self, boards: Boards, keys: list[Key], *, urgent: bool = False) -> None:
+        """Drive ``keys`` in their order, the boards of IN_FLIGHT guilds at a time (a guild's own
+        boards one after the other, in the order given). A failure cuts the rest short and is raised
+        as itself (the supervisor restarts the loop; every board is scheduled again)."""
+        by_guild: dict[int, list[Key]] = {}
+        for key in keys:
+            by_guild.setdefault(key[0], []).append(key)
+        queue = deque(by_guild.values())
+        undriven = set(keys)
+        failures: list[Exception] = []
+
+        async def worker(cut: trio.CancelScope) -> None:
+            while queue:
+                for key in queue.popleft():
+                    board = boards[key]
+                    try:
+                        await self._drive(key, board, urgent=urgent)
+                    except Exception as exc:
+                        failures.append(exc)
+                        cut.cancel()
+                        return
+                    finally:
+                        undriven.discard(key)
+                        self._schedule(key, board)
+
+        try:
+            async with trio.open_nursery() as nursery:
+                for _ in range(min(IN_FLIGHT, len(queue))):
+                    nursery.start_soon(worker, nursery.cancel_scope)
+        finally:
+            for key in undriven:  # cut short: their turn comes again
+                self._schedule(key, boards[key])
+        if failures:
+            raise failures[0]
 
     def _absorb(self, boards: Boards) -> None:
-        """Hand what the inbox said to the boards, with this actor's copy of each guild's config."""
+        """Hand what the inbox said to the boards of the guilds it concerned (no other guild is
+        visited), with this actor's copy of each guild's config."""
         now = self.clock.now()
-        for guild_id, at in list(self._fresh_at.items()):
-            if at <= now:  # the new period is what a render shows now
+        while self._fresh_heap and self._fresh_heap[0][0] <= now + CLOCK_SLACK:
+            at, guild_id = heapq.heappop(self._fresh_heap)
+            if self._fresh_at.get(guild_id) == at:  # the new period is what a render shows now
                 del self._fresh_at[guild_id]
-                self._dirty.add(guild_id)
-        dirty, self._dirty = self._dirty, set()
+                self._dirty.setdefault(guild_id, at)
+        dirty, self._dirty = self._dirty, {}
         seen, self._seen = self._seen, set()
-        for guild_id, snapshot in self.guilds.items():
+        for guild_id in sorted(dirty):
+            snapshot = self.guilds.get(guild_id)
+            if snapshot is None:
+                continue  # not seen yet: its snapshot marks it dirty
             config = self.configs.get(guild_id)
             configured = {
                 BoardKind.MESSAGES: config.message_board_channel_id,
@@ -284,11 +441,12 @@ class LeaderboardPublisher:
                     if channel_id is None:
                         continue
                     board = boards[(guild_id, kind)] = Board(guild_id, kind)
+                    self._boards = len(boards)
                 board.configure(channel_id, config.update_interval)
                 if guild_id in seen:
                     board.unblock()
-                if guild_id in dirty:
-                    board.mark_dirty()
+                board.mark_dirty(dirty[guild_id])
+                self._schedule((guild_id, kind), board)
 
     async def _drive(
         self, key: tuple[int, BoardKind], board: Board, *, urgent: bool = False, period: int | None = None
@@ -296,7 +454,7 @@ class LeaderboardPublisher:
         """Make the calls this board needs now (a few at most: e.g. edit -> 404 -> post)."""
         for _ in range(MAX_STEPS):
             now = self.clock.now()
-            need = board.needs(now, urgent=urgent)
+            need = board.needs(now + CLOCK_SLACK, urgent=urgent)
             if need is None:
                 return
             content = await self._render(key, now, period) if need is Need.CONTENT else None
@@ -305,11 +463,12 @@ class LeaderboardPublisher:
                 continue  # rendered the same as what is on Discord; an old message may await deletion
             if isinstance(action, Post):
                 await self._save(board)  # its nonce first: a kill during the post must not post twice
+            since = board.writing_since if isinstance(action, Post | Edit) else board.waiting_since
             try:
-                outcome = await self._perform(key[1], action, content)
+                outcome = await self._perform(key[1], action, content, since)
             except trio.Cancelled:
                 if isinstance(action, Post | Edit):
-                    board.mark_dirty()  # cut at shutdown: the content may not be on Discord
+                    board.not_written()  # cut at shutdown: the content may not be on Discord
                 raise
             now = self.clock.now()
             report = board.handle(action, outcome, now)
@@ -333,20 +492,22 @@ class LeaderboardPublisher:
         with trio.CancelScope(shield=True):  # what is on Discord now must be remembered
             await self.store.call(board_rows.save_board_sync, self.store, board.checkpoint())
 
-    async def _perform(self, kind: BoardKind, action: Action, content: Content | None) -> Outcome:
+    async def _perform(
+        self, kind: BoardKind, action: Action, content: Content | None, since: float | None
+    ) -> Outcome:
         match action:
             case Check(channel_id, message_id):
-                return await self.poster.check(channel_id, message_id)
+                return await self.poster.check(channel_id, message_id, waiting_since=since)
             case Scan(channel_id):
-                return await self.poster.scan(channel_id, kind)
+                return await self.poster.scan(channel_id, kind, waiting_since=since)
             case Delete(channel_id, message_id):
-                return await self.poster.delete(channel_id, message_id)
+                return await self.poster.delete(channel_id, message_id, waiting_since=since)
             case Post(channel_id, _, nonce):
                 assert content is not None
-                return await self.poster.post(channel_id, content.embed, nonce)
+                return await self.poster.post(channel_id, content.embed, nonce, waiting_since=since)
             case Edit(channel_id, message_id):
                 assert content is not None
-                return await self.poster.edit(channel_id, message_id, content.embed)
+                return await self.poster.edit(channel_id, message_id, content.embed, waiting_since=since)
         raise AssertionError(f"unknown action {action!r}")
 
     async def _publish_final(self, boards: Boards, request: PublishFinal) -> None:
@@ -357,9 +518,14 @@ class LeaderboardPublisher:
             board = boards.get((request.guild_id, kind))
             if board is None or not board.enabled:
                 continue
-            board.mark_dirty()
-            await self._drive((request.guild_id, kind), board, urgent=True, period=request.period)
-            board.mark_dirty()  # after the reset the board starts fresh (once its interval allows)
+            board.mark_dirty(self.clock.now())
+            try:
+                await self._drive((request.guild_id, kind), board, urgent=True, period=request.period)
+            finally:
+                board.mark_dirty(
+                    self.clock.now()
+                )  # after the reset the board starts fresh (once its interval allows)
+                self._schedule((request.guild_id, kind), board)
 
     # -- rendering --------------------------------------------------------------------------------
 

@@ -7,7 +7,9 @@ members took part) is written once in one transaction keyed by (guild, period).
 
 The actor wakes a little after each boundary (``grace_seconds``: long enough for the last voice
 checkpoint and message batch of the old period to land), and at start it catches up on every
-boundary missed while the bot was down, oldest first. Before archiving, it asks the publisher for
+boundary missed while the bot was down, oldest first per guild (a stop cuts that between guilds:
+the rest is archived at the next start). Each guild's next boundary sits in a heap, so a guild seen
+or a wake-up costs O(log G), never a scan of every guild. Before archiving, it asks the publisher for
 the boards in their final state (``PublishFinal``), and after, tells it the period ended
 (``PeriodReset``). Its inbox brings each guild as it is seen (``GuildSnapshot``), each config change
 (``GuildConfigured``: its own copy) and an admin's early reset (``ResetRequested``, answered on the
@@ -16,8 +18,10 @@ message itself), so every archive and reset runs in this actor's own task, one a
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
+from collections.abc import Callable
 
 import trio
 from attrs import define, field
@@ -91,6 +95,14 @@ async def request_reset(
 
 @define
 class ResetClock:
+    """Archives every guild's finished periods; wakes at the earliest guild's next boundary.
+
+    Each guild's next boundary (the end of its first unarchived period, plus grace) sits in a heap,
+    so a guild seen, a wake-up or an archive costs O(log G), never a scan of every guild. The heap
+    is built from two store calls at the first ``catch_up`` (every guild's layout and last archive
+    in one query), then grows by the guilds the store has added since (``guilds_since_sync``).
+    """
+
     store: Store
     clock: WallClock
     grace_seconds: float = 10.0
@@ -100,12 +112,24 @@ class ResetClock:
     configs: GuildConfigs = field(factory=lambda: GuildConfigs(GuildConfig()))
     resets: int = 0
     _lock: trio.Lock = field(factory=trio.Lock)
+    # What the store holds, as this actor last read it (rebuilt after a crash: ``load``).
+    _known: int = 0  # how many of the store's guilds (in the order first stored) are tracked
+    _specs: dict[int, PeriodSpec] = field(factory=dict)
+    _next: dict[int, int] = field(factory=dict)  # guild -> its first unarchived period
+    _due: dict[int, float] = field(factory=dict)  # guild -> when that period is archived
+    _heap: list[tuple[float, int]] = field(factory=list)  # (due, guild); stale entries are skipped
 
     def spec(self) -> ChildSpec:
         return ChildSpec("reset_clock", self.run, self.load, Restart.PERMANENT)
 
     async def load(self) -> None:
-        return None  # the archive table is the checkpoint: ``catch_up`` reads it
+        self._forget_all()  # the archive table is the checkpoint: ``catch_up`` reads it again
+        return None
+
+    @property
+    def tracked(self) -> int:
+        """How many guilds this clock keeps periods for (health, benchmarks)."""
+        return len(self._specs)
 
     async def run(
         self, _: None, inbox: Mailbox[ResetClockMessage], *, task_status: trio.TaskStatus[None]
@@ -116,8 +140,9 @@ class ResetClock:
         """
         task_status.started()
         while True:
-            await self.catch_up()
-            with trio.move_on_at(self.clock.trio_deadline(await self._next_due())):
+            await self.catch_up(stopping=lambda: inbox.closed)
+            wake = math.inf if inbox.closed else self._next_due()  # stopping: drain, then return
+            with trio.move_on_at(self.clock.trio_deadline(wake)):
                 try:
                     message = await inbox.receive()
                 except trio.EndOfChannel:
@@ -143,20 +168,51 @@ class ResetClock:
         finally:
             request.done.set()
 
-    async def catch_up(self) -> list[tuple[int, int]]:
-        """Archive every finished, unarchived period of every guild, oldest first."""
+    async def catch_up(self, stopping: Callable[[], bool] = lambda: False) -> list[tuple[int, int]]:
+        """Archive every finished, unarchived period of every guild, oldest first per guild.
+
+        Only the guilds whose boundary has passed are visited (the heap's top), and the guilds the
+        store added since the last call are read in one call."""
         done: list[tuple[int, int]] = []
         async with self._lock:
-            for guild_id, spec in (await self.store.call(self.store.known_guilds_sync)).items():
-                last = await self.store.call(self.store.last_archived_sync, guild_id)
-                period = spec.base if last is None else last + 1
-                # One period at a time: an archive may change the layout (new length or anchor).
-                while period < spec.index_at(self.clock.now() - self.grace_seconds):
-                    if await self._archive(guild_id, period, spec):
-                        done.append((guild_id, period))
-                    spec = (await self.store.call(self.store.known_guilds_sync))[guild_id]
-                    period += 1
+            try:
+                for guild_id, spec, last in await self.store.call(self.store.guilds_since_sync, self._known):
+                    self._known += 1
+                    self._track(guild_id, spec, spec.base if last is None else last + 1)
+                # At a stop, the guilds not reached yet wait for the next start (archives are
+                # idempotent), so a stop after downtime across a boundary stays bounded.
+                while self._heap and self._heap[0][0] <= self.clock.now() and not stopping():
+                    due, guild_id = heapq.heappop(self._heap)
+                    if self._due.get(guild_id) != due:
+                        continue  # superseded by a later entry
+                    del self._due[guild_id]
+                    await self._catch_up_guild(guild_id, done)
+            except BaseException:
+                self._forget_all()  # what was archived is in the store: read it all again next time
+                raise
         return done
+
+    async def _catch_up_guild(self, guild_id: int, done: list[tuple[int, int]]) -> None:
+        spec, period = self._specs[guild_id], self._next[guild_id]
+        # One period at a time: an archive may change the layout (new length or anchor).
+        while period < spec.index_at(self.clock.now() - self.grace_seconds):
+            if await self._archive(guild_id, period, spec):
+                done.append((guild_id, period))
+            spec = await self.store.call(self.store.period_spec_sync, guild_id, self.clock.now())
+            period += 1
+        self._track(guild_id, spec, period)
+
+    def _track(self, guild_id: int, spec: PeriodSpec, period: int) -> None:
+        """Note ``guild_id``'s layout and first unarchived period, and when that one is due."""
+        self._specs[guild_id], self._next[guild_id] = spec, period
+        due = spec.end_of(period) + self.grace_seconds
+        if self._due.get(guild_id) != due:
+            self._due[guild_id] = due
+            heapq.heappush(self._heap, (due, guild_id))
+
+    def _forget_all(self) -> None:
+        self._known = 0
+        self._specs, self._next, self._due, self._heap = {}, {}, {}, []
 
     async def reset_now(self, guild_id: int, by_user: int) -> int:
         """An admin's early reset: boards posted final, period archived, the next one starts now.
@@ -170,6 +226,9 @@ class ResetClock:
             period = await self.store.call(self.store.reset_early_sync, guild_id, now, by_user, self.fault)
             self.resets += 1
             log.info("reset_clock: guild %s period %s reset early by %s", guild_id, period, by_user)
+            if guild_id in self._specs:  # else the next ``catch_up`` reads it with the new guilds
+                new = await self.store.call(self.store.period_spec_sync, guild_id, now)
+                self._track(guild_id, new, period + 1)
         self._tell_reset(guild_id, period)
         return period
 
@@ -204,9 +263,8 @@ class ResetClock:
             self._tell_reset(guild_id, period)
         return archived
 
-    async def _next_due(self) -> float:
-        specs = await self.store.call(self.store.known_guilds_sync)
-        settled = self.clock.now() - self.grace_seconds  # boundaries up to here are archived already
-        return min(
-            (spec.next_boundary(settled) + self.grace_seconds for spec in specs.values()), default=math.inf
-        )
+    def _next_due(self) -> float:
+        """The earliest guild's next boundary plus grace (the heap's first live entry)."""
+        while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else math.inf

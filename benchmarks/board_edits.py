@@ -73,35 +73,45 @@ class RecordingPoster:
     def _record(self, what: str, channel_id: int) -> None:
         self.calls.append((self.clock.now(), what, channel_id))
 
-    async def post(self, channel_id: int, embed: dict[str, Any], nonce: str) -> Posted:
+    async def post(
+        self, channel_id: int, embed: dict[str, Any], nonce: str, *, waiting_since: float | None = None
+    ) -> Posted:
         await trio.lowlevel.checkpoint()
         self._record("post", channel_id)
         message_id = next(self._ids)
         self.messages[channel_id].add(message_id)
         return Posted(message_id)
 
-    async def edit(self, channel_id: int, message_id: int, embed: dict[str, Any]) -> Done | MessageMissing:
+    async def edit(
+        self, channel_id: int, message_id: int, embed: dict[str, Any], *, waiting_since: float | None = None
+    ) -> Done | MessageMissing:
         await trio.lowlevel.checkpoint()
         self._record("edit", channel_id)
         return Done() if message_id in self.messages[channel_id] else MessageMissing()
 
-    async def check(self, channel_id: int, message_id: int) -> Done | MessageMissing:
+    async def check(
+        self, channel_id: int, message_id: int, *, waiting_since: float | None = None
+    ) -> Done | MessageMissing:
         await trio.lowlevel.checkpoint()
         self._record("check", channel_id)
         return Done() if message_id in self.messages[channel_id] else MessageMissing()
 
-    async def scan(self, channel_id: int, kind: BoardKind) -> NoneFound:
+    async def scan(
+        self, channel_id: int, kind: BoardKind, *, waiting_since: float | None = None
+    ) -> NoneFound:
         await trio.lowlevel.checkpoint()
         self._record("scan", channel_id)
         return NoneFound()  # a fresh database and a fresh channel
 
-    async def delete(self, channel_id: int, message_id: int) -> Done:
+    async def delete(self, channel_id: int, message_id: int, *, waiting_since: float | None = None) -> Done:
         await trio.lowlevel.checkpoint()
         self._record("delete", channel_id)
         self.messages[channel_id].discard(message_id)
         return Done()
 
-    async def fetch_member(self, guild_id: int, user_id: int) -> MemberFound:
+    async def fetch_member(
+        self, guild_id: int, user_id: int, *, waiting_since: float | None = None
+    ) -> MemberFound:
         await trio.lowlevel.checkpoint()
         self._record("member", user_id)
         return MemberFound(f"Member {user_id}")

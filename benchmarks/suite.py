@@ -149,6 +149,16 @@ BENCHMARKS = (
         function="ack_sample",
         timeout=900.0,
     ),
+    Benchmark("web_page_p99_ms", "web_page", "ms", None, "< 100", _reps(1, 3, 3), digits=1),
+    Benchmark(
+        "startup_work_per_guild",
+        "startup_work",
+        "store-calls/guild",
+        "fewest-per-guild-over-the-sizes",
+        "ratio <= 1.5 (largest / smallest per-guild figure)",
+        _reps(1, 1, 1),
+        digits=2,
+    ),
 )
 PENDING: dict[str, str] = {}
 BY_NAME = {b.name: b for b in BENCHMARKS}

@@ -6,6 +6,7 @@ in data-flow order (see ``wiring.pipeline``). Must run inside a trio-asyncio loo
 
 from __future__ import annotations
 
+import gc
 import logging
 from functools import partial
 
@@ -22,9 +23,14 @@ from bot_entry.metrics import Metrics
 from bot_entry.ops_http import serve_ops
 from bot_entry.rest_budget import RestPolicy
 from bot_entry.rest_pacing import install_rest_budget
+from bot_entry.web_pages import page_source
 from domain.clock import WallClock
 from domain.events import Event
+from domain.messages import GuildConfigured
 from persistence.backup import default_backup_dir, run_backups
+from web.app import PREFIXES, web_app
+from web.live import LivePages
+from web.source import PageSource
 from wiring.pipeline import NO_FAULTS, Faults, Pipeline, PipelineHandle
 
 log = logging.getLogger(__name__)
@@ -43,7 +49,9 @@ class BotApp:
         self.settings = settings
         self.clock = clock
         self.api_base = api_base
-        self.pipeline = Pipeline(settings.pipeline, clock, faults)
+        # The per-server web pages: told of every totals change, never in the way of counting.
+        self.web = LivePages(clock, settings.web_update_seconds, settings.web_max_viewers)
+        self.pipeline = Pipeline(settings.pipeline, clock, faults, on_totals=self.web.changed)
         self.gateway: Gateway | None = None
         self.events: trio.MemorySendChannel[Event] | None = None
         self.metrics = Metrics()
@@ -59,12 +67,20 @@ class BotApp:
             store=pipeline.store,
             configs=pipeline.configs,
             clock=self.clock,
-            push=self.gateway.push,
+            push=self._push,
             reset=pipeline.reset_now,
             forget=pipeline.forget,
             totals=pipeline.totals,
             backups_kept_hours=self.settings.backup_keep * self.settings.backup_interval_hours,
+            page_url=self.settings.web_page_url,
         )
+
+    def _push(self, event: Event) -> None:
+        """The commands' events go to the pipeline; a new config to the web pages as well."""
+        assert self.gateway is not None
+        self.gateway.push(event)
+        if isinstance(event, GuildConfigured):
+            self.web.configured(event)
 
     def stop(self) -> None:
         """Begin a clean shutdown (safe to call more than once, and before start)."""
@@ -93,7 +109,13 @@ class BotApp:
             async with trio.open_nursery() as ops:  # outlives the pipeline: /healthz answers to the end
                 if settings.ops_port:
                     serve = partial(
-                        serve_ops, health, self.metrics, host=settings.ops_host, port=settings.ops_port
+                        serve_ops,
+                        health,
+                        self.metrics,
+                        host=settings.ops_host,
+                        port=settings.ops_port,
+                        web=web_app(self.web),
+                        web_prefixes=PREFIXES,
                     )
                     self.ops_port = await ops.start(serve)
                 with self.metrics.counting_disnake_429s():
@@ -131,8 +153,21 @@ class BotApp:
                 guild_ids=settings.command_guild_ids,
                 on_attempt=self.metrics.command_registration,
             )
+            pages = trio.CancelScope()  # the web pages read the store: they stop before it closes
+            nursery.start_soon(
+                self._serve_pages, pages, page_source(pipeline, self.clock, gateway.client, poster)
+            )
             with send, self._gateway_scope:  # closing ``send`` ends the pipeline, even if stopped early
                 async with trio.open_nursery() as gateway_nursery:
                     await gateway_nursery.start(gateway.run, settings.token.reveal())
+                    # What start-up made (modules, settings, the first guilds) lives as long as the
+                    # bot: frozen, a full collection no longer walks it, which cuts its pauses (over
+                    # 100 ms with a large guild loaded) that stall the gateway and the web pages.
+                    gc.freeze()
                     task_status.started()
+            pages.cancel()
             log.info("gateway closed")
+
+    async def _serve_pages(self, scope: trio.CancelScope, source: PageSource) -> None:
+        with scope:
+            await self.web.run(source)

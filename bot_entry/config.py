@@ -173,6 +173,13 @@ def _optional_dir(raw: str) -> Path | None:
     return Path(text).expanduser() if text else None
 
 
+def _public_url(raw: str) -> str:
+    text = raw.strip().rstrip("/")
+    if text and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", text):
+        raise Refused("is not an http(s) URL like https://boards.example.org")
+    return text
+
+
 SECONDS = "seconds"
 
 _guild_id = snowflake("a Discord guild id")
@@ -301,6 +308,10 @@ class Settings:
     # Shards: how many the bot has in all (None: auto), and which of them this process runs.
     shard_count: int | None = operator("SHARD_COUNT", "auto", _shard_count)
     shard_ids: tuple[int, ...] | None = operator("SHARD_IDS", "", _shard_ids)
+    # The per-server web page (``web/``), served beside /healthz; each server turns it on itself.
+    public_base_url: str = operator("PUBLIC_BASE_URL", "", _public_url)
+    web_update_seconds: float = operator("WEB_UPDATE_SECONDS", "1", Number(0.1, 3_600, SECONDS))
+    web_max_viewers: int = operator("WEB_MAX_VIEWERS", "500", Number(1, 100_000, "viewers", whole=True))
     # Not settings: what loading found.
     env_file_used: Path | None = None  # the .env file read, if any
     warnings: tuple[str, ...] = ()  # names that are not settings, each with the closest setting
@@ -312,6 +323,11 @@ class Settings:
             )
         if self.shard_count is not None:
             check_shard_ids(self.shard_ids, self.shard_count, counted_by="SHARD_COUNT")
+
+    def web_page_url(self, guild_id: int) -> str:
+        """Where members open a server's page: under ``PUBLIC_BASE_URL``, else the ops endpoint."""
+        host = f"[{self.ops_host}]" if ":" in self.ops_host else self.ops_host
+        return f"{self.public_base_url or f'http://{host}:{self.ops_port}'}/g/{guild_id}"
 
     @property
     def pipeline(self) -> PipelineSettings:

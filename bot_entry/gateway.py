@@ -281,9 +281,8 @@ class Gateway:
             maxsize=UNRESOLVED_CACHE_SIZE, ttl=UNRESOLVED_TTL, timer=clock.now
         )
         self.parent_lookups: Counter[str] = Counter()  # "found" | "failed" (metrics, tests)
-        # An InteractionBot: a Client that also registers and dispatches slash commands.
-        # Registration is per guild and ours (bot_entry.commands); disnake's own sync would add the
-        # commands globally too, and overwrite a guild's commands with nothing.
+        # A sharded InteractionBot: a Client that also dispatches slash commands. Registration is
+        # ours (bot_entry.commands.registration: once, globally); disnake's own sync is off.
         self.client = ShardedBot(
             wanted_ids=shard_ids,
             shard_count=shard_count,

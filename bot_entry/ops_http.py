@@ -2,7 +2,8 @@
 
 Why hypercorn: it is a maintained ASGI server with a native Trio worker (``hypercorn.trio.serve``),
 so the endpoint is one more task in the app's nursery, parsed by h11 rather than by hand, and
-cancelled with it. The app behind it is a few lines of ASGI with no framework.
+cancelled with it. The app behind it is a few lines of ASGI with no framework; the per-server web
+pages (``web.app``, Starlette) are mounted beside it on the same server when the bot passes them.
 
 ``/healthz`` asks a ``HealthSource`` (the app) for a ``HealthReport``: a list of named checks, each
 ok or not with a sentence saying why. All ok: 200; any failing, or no answer within
@@ -156,13 +157,27 @@ async def db_writable_check(store: Store, *, within: float = DB_PROBE_TIMEOUT) -
 # -- the ASGI app ---------------------------------------------------------------------------------
 
 
-class OpsApp:
-    """Two routes, GET (and HEAD) only; everything else is 404 or 405."""
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-    def __init__(self, health: HealthSource, metrics: Metrics, *, health_timeout: float = HEALTH_TIMEOUT):
+
+class OpsApp:
+    """Two routes, GET (and HEAD) only; everything else is 404 or 405. With ``web`` (the per-server
+    pages, ``web.app``), the paths under ``web_prefixes`` are that app's."""
+
+    def __init__(
+        self,
+        health: HealthSource,
+        metrics: Metrics,
+        *,
+        health_timeout: float = HEALTH_TIMEOUT,
+        web: ASGIApp | None = None,
+        web_prefixes: tuple[str, ...] = (),
+    ):
         self.health = health
         self.metrics = metrics
         self.health_timeout = health_timeout
+        self.web = web
+        self.web_prefixes = web_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -171,6 +186,9 @@ class OpsApp:
         if scope["type"] != "http":
             return
         path, method = scope["path"], scope["method"]
+        if self.web is not None and path.startswith(self.web_prefixes):
+            await self.web(scope, receive, send)
+            return
         if path not in ("/healthz", "/metrics"):
             status, body, content_type = 404, b"not found\n", "text/plain; charset=utf-8"
         elif method not in ("GET", "HEAD"):
@@ -243,6 +261,8 @@ async def serve_ops(
     host: str = "127.0.0.1",
     port: int = 0,
     health_timeout: float = HEALTH_TIMEOUT,
+    web: ASGIApp | None = None,
+    web_prefixes: tuple[str, ...] = (),
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``/healthz`` and ``/metrics`` until cancelled; ``started()`` with the bound port.
@@ -259,7 +279,7 @@ async def serve_ops(
     config.errorlog = _hypercorn_log  # through our pipeline, not a handler of its own
     config.graceful_timeout = 1.0
     config.include_server_header = False
-    app = OpsApp(health, metrics, health_timeout=health_timeout)
+    app = OpsApp(health, metrics, health_timeout=health_timeout, web=web, web_prefixes=web_prefixes)
     async with trio.open_nursery() as nursery:
         await nursery.start(partial(serve, app, config, mode="asgi"))
         url = f"http://{_bind(host, bound)}"

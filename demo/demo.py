@@ -24,7 +24,7 @@ from bot_entry.config import Secret, Settings
 from demo.settings import DemoSettings
 from discord_sim.crowd import Scenario, build_scenario, chat, wander
 from discord_sim.server import DiscordSim
-from discord_sim.world import World
+from discord_sim.world import LOADING, World
 from domain.clock import WallClock
 from domain.periods import PeriodSpec
 
@@ -32,19 +32,28 @@ log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 2.0
 CATCH_UP_SECONDS = 5.0
+PAGE_ON_SECONDS = 10.0
+MANAGE_GUILD = 1 << 5  # the permission /lbconfig asks for
 
 
 async def run_demo(settings: Settings, demo: DemoSettings) -> None:
     clock = WallClock.real()
     sim = DiscordSim(World(lambda: int(clock.now() * 1000)))
     scenario = build_scenario(sim, random.Random(demo.seed), members=24)
-    await trio_asyncio.aio_as_trio(sim.start)()
     console = Console()
+    if settings.ops_port:  # the page is served beside /healthz; OPS_PORT=0 turns both off
+        url = settings.web_page_url(scenario.guild.guild_id)
+        console.print(f"[bold]Open {url}[/bold] to watch the boards and the chart move (live)")
+    else:
+        console.print("[bold]Demo[/bold]: OPS_PORT=0, so no web page (the table below stays)")
+    await trio_asyncio.aio_as_trio(sim.start)()
     console.print(f"[bold]Demo[/bold]: simulator at {sim.base_url}; database {settings.db_path}")
     app = BotApp(evolve(settings, token=Secret(sim.token)), clock, api_base=sim.base_url)
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(app.run)
+            if settings.ops_port:
+                await _turn_the_page_on(scenario)
             async with trio.open_nursery() as activity:
                 activity.start_soon(_crowd, scenario, random.Random(demo.seed))
                 activity.start_soon(_show, app, scenario, console, clock)
@@ -68,6 +77,24 @@ async def _let_the_bot_catch_up(app: BotApp, sim: DiscordSim) -> None:
         if app.gateway is None or app.gateway.received["MESSAGE_CREATE"] >= sent:
             return
         await trio.sleep(0.05)
+
+
+async def _turn_the_page_on(scenario: Scenario) -> None:
+    """The server's owner runs ``/lbconfig set web_page:true``, as an admin would on Discord."""
+    owner = scenario.guild.members[scenario.guild.owner_id]
+    asked = scenario.sim.interact(
+        scenario.guild,
+        owner,
+        scenario.text_channels[0],
+        "lbconfig set",
+        {"web_page": True},
+        permissions=MANAGE_GUILD,
+    )
+    with trio.move_on_after(PAGE_ON_SECONDS):
+        while asked.original is None or asked.original.get("flags", 0) & LOADING:  # noqa: ASYNC110
+            await trio.sleep(0.05)  # polled: the answer is the simulator's record
+        return
+    log.warning("demo: the web page was not turned on within %ss", PAGE_ON_SECONDS)
 
 
 async def _crowd(scenario: Scenario, rng: random.Random) -> None:

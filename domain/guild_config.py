@@ -45,6 +45,7 @@ class GuildConfig:
     excluded_roles: frozenset[int] = DEFAULTS["excluded_roles"]
     message_cooldown: float = DEFAULTS["message_cooldown"]  # seconds between counted messages; 0 = off
     hide_departed: bool = DEFAULTS["hide_departed"]  # hide members who left from the boards
+    web_page: bool = DEFAULTS["web_page"]  # the public web page of the boards (off unless asked)
 
     @property
     def voice_policy(self) -> VoicePolicy:

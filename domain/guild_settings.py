@@ -342,6 +342,17 @@ GUILD_SETTINGS: tuple[GuildSetting, ...] = (
         options=(Option("hide_departed", "Hide members who left from the boards"),),
         check=_flag,
     ),
+    GuildSetting(
+        "web_page",
+        "Web page",
+        "web page",
+        False,
+        "A public web page with this server's boards, chart and archive (display names only).",
+        lambda value: "on" if value else "off",
+        parse_flag,
+        options=(Option("web_page", "Show this server's boards on a public web page"),),
+        check=_flag,
+    ),
 )
 
 BY_NAME: dict[str, GuildSetting] = {s.name: s for s in GUILD_SETTINGS}

@@ -54,6 +54,7 @@ Fault = Callable[[str], None]  # tests: called between the statements of a reset
 # (actors/batch_writer.py), so a flush gives up within about a minute and a stop within seconds.
 OPEN_BUSY_SECONDS = 3.0
 BUSY_SECONDS = 5.0
+GUILDS_ONE_BY_ONE = 64  # ``guilds_since``: more new guilds than this are read in one GROUP BY
 
 
 def unavailable(exc: sqlite3.OperationalError) -> StoreUnavailable:
@@ -139,6 +140,7 @@ class Store:
         self.inline = inline
         self._default_period_seconds = default_period_days * DAY
         self._limiter = trio.CapacityLimiter(1)
+        self.calls = 0  # every ``call`` so far (benchmarks and tests: the work a start-up costs)
         # What final flushes could not write: kind -> guild -> amount (``not_written``, ``aclose``).
         self.unwritten: dict[str, Counter[int]] = {}
         self.db: Any = (
@@ -152,6 +154,7 @@ class Store:
                 "SELECT guild_id, period_anchor, period_seconds, period_base FROM guilds"
             )
         }
+        self._guild_order: list[int] = list(self._specs)  # in the order first stored (``guilds_since``)
         # Forgotten members -> when: nothing of theirs from before is ever written again (``forget``).
         self._forgotten: dict[tuple[int, int], float] = {
             (g, u): at for g, u, at in self.db.execute("SELECT guild_id, user_id, at FROM forgotten")
@@ -166,6 +169,7 @@ class Store:
         thread instead: with a worker thread, virtual time would run on during every write, and a
         simulated month could pass inside one transaction.
         """
+        self.calls += 1
         now = trio.current_time()
         try:
             if self.inline:
@@ -226,10 +230,22 @@ class Store:
                 [guild_id, spec.anchor, spec.length],
             )
             self._specs[guild_id] = spec
+            self._guild_order.append(guild_id)
         return spec
 
     def known_guilds_sync(self) -> dict[int, PeriodSpec]:
         return dict(self._specs)
+
+    def guilds_since_sync(self, known: int) -> list[tuple[int, PeriodSpec, int | None]]:
+        """The guilds first stored after the first ``known`` (0: all), each with its period layout
+        and its last archived period (None: none yet). One call however many guilds, so the reset
+        clock's start costs a constant per guild, not a query per guild per guild seen."""
+        new = self._guild_order[known:]
+        if len(new) > GUILDS_ONE_BY_ONE:
+            last = dict(self.db.execute("SELECT guild_id, MAX(period) FROM period_archive GROUP BY guild_id"))
+        else:
+            last = {guild_id: self.last_archived_sync(guild_id) for guild_id in new}
+        return [(guild_id, self._specs[guild_id], last.get(guild_id)) for guild_id in new]
 
     # -- periods and resets -----------------------------------------------------------------------
 

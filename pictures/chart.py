@@ -102,7 +102,10 @@ def _figure(
                 va="top",
             )
     key_y = box[1] + box[3] + 0.04
-    fig.text(box[0], key_y, f"■ messages, most {top_m:,} a day", color=accent, fontsize=7)
+    # The square in the bars' colour, the words in the text colour: the accent is too dark to read
+    # on a dark background.
+    fig.text(box[0], key_y, "■", color=accent, fontsize=7)
+    fig.text(box[0] + 0.018, key_y, f"messages, most {top_m:,} a day", color=text, fontsize=7)
     fig.text(
         box[0] + box[2],
         key_y,

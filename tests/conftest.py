@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import structlog
 import trio_asyncio
+from hypothesis import settings
 
 from bot_entry.logs import redactor
 from domain.clock import WallClock
@@ -19,6 +20,11 @@ from tests import pg
 from tests.harness import EPOCH, SCENARIO_MARKER, scenario
 
 __all__ = ["aio_loop", "clock", "scenario"]  # ``scenario``: a started simulator (tests/harness.py)
+
+# Property tests check behaviour, never speed: hypothesis's 200 ms deadline per example fails them
+# on a loaded 2-core machine (seen: 295 ms under load). Speed belongs in `just bench`.
+settings.register_profile("no-deadline", deadline=None)
+settings.load_profile("no-deadline")
 
 
 def pytest_configure(config: pytest.Config) -> None:

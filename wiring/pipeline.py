@@ -24,6 +24,7 @@ from attrs import define, evolve
 
 from actors.history_pruner import HistoryPruner
 from actors.leaderboard_publisher import LeaderboardPublisher, Poster
+from actors.leaderboard_publisher import Request as PublisherRequest
 from actors.leaderboard_publisher import publisher_inbox as publisher_inbox_
 from actors.message_counter import CounterMessage, Fault, MessageCounter
 from actors.reset_clock import ResetClock, ResetClockMessage, request_reset, reset_clock_inbox
@@ -32,11 +33,11 @@ from actors.voice_session import VoiceFault, VoiceSessionActor
 from domain.clock import WallClock
 from domain.events import Event
 from domain.guild_config import GuildConfig, GuildConfigs, config_from_json
-from domain.messages import MemberForgotten, TotalsChanged
+from domain.messages import MemberForgotten, PeriodReset, TotalsChanged
 from persistence.history import DEFAULT_HISTORY_DAYS
 from persistence.store import Fault as ResetFault
 from persistence.store import Store
-from supervisor.mailbox import Mailbox
+from supervisor.mailbox import Mailbox, Sender
 from supervisor.supervisor import ChildSpec, Supervisor, open_supervisor
 from supervisor.ticker import open_ticker
 from wiring.router import Router
@@ -118,6 +119,25 @@ class PipelineHandle:
             await self.publisher.inbox.send(MemberForgotten(guild_id, user_id, at))
 
 
+@define(frozen=True)
+class _ResetTee:
+    """The reset clock's way to the publisher; a reset (``PeriodReset``) is also a change of the
+    totals shown for ``on_totals`` (the web pages), which no flush would announce."""
+
+    publisher: Sender[PublisherRequest]
+    on_totals: Callable[[set[int]], None] | None
+
+    def send_nowait(self, item: PublisherRequest) -> None:
+        self.publisher.send_nowait(item)
+        if isinstance(item, PeriodReset) and self.on_totals is not None:
+            self.on_totals({item.guild_id})
+
+    async def send(self, item: PublisherRequest) -> None:
+        await self.publisher.send(item)
+        if isinstance(item, PeriodReset) and self.on_totals is not None:
+            self.on_totals({item.guild_id})
+
+
 class Pipeline:
     """Builds and nests every actor; ``run`` is the whole of it."""
 
@@ -128,8 +148,10 @@ class Pipeline:
         faults: Faults = NO_FAULTS,
         *,
         inline_db: bool = False,
+        on_totals: Callable[[set[int]], None] | None = None,
     ) -> None:
         self.settings = settings
+        self.on_totals = on_totals  # also told of every totals change (the web pages); must not block
         self.inline_db = inline_db  # deterministic simulations only: see ``Store.call``
         self.clock = clock
         self.faults = faults
@@ -216,6 +238,8 @@ class Pipeline:
             self.last_write_at = clock.now()
             with contextlib.suppress(trio.ClosedResourceError):  # no publisher, or its last round is done
                 publisher_inbox.sender.send_nowait(TotalsChanged(frozenset(guild_ids)))
+            if self.on_totals is not None:
+                self.on_totals(guild_ids)
 
         if poster is None:
             publisher_inbox.close()
@@ -234,7 +258,7 @@ class Pipeline:
             store,
             clock,
             grace,
-            publisher=None if poster is None else publisher_inbox.sender,
+            publisher=None if poster is None else _ResetTee(publisher_inbox.sender, self.on_totals),
             fault=self.faults.reset,
             configs=self.configs.copy(),
         )

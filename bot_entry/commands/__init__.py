@@ -63,6 +63,7 @@ class Services:
     forget: ForgetHook | None = None
     totals: Callable[[set[int]], None] | None = None  # sends ``TotalsChanged`` to the publisher
     backups_kept_hours: float = 0.0  # BACKUP_KEEP x BACKUP_INTERVAL_HOURS: how long a backup is kept
+    page_url: Callable[[int], str] | None = None  # a guild's web page (``PUBLIC_BASE_URL``); None: no page
     _busy: int = field(default=0, init=False)
     _closing: bool = field(default=False, init=False)
     _idle: trio.Event = field(factory=trio.Event, init=False)  # set when ``_busy`` drops to 0

@@ -213,6 +213,7 @@ class AdminCommands(commands.Cog):
         include_role: disnake.Role | None = setting_option("include_role"),
         message_cooldown: float | None = setting_option("message_cooldown"),
         hide_departed: bool | None = setting_option("hide_departed"),
+        web_page: bool | None = setting_option("web_page"),
     ) -> None:
         s = self.services
         guild_id = inter.guild_id
@@ -234,6 +235,7 @@ class AdminCommands(commands.Cog):
             _role(include_role),
             message_cooldown,
             hide_departed,
+            web_page,
         )
         async with self._config_locks[guild_id]:  # two admins at once: the second sees the first's change
             before = s.configs.get(guild_id)
@@ -256,7 +258,10 @@ class AdminCommands(commands.Cog):
             s.configs.set(guild_id, after)
             s.push(GuildConfigured(guild_id, after, at))
         log.info("commands: guild %s settings changed by %s: %s", guild_id, inter.author.id, detail)
-        await answer(inter, "Saved; this applies from now on.\n" + describe_changes(before, changes))
+        reply = "Saved; this applies from now on.\n" + describe_changes(before, changes)
+        if changes.get("web_page") and s.page_url is not None:
+            reply += f"\nThe web page: {s.page_url(guild_id)}"
+        await answer(inter, reply)
 
     # -- /lbreset -------------------------------------------------------------------------------
 

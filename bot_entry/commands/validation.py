@@ -239,6 +239,7 @@ class SetOptions:
     include_role: RoleRef | None = None
     message_cooldown: float | None = None
     hide_departed: bool | None = None
+    web_page: bool | None = None
 
     def given(self) -> bool:
         return any(getattr(self, a.name) is not None for a in fields(SetOptions))

@@ -685,3 +685,50 @@ def test_restore_starts_unscanned_and_the_table_moves_a_stored_message_to_unchec
     assert (replaced.channel_id, replaced.content_hash, replaced.last_write_at) == (CHANNEL, "v0", 0.0)
     pending = Board.restore(BoardCheckpoint(GUILD, BoardKind.MESSAGES, None, (OTHER_CHANNEL, "n")))
     assert (pending.phase, pending.channel_id, pending.post_nonce) == (Phase.UNSCANNED, OTHER_CHANNEL, "n")
+
+
+# --- how long a change has waited ------------------------------------------------------------------
+
+
+def test_a_change_waits_from_its_first_mark_until_it_is_written() -> None:
+    """``waiting_since`` is when the change not yet on Discord began waiting: later marks keep the
+    older time, a write clears it, a change during the write starts a new wait, and the board's
+    priority is that time (the publisher and the REST budget serve the oldest first)."""
+    board = live_board(FakeDiscord())
+    assert board.waiting_since is None and board.priority(99.0) == 99.0  # nothing waits: when due
+    board.mark_dirty(10.0)
+    board.mark_dirty(20.0)
+    assert board.waiting_since == 10.0 and board.priority(INTERVAL) == 10.0
+    edit = board.action(board.needs(INTERVAL), "v1", INTERVAL)  # type: ignore[arg-type]
+    assert board.writing_since == 10.0 and board.waiting_since is None
+    board.mark_dirty(61.0)  # totals changed while the edit was in flight
+    board.handle(edit, Done(), INTERVAL + 1)  # type: ignore[arg-type]
+    assert board.waiting_since == 61.0 and board.writing_since is None
+
+
+@pytest.mark.parametrize(
+    "answer", [RateLimited(5.0), Failed("HTTP 503"), MessageMissing(), NoAccess(50013, "missing permissions")]
+)
+def test_a_write_that_did_not_land_waits_again_since_its_change_first_did(answer: object) -> None:
+    board = live_board(FakeDiscord())
+    board.mark_dirty(10.0)
+    edit = board.action(board.needs(INTERVAL), "v1", INTERVAL)  # type: ignore[arg-type]
+    board.mark_dirty(61.0)
+    board.handle(edit, answer, INTERVAL + 1)  # type: ignore[arg-type]
+    assert board.dirty and board.waiting_since == 10.0
+
+
+def test_a_write_cut_short_waits_again_since_its_change_first_did() -> None:
+    board = live_board(FakeDiscord())
+    board.mark_dirty(10.0)
+    board.action(board.needs(INTERVAL), "v1", INTERVAL)  # type: ignore[arg-type]
+    board.not_written()  # the publisher: the call was cancelled at shutdown
+    assert board.dirty and board.waiting_since == 10.0
+
+
+def test_the_recheck_floor_spaces_the_read_backs_of_a_quiet_board() -> None:
+    board = live_board(FakeDiscord())
+    assert board.recheck_at() == RECHECK_INTERVALS * INTERVAL
+    board.recheck_floor = 5_000.0  # the publisher: many boards share the re-checks
+    assert board.next_due() == board.recheck_at() == 5_000.0
+    assert board.needs(4_999.0) is None and board.needs(5_000.0) is Need.CHECK

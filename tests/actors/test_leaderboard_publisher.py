@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import random
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +13,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 from attrs import evolve
 
 from actors.board_protocol import (
@@ -25,7 +28,15 @@ from actors.board_protocol import (
     OldMessageQuota,
     Posted,
 )
-from actors.leaderboard_publisher import LeaderboardPublisher, Request, publish_final
+from actors.board_schedule import Board, Need
+from actors.leaderboard_publisher import (
+    IN_FLIGHT,
+    RECHECKS_PER_SECOND,
+    SHUTDOWN_WAIT,
+    LeaderboardPublisher,
+    Request,
+    publish_final,
+)
 from domain.checkpoints import MessageBatch
 from domain.clock import WallClock
 from domain.events import GuildSnapshot
@@ -39,6 +50,7 @@ from supervisor.supervisor import open_supervisor
 from tests.harness import wait_until
 
 GUILD, MESSAGES_CHANNEL, VOICE_CHANNEL = 7, 70, 71
+CALL = 1.0  # seconds a call takes in the staleness test
 ICON = "https://cdn.discordapp.com/icons/7/abc.png"
 
 
@@ -53,9 +65,24 @@ class FakeDiscord:
         self.answers: deque[object] = deque()  # forced answers for the next board calls
         self.failing_deletes = 0  # deletes that answer 503 before one works
         self._ids = iter(range(1000, 10**9))
+        self.delay = 0.0  # seconds each call takes
+        self.in_flight = self.most_in_flight = 0
+        self.since: list[float | None] = []  # each call's waiting_since, as ``calls``
 
-    def _record(self, what: str, target: int) -> object | None:
+    async def _wait(self, waiting_since: float | None) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                await trio.sleep(self.delay)
+            else:
+                await trio.lowlevel.checkpoint()
+        finally:
+            self.in_flight -= 1
+
+    def _record(self, what: str, target: int, waiting_since: float | None = None) -> object | None:
         self.calls.append((self.clock.now(), what, target))
+        self.since.append(waiting_since)
         return self.answers.popleft() if self.answers else None
 
     def count(self, what: str) -> int:
@@ -65,47 +92,54 @@ class FakeDiscord:
         (embed,) = self.messages[channel_id].values()
         return embed
 
-    async def post(self, channel_id: int, embed: dict[str, Any], nonce: str) -> object:
-        await trio.lowlevel.checkpoint()
-        if (forced := self._record("post", channel_id)) is not None:
+    async def post(
+        self, channel_id: int, embed: dict[str, Any], nonce: str, *, waiting_since: float | None = None
+    ) -> object:
+        await self._wait(waiting_since)
+        if (forced := self._record("post", channel_id, waiting_since)) is not None:
             return forced
         message_id = next(self._ids)
         self.messages.setdefault(channel_id, {})[message_id] = embed
         return Posted(message_id)
 
-    async def edit(self, channel_id: int, message_id: int, embed: dict[str, Any]) -> object:
-        await trio.lowlevel.checkpoint()
-        if (forced := self._record("edit", channel_id)) is not None:
+    async def edit(
+        self, channel_id: int, message_id: int, embed: dict[str, Any], *, waiting_since: float | None = None
+    ) -> object:
+        await self._wait(waiting_since)
+        if (forced := self._record("edit", channel_id, waiting_since)) is not None:
             return forced
         if message_id not in self.messages.get(channel_id, {}):
             return MessageMissing()
         self.messages[channel_id][message_id] = embed
         return Done()
 
-    async def check(self, channel_id: int, message_id: int) -> object:
-        await trio.lowlevel.checkpoint()
-        if (forced := self._record("check", channel_id)) is not None:
+    async def check(self, channel_id: int, message_id: int, *, waiting_since: float | None = None) -> object:
+        await self._wait(waiting_since)
+        if (forced := self._record("check", channel_id, waiting_since)) is not None:
             return forced
         return Done() if message_id in self.messages.get(channel_id, {}) else MessageMissing()
 
-    async def scan(self, channel_id: int, kind: BoardKind) -> object:
-        await trio.lowlevel.checkpoint()
-        if (forced := self._record("scan", channel_id)) is not None:
+    async def scan(self, channel_id: int, kind: BoardKind, *, waiting_since: float | None = None) -> object:
+        await self._wait(waiting_since)
+        if (forced := self._record("scan", channel_id, waiting_since)) is not None:
             return forced
         found = tuple(sorted(self.messages.get(channel_id, {}), reverse=True))  # one board per channel
         return Found(found) if found else NoneFound()
 
-    async def delete(self, channel_id: int, message_id: int) -> object:
-        await trio.lowlevel.checkpoint()
-        self._record("delete", channel_id)
+    async def delete(self, channel_id: int, message_id: int, *, waiting_since: float | None = None) -> object:
+        await self._wait(waiting_since)
+        self._record("delete", channel_id, waiting_since)
         if self.failing_deletes:
             self.failing_deletes -= 1
             return Failed("HTTP 503")
         return Done() if self.messages.get(channel_id, {}).pop(message_id, None) else MessageMissing()
 
-    async def fetch_member(self, guild_id: int, user_id: int) -> object:
-        await trio.lowlevel.checkpoint()
+    async def fetch_member(
+        self, guild_id: int, user_id: int, *, waiting_since: float | None = None
+    ) -> object:
+        await self._wait(waiting_since)
         self.calls.append((self.clock.now(), "member", user_id))
+        self.since.append(waiting_since)
         return MemberFound(self.members[user_id]) if user_id in self.members else MemberGone()
 
 
@@ -350,3 +384,206 @@ async def test_a_delete_that_failed_just_before_the_stop_is_retried_within_the_s
     assert discord.count("delete") == 2
     assert len(discord.messages[MESSAGES_CHANNEL]) == 1
     assert "Late Mo — 2 messages" in discord.board(MESSAGES_CHANNEL)["description"]
+
+
+# -- many guilds ------------------------------------------------------------------------------------
+
+
+def many_guilds(count: int, **changes: Any) -> tuple[GuildConfigs, list[GuildSnapshot]]:
+    """``count`` guilds, each with its own two board channels (10g, 10g + 1)."""
+    configs = GuildConfigs(GuildConfig())
+    snapshots = []
+    for guild_id in range(1, count + 1):
+        channels = (10 * guild_id, 10 * guild_id + 1)
+        configs.set(
+            guild_id,
+            GuildConfig(message_board_channel_id=channels[0], voice_board_channel_id=channels[1], **changes),
+        )
+        snapshots.append(
+            GuildSnapshot(guild_id, f"Guild {guild_id}", 0.0, text_channel_ids=frozenset(channels))
+        )
+    return configs, snapshots
+
+
+def chatted(store: Store, guild_id: int, at: float) -> None:
+    store.apply_messages_sync(MessageBatch({(guild_id, 1, int(at)): 1}, (), {(guild_id, 1): ("Ada", at)}))
+
+
+def edited_guilds(discord: FakeDiscord, after: int = 0) -> list[int]:
+    """The guild of each edit made after the ``after``-th call, in the order they were made."""
+    return [channel // 10 for _, what, channel in discord.calls[after:] if what == "edit"]
+
+
+async def test_changed_boards_go_out_most_stale_first_eight_guilds_at_a_time(
+    autojump_clock: object, clock: WallClock, store: Store
+) -> None:
+    """40 guilds change one after another, in a shuffled order, while Discord takes a second a
+    call: the boards are edited in the order their changes began waiting (not by guild id), eight
+    guilds at a time (never more), and each call carries the time its change began waiting."""
+    guild_configs, snapshots = many_guilds(40, update_interval=1.0)
+    discord = FakeDiscord(clock)
+    publisher = LeaderboardPublisher(store, discord, guild_configs, clock)
+    async with running(publisher):
+        for snap in snapshots:
+            tell(publisher, snap)
+        await wait_until(lambda: discord.count("post") == 80, within=60, what="every board")
+        await trio.sleep(5)
+        discord.delay, discord.most_in_flight, first = 1.0, 0, len(discord.calls)
+        order = list(range(1, 41))
+        random.Random(17).shuffle(order)
+        changed_at = {}
+        for guild_id in order:
+            chatted(store, guild_id, clock.now())
+            changed_at[guild_id] = clock.now()
+            tell(publisher, TotalsChanged(frozenset({guild_id})))
+            await trio.sleep(0.01)
+        await wait_until(lambda: len(edited_guilds(discord, first)) == 40, within=120, what="every edit")
+    edits = edited_guilds(discord, first)
+    assert sorted(edits) == list(range(1, 41))
+    # Each edit's place is its change's place in the waiting line, give or take the 8 in flight.
+    assert all(abs(edits.index(g) - order.index(g)) < 8 for g in order), (edits, order)
+    assert discord.most_in_flight == 8
+    edit_since = {
+        channel // 10: discord.since[n]
+        for n, (_, what, channel) in enumerate(discord.calls)
+        if n >= first and what == "edit"
+    }
+    assert edit_since == changed_at
+
+
+async def test_a_change_in_one_guild_of_many_visits_only_that_guilds_boards(
+    autojump_clock: object, clock: WallClock, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round touches the guilds that changed and the boards that are due, not every board: with
+    300 guilds up, one guild's change asks two boards what they need, not 600."""
+    guild_configs, snapshots = many_guilds(300)
+    discord = FakeDiscord(clock)
+    publisher = LeaderboardPublisher(store, discord, guild_configs, clock)
+    async with running(publisher):
+        for snap in snapshots:
+            tell(publisher, snap)
+        await wait_until(lambda: discord.count("post") == 600, within=60, what="every board")
+        await trio.sleep(120)  # past the interval: the change is edited at once
+        asked: list[tuple[int, BoardKind]] = []
+        needs = Board.needs
+
+        def counted(board: Board, now: float, *, urgent: bool = False) -> Need | None:
+            asked.append((board.guild_id, board.kind))
+            return needs(board, now, urgent=urgent)
+
+        monkeypatch.setattr(Board, "needs", counted)
+        chatted(store, 150, clock.now())
+        tell(publisher, TotalsChanged(frozenset({150})))
+        await wait_until(lambda: discord.count("edit") == 1, within=10, what="the edit")
+        await trio.testing.wait_all_tasks_blocked()
+        assert {guild_id for guild_id, _ in asked} == {150}
+        assert len(asked) <= 6, asked
+
+
+async def test_the_stop_sends_the_boards_that_waited_longest_first_within_the_bound(
+    autojump_clock: object, clock: WallClock, store: Store
+) -> None:
+    """200 guilds changed (in a shuffled order) inside their interval when the bot stops, and
+    Discord takes a second a call: the stop ends within SHUTDOWN_WAIT, and the boards it sent
+    are the ones whose changes waited longest (the rest are stored and go out at the next start)."""
+    guild_configs, snapshots = many_guilds(200)
+    discord = FakeDiscord(clock)
+    publisher = LeaderboardPublisher(store, discord, guild_configs, clock)
+    async with running(publisher):
+        for snap in snapshots:
+            tell(publisher, snap)
+        await wait_until(lambda: discord.count("post") == 400, within=60, what="every board")
+        await trio.sleep(5)  # inside the interval: nothing is edited before the stop
+        discord.delay, first = 1.0, len(discord.calls)
+        order = list(range(1, 201))
+        random.Random(23).shuffle(order)
+        for guild_id in order:
+            chatted(store, guild_id, clock.now())
+            tell(publisher, TotalsChanged(frozenset({guild_id})))
+            await trio.sleep(0.01)
+        await trio.testing.wait_all_tasks_blocked()
+        assert edited_guilds(discord, first) == []
+        stopped_at = clock.now()
+    assert clock.now() - stopped_at <= SHUTDOWN_WAIT + 1.5
+    edits = edited_guilds(discord, first)
+    assert 40 <= len(edits) <= 90  # eight at a time for ten seconds
+    assert set(edits) <= set(order[: len(edits) + 8]), (edits, order)
+
+
+async def test_a_change_taken_during_a_round_is_shown_without_waiting_for_another_message(
+    autojump_clock: object, clock: WallClock, store: Store
+) -> None:
+    guild_configs, snapshots = many_guilds(2, update_interval=1.0)
+    discord = FakeDiscord(clock)
+    publisher = LeaderboardPublisher(store, discord, guild_configs, clock)
+    async with running(publisher):
+        for snap in snapshots:
+            tell(publisher, snap)
+        await wait_until(lambda: discord.count("post") == 4, within=10, what="every board")
+        await trio.sleep(5)
+        discord.delay, first = 1.0, len(discord.calls)
+        chatted(store, 1, clock.now())
+        tell(publisher, TotalsChanged(frozenset({1})))
+        await trio.sleep(0.5)  # guild 1's edit is under way
+        chatted(store, 2, clock.now())
+        tell(publisher, TotalsChanged(frozenset({2})))  # taken by the round under way
+        await wait_until(lambda: edited_guilds(discord, first) == [1, 2], within=5, what="guild 2's edit")
+
+
+async def test_quiet_boards_are_read_back_at_a_bounded_rate_however_many(
+    autojump_clock: object, clock: WallClock, store: Store
+) -> None:
+    """Rule 7 reads a quiet board back every ten intervals; with 1,200 boards that alone would be two
+    calls a second (33 at 10,000 guilds) out of Discord's 50. The re-checks are spread so they make
+    about RECHECKS_PER_SECOND calls a second at most, and every board is still read back."""
+    guild_configs, snapshots = many_guilds(600)
+    discord = FakeDiscord(clock)
+    publisher = LeaderboardPublisher(store, discord, guild_configs, clock)
+    async with running(publisher):
+        for snap in snapshots:
+            tell(publisher, snap)
+        await wait_until(lambda: discord.count("post") == 1_200, within=60, what="every board")
+        started, first = clock.now(), len(discord.calls)
+        await trio.sleep(2 * 3600)
+        checks = [channel for _, what, channel in discord.calls[first:] if what == "check"]
+        # Each board at most once per 1,200 s after its first re-check (ten intervals: 600 s).
+        assert len(checks) <= (clock.now() - started) * RECHECKS_PER_SECOND + 1_200
+        assert set(checks) == {c for g in range(1, 601) for c in (10 * g, 10 * g + 1)}
+
+
+async def test_under_a_tight_budget_every_change_is_shown_within_the_staleness_bound(
+    autojump_clock: object, clock: WallClock, store: Store
+) -> None:
+    """200 guilds, 20 of them changing every second for ten minutes, and a Discord that takes CALL
+    seconds a call (IN_FLIGHT at once). No change starves: each is shown within
+    max(interval, changed boards / calls a second) + 5 s at the 99th percentile, and at worst
+    within twice that. (The code before made one call at a time: the backlog grew without end.)"""
+    guild_configs, snapshots = many_guilds(200)
+    discord = FakeDiscord(clock)
+    publisher = LeaderboardPublisher(store, discord, guild_configs, clock)
+    rng = random.Random(29)
+    changes: list[tuple[int, float]] = []
+    async with running(publisher):
+        for snap in snapshots:
+            tell(publisher, snap)
+        await wait_until(lambda: discord.count("post") == 400, within=60, what="every board")
+        await trio.sleep(60)
+        discord.delay, first, started = CALL, len(discord.calls), clock.now()
+        while clock.now() < started + 600:
+            for guild_id in rng.sample(range(1, 201), 20):
+                chatted(store, guild_id, clock.now())
+                changes.append((guild_id, clock.now()))
+                tell(publisher, TotalsChanged(frozenset({guild_id})))
+            await trio.sleep(1)
+        await trio.sleep(600)  # the last changes go out
+    edits: dict[int, list[float]] = {}
+    for at, what, channel in discord.calls[first:]:
+        if what == "edit" and channel % 10 == 0:
+            edits.setdefault(channel // 10, []).append(at)  # ``at``: the answer; rendered CALL s before
+    staleness = sorted(
+        min(done for done in edits.get(g, [math.inf]) if done - CALL >= changed) - changed
+        for g, changed in changes
+    )
+    bound = max(60.0, 200 / (IN_FLIGHT / CALL)) + 5.0
+    assert staleness[int(0.99 * len(staleness))] <= bound, staleness[-20:]
+    assert staleness[-1] <= 2 * bound

@@ -15,7 +15,7 @@ from actors.leaderboard_publisher import Request as PublisherMessage
 from actors.reset_clock import ResetClock, ResetRequested, ResetTooLate, request_reset, reset_clock_inbox
 from domain.checkpoints import MessageBatch
 from domain.clock import WallClock
-from domain.events import Event, MessageSent
+from domain.events import Event, GuildSnapshot, MessageSent
 from domain.guild_config import GuildConfig, GuildConfigs
 from domain.messages import PeriodReset
 from domain.periods import DAY, PeriodSpec, day_floor
@@ -257,3 +257,86 @@ async def test_an_early_reset_is_a_message_answered_by_the_clock_itself(
         inbox.close()
     assert resets.resets == 1
     assert store.period_spec_sync(GUILD, clock.now()).base == 1  # one reset, not two
+
+
+async def test_a_guild_seen_costs_the_same_few_store_calls_however_many_guilds_are_known(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    """Each guild's next boundary is in a heap and every last archive is read in one call: a
+    snapshot costs two store calls whether 20 or 400 guilds are known. The clock used to read the
+    last archive of every known guild for each message it took (O(G) per guild seen)."""
+    per_guild: dict[int, float] = {}
+    for guilds in (20, 400):
+        store = Store(tmp_path / f"{guilds}.db", inline=True)
+        clock = WallClock.starting_at(EPOCH)
+        for g in range(guilds):
+            store.period_spec_sync(1_000 + g, EPOCH - 40 * DAY)  # each has a finished period 0
+        resets = ResetClock(store, clock, grace_seconds=10)
+        inbox = reset_clock_inbox()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(resets.run, None, inbox)
+            await trio.testing.wait_all_tasks_blocked()
+            assert resets.resets == guilds  # the start archives every guild's period 0, once
+            before = store.calls
+            for g in range(guilds):
+                await inbox.send(GuildSnapshot(1_000 + g, "g", clock.now()))
+                await trio.testing.wait_all_tasks_blocked()
+            per_guild[guilds] = (store.calls - before) / guilds
+            inbox.close()
+        assert resets.resets == guilds
+        assert store.last_archived_sync(1_000) == 0
+        store.close()
+    assert per_guild[400] <= per_guild[20] <= 2, per_guild
+
+
+async def test_the_clock_wakes_at_the_earliest_guilds_boundary_and_archives_only_that_guild(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    store = Store(tmp_path / "heap.db", inline=True)
+    clock = WallClock.starting_at(EPOCH)
+    early, late = store.period_spec_sync(1, EPOCH - 29 * DAY), store.period_spec_sync(2, EPOCH - DAY)
+    resets = ResetClock(store, clock, grace_seconds=10)
+    inbox = reset_clock_inbox()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(resets.run, None, inbox)
+        await clock.sleep_until(early.end_of(0) + 11)
+        assert resets.resets == 1 and store.last_archived_sync(1) == 0 and store.last_archived_sync(2) is None
+        await clock.sleep_until(late.end_of(0) + 11)
+        assert resets.resets == 2 and store.last_archived_sync(2) == 0
+        inbox.close()
+    store.close()
+
+
+async def test_a_stop_during_a_long_catch_up_is_bounded_and_the_rest_waits_for_the_next_start(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    """After downtime across a boundary every guild is due at once, and each archive first waits
+    for its final boards; a stop then leaves the guilds not reached yet for the next start (it used
+    to archive them all first: minutes at thousands of guilds)."""
+    store = Store(tmp_path / "stop.db", inline=True)
+    for g in range(50):
+        store.period_spec_sync(1_000 + g, EPOCH - 40 * DAY)
+    clock = WallClock.starting_at(EPOCH)
+    send, receive = trio.open_memory_channel[PublisherMessage](100)
+
+    async def slow_publisher() -> None:  # a second for each guild's final boards
+        async for request in receive:
+            if isinstance(request, PublishFinal):
+                await trio.sleep(1)
+                request.done.set()
+
+    resets = ResetClock(store, clock, grace_seconds=10, publisher=send)
+    inbox = reset_clock_inbox()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(slow_publisher)
+        async with trio.open_nursery() as running_clock:
+            await running_clock.start(resets.run, None, inbox)
+            await trio.sleep(5.5)
+            inbox.close()
+            stopped_at = clock.now()
+        assert clock.now() - stopped_at <= 1.5  # the clock's run has returned
+        send.close()
+    assert 5 <= resets.resets <= 7
+    later = ResetClock(store, clock, grace_seconds=10)  # the next start archives the rest, once
+    assert len(await later.catch_up()) == 50 - resets.resets
+    store.close()

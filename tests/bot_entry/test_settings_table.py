@@ -60,6 +60,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
     "excluded_roles": ([], ["1"]),
     "message_cooldown": (["0", "5", "3600"], ["-1", "3601", "nan", "inf", "x"]),
     "hide_departed": (["true", "false"], ["hidden"]),
+    "web_page": (["true", "false"], ["public"]),
 }  # fmt: skip
 
 
@@ -83,7 +84,7 @@ def _typed(name: str, raw: str) -> object | None:
     (option,) = BY_NAME[name].options
     kind = {"update_interval": float, "message_cooldown": float, "period_days": int}.get(option.name)
     if kind is None:
-        if option.name in ("count_deafened", "count_muted", "count_alone", "hide_departed"):
+        if option.name in ("count_deafened", "count_muted", "count_alone", "hide_departed", "web_page"):
             return {"true": True, "false": False}.get(raw)  # Discord's boolean option
         return raw if option.name in ("arrow", "colour", "period_anchor") else None
     try:

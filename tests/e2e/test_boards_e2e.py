@@ -228,9 +228,9 @@ async def test_a_429_storm_is_waited_out_without_an_edit_storm(
                 attempts: list[float] = []  # our own edits; disnake's retries of each come inside it
                 edit = poster.edit
 
-                async def timed_edit(*args: Any) -> Any:
+                async def timed_edit(*args: Any, **kwargs: Any) -> Any:
                     attempts.append(clock.now())
-                    return await edit(*args)
+                    return await edit(*args, **kwargs)
 
                 poster.edit = timed_edit  # type: ignore[method-assign]
                 # disnake retries a 429 five times itself; 12 in a row make two of our edits fail.

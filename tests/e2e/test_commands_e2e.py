@@ -252,7 +252,7 @@ async def test_commands_are_registered_globally_once_and_admin_ones_need_manage_
             *("message_board_channel", "voice_board_channel", "arrow", "colour", "update_interval"),
             *("period_days", "period_anchor", "count_deafened", "count_muted", "count_alone"),
             *("exclude_channel", "include_channel", "exclude_role", "include_role"),
-            *("message_cooldown", "hide_departed"),
+            *("message_cooldown", "hide_departed", "web_page"),
         }
 
 

@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 import trio_asyncio
-from disnake.ext import commands
 
 from actors.board_render import format_count, format_voice
 from actors.names import escape_name
@@ -41,7 +40,7 @@ DAYS = 40
 HOUR = 3_600
 
 
-class PatientBot(commands.InteractionBot):
+class PatientBot(gateway_module.ShardedBot):
     """disnake's client, waiting a month of virtual time for a packet (``heartbeat_timeout``): its
     heartbeats run on real time, so on MockClock only the server's requests keep the socket busy."""
 
@@ -128,7 +127,7 @@ async def test_forty_days_give_rank_windows_and_daily_values_equal_to_the_oracle
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(gateway_module.commands, "InteractionBot", PatientBot)
+    monkeypatch.setattr(gateway_module, "ShardedBot", PatientBot)
     db = tmp_path / "history.db"
     rng = random.Random(20)
     oracle = Oracle()

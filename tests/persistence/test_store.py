@@ -95,3 +95,22 @@ def test_a_batch_keeps_64_bit_ids_exact_times_and_adds_to_existing_counts(
     stored = dict(store.db.execute("SELECT message_id, at FROM seen_messages").fetchall())
     assert stored == {**dict(ids), 500: T0}
     store.close()
+
+
+@pytest.mark.parametrize("guilds", [3, 200])  # one by one, and one GROUP BY for many
+def test_guilds_since_gives_each_new_guild_with_its_layout_and_last_archive(
+    tmp_path: Path, guilds: int
+) -> None:
+    store = Store(tmp_path / "lb.db")
+    specs = {g: store.period_spec_sync(g, 40 * DAY) for g in range(1, guilds + 1)}
+    store.archive_period_sync(1, 0, specs[1].end_of(0), 80 * DAY)
+    store.archive_period_sync(1, 1, specs[1].end_of(1), 80 * DAY)
+    everything = store.guilds_since_sync(0)
+    assert everything == [(g, specs[g], 1 if g == 1 else None) for g in range(1, guilds + 1)]
+    assert store.guilds_since_sync(guilds) == []
+    new = store.period_spec_sync(guilds + 1, 50 * DAY)
+    assert store.guilds_since_sync(guilds) == [(guilds + 1, new, None)]
+    store.close()
+    reopened = Store(tmp_path / "lb.db")  # the same order after a restart
+    assert [g for g, _, _ in reopened.guilds_since_sync(0)] == list(range(1, guilds + 2))
+    reopened.close()
