@@ -2,6 +2,13 @@
 
 Kept out of ``app.py`` so the wiring there stays one screen. Everything here reads counters the
 bot keeps anyway; nothing is added to the hot path.
+
+The database check, on either engine (SQLite or PostgreSQL), probes a write and remembers since
+when the probes have failed (``DatabaseOutage``): /healthz names the outage's age. While the
+database is out of reach the writers keep their batches in memory (``actors.batch_writer``), their
+bounded inboxes fill, the router waits, the gateway channel fills and the websocket stops reading:
+that is how the bot stops taking new work (back-pressure; nothing is dropped). Past
+``HEALTH_MAX_CHECKPOINT_AGE_SECONDS`` the check says so, so an orchestrator can restart or page.
 """
 
 from __future__ import annotations
@@ -9,6 +16,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
+
+from attrs import define
 
 from bot_entry.ops_http import (
     Check,
@@ -40,10 +49,42 @@ def shard_checks(shards: Sequence[ShardStatus], now: float) -> list[Check]:
     return checks
 
 
+@define
+class DatabaseOutage:
+    """Since when the database probes have failed (None: the last probe passed). Pure: no I/O."""
+
+    since: float | None = None
+
+    def observe(self, ok: bool, now: float) -> float | None:
+        """Record one probe; returns how long the outage has lasted (None when there is none)."""
+        if ok:
+            self.since = None
+            return None
+        if self.since is None:
+            self.since = now
+        return now - self.since
+
+
+def database_check(probe: Check, outage: DatabaseOutage, now: float, bound: float, *, pending: int) -> Check:
+    """The probe's result with the outage's age and, past ``bound`` seconds, that work has stopped."""
+    age = outage.observe(probe.ok, now)
+    if age is None:
+        return probe
+    held = f"{pending} events held in memory" if pending else "nothing held in memory"
+    detail = f"{probe.detail}; unreachable for {age:.0f} s ({held})"
+    if age > bound:
+        detail += (
+            f"; over the {bound:g} s bound: not taking new work (the gateway stops reading once the "
+            "queues are full; nothing is dropped)"
+        )
+    return Check("database", False, detail)
+
+
 class AppHealth:
     def __init__(self, app: BotApp) -> None:
         self.app = app
         self.started_at = app.clock.now()
+        self.database_outage = DatabaseOutage()
 
     async def health(self) -> HealthReport:
         app, pipeline = self.app, self.app.pipeline
@@ -68,7 +109,18 @@ class AppHealth:
             )
         )
         store = pipeline.store
-        checks.append(await db_writable_check(store) if store else Check("database", False, "not open yet"))
+        if store is None:
+            checks.append(Check("database", False, "not open yet"))
+        else:
+            checks.append(
+                database_check(
+                    await db_writable_check(store),
+                    self.database_outage,
+                    now,
+                    app.settings.health_max_checkpoint_age,
+                    pending=sum(self.queue_depths().values()),
+                )
+            )
         return HealthReport(tuple(checks), starting=starting)
 
     def _writes_pending(self) -> bool:
