@@ -51,6 +51,7 @@ from domain.events import GuildSnapshot
 from domain.guild_config import GuildConfigs
 from domain.kinds import BoardKind
 from domain.messages import GuildConfigured, MemberForgotten, PeriodReset, TotalsChanged
+from domain.shards import ShardSet
 from persistence import boards as board_rows
 from persistence import queries
 from persistence.store import Store
@@ -149,6 +150,7 @@ class LeaderboardPublisher:
     settle_seconds: float = 0.0  # after a boundary, the old period is shown until its last writes land
     inbox: Mailbox[Request] = field(factory=publisher_inbox)
     guilds: dict[int, GuildSnapshot] = field(factory=dict)
+    shards: ShardSet = field(factory=ShardSet)  # only these shards' boards are loaded (several processes)
     writes: int = 0  # successful posts and edits (health, tests)
     _dirty: set[int] = field(factory=set)
     _seen: set[int] = field(factory=set)  # guilds whose snapshot arrived since the last round
@@ -198,7 +200,8 @@ class LeaderboardPublisher:
     async def load(self) -> Boards:
         checkpoints = await self.store.call(board_rows.load_boards_sync, self.store)
         self._dirty.update(self.guilds)  # after a crash, look at every known guild again
-        return {(c.guild_id, c.kind): Board.restore(c) for c in checkpoints}
+        owned = (c for c in checkpoints if self.shards.owns(c.guild_id))
+        return {(c.guild_id, c.kind): Board.restore(c) for c in owned}
 
     async def run(
         self, boards: Boards, inbox: Mailbox[Request], *, task_status: trio.TaskStatus[None]

@@ -29,6 +29,7 @@ from domain.events import GuildSnapshot
 from domain.guild_config import GuildConfig, GuildConfigs
 from domain.messages import GuildConfigured, PeriodReset
 from domain.periods import DAY, PeriodSpec
+from domain.shards import ShardSet
 from persistence.store import Fault, Store
 from supervisor.coalescing import CoalescingMailbox
 from supervisor.mailbox import Mailbox, Sender
@@ -98,6 +99,8 @@ class ResetClock:
     fault: Fault | None = None  # tests: fail between the statements of a reset
     # This actor's own copy: a guild's new period length or anchor applies from its next reset.
     configs: GuildConfigs = field(factory=lambda: GuildConfigs(GuildConfig()))
+    # The guilds of this process's shards: only their periods are archived here (several processes).
+    shards: ShardSet = field(factory=ShardSet)
     resets: int = 0
     _lock: trio.Lock = field(factory=trio.Lock)
 
@@ -147,7 +150,7 @@ class ResetClock:
         """Archive every finished, unarchived period of every guild, oldest first."""
         done: list[tuple[int, int]] = []
         async with self._lock:
-            for guild_id, spec in (await self.store.call(self.store.known_guilds_sync)).items():
+            for guild_id, spec in (await self._owned_guilds()).items():
                 last = await self.store.call(self.store.last_archived_sync, guild_id)
                 period = spec.base if last is None else last + 1
                 # One period at a time: an archive may change the layout (new length or anchor).
@@ -204,8 +207,12 @@ class ResetClock:
             self._tell_reset(guild_id, period)
         return archived
 
-    async def _next_due(self) -> float:
+    async def _owned_guilds(self) -> dict[int, PeriodSpec]:
         specs = await self.store.call(self.store.known_guilds_sync)
+        return {g: spec for g, spec in specs.items() if self.shards.owns(g)}
+
+    async def _next_due(self) -> float:
+        specs = await self._owned_guilds()
         settled = self.clock.now() - self.grace_seconds  # boundaries up to here are archived already
         return min(
             (spec.next_boundary(settled) + self.grace_seconds for spec in specs.values()), default=math.inf
