@@ -23,7 +23,7 @@ def _totals(col: str) -> str:
     # ``col`` comes from ``COLUMNS`` only, never from callers.
     return (
         f"SELECT user_id, SUM({col}) AS total FROM activity WHERE guild_id = ?1 "
-        "GROUP BY user_id HAVING total > 0"
+        f"GROUP BY user_id HAVING SUM({col}) > 0"
     )
 
 
@@ -38,7 +38,8 @@ def rank_all_time(
         (guild_id, user_id),
     ).fetchone()
     above, ranked = conn.execute(
-        f"SELECT (SELECT COUNT(*) FROM ({totals}) WHERE total > ?2), (SELECT COUNT(*) FROM ({totals}))",
+        f"SELECT (SELECT COUNT(*) FROM ({totals}) AS t WHERE total > ?2), "
+        f"(SELECT COUNT(*) FROM ({totals}) AS t)",
         (guild_id, value),
     ).fetchone()
     if value <= 0:
@@ -66,7 +67,7 @@ def top_all_time(
     if not rows:
         return []
     (above,) = conn.execute(
-        f"SELECT COUNT(*) FROM ({totals}) WHERE total > ?2", (guild_id, rows[0][1])
+        f"SELECT COUNT(*) FROM ({totals}) AS t WHERE total > ?2", (guild_id, rows[0][1])
     ).fetchone()
     page: list[Standing] = []
     current = above + 1

@@ -13,6 +13,7 @@ from collections import defaultdict
 
 from domain.checkpoints import BoardCheckpoint, BoardRow
 from domain.kinds import BoardKind
+from persistence.dialect import insertion_order
 from persistence.store import Store
 
 _COLUMNS = "guild_id, kind, channel_id, message_id, content_hash, posted_at, edited_at"
@@ -35,7 +36,7 @@ def load_boards_sync(store: Store) -> list[BoardCheckpoint]:
     }
     stale: defaultdict[tuple[int, BoardKind], list[tuple[int, int]]] = defaultdict(list)
     for guild_id, kind, channel_id, message_id in store.db.execute(
-        "SELECT guild_id, kind, channel_id, message_id FROM board_stale ORDER BY rowid"
+        f"SELECT guild_id, kind, channel_id, message_id FROM board_stale ORDER BY {insertion_order(store.db)}"
     ):
         stale[(guild_id, BoardKind(kind))].append((channel_id, message_id))
     keys = sorted(rows.keys() | posts.keys() | stale.keys(), key=lambda k: (k[0], k[1].value))
@@ -48,7 +49,7 @@ def save_board_sync(store: Store, checkpoint: BoardCheckpoint) -> None:
         if (row := checkpoint.row) is not None:
             store.db.execute(
                 f"INSERT INTO boards ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT DO UPDATE SET channel_id = excluded.channel_id, "
+                "ON CONFLICT (guild_id, kind) DO UPDATE SET channel_id = excluded.channel_id, "
                 "message_id = excluded.message_id, content_hash = excluded.content_hash, "
                 "posted_at = excluded.posted_at, edited_at = excluded.edited_at",
                 [*key, row.channel_id, row.message_id, row.content_hash, row.posted_at, row.edited_at],
@@ -61,6 +62,7 @@ def save_board_sync(store: Store, checkpoint: BoardCheckpoint) -> None:
             )
         store.db.execute("DELETE FROM board_stale WHERE guild_id = ? AND kind = ?", key)
         store.db.conn.executemany(
-            "INSERT OR IGNORE INTO board_stale (guild_id, kind, channel_id, message_id) VALUES (?, ?, ?, ?)",
+            "INSERT INTO board_stale (guild_id, kind, channel_id, message_id) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
             [[*key, channel_id, message_id] for channel_id, message_id in checkpoint.stale],
         )

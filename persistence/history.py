@@ -22,13 +22,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Protocol
 
-import orjson
 import trio
 
 from domain.history import DayActivity
 from domain.kinds import BoardKind
 from domain.units import whole_seconds
 from domain.windows import date_number, day_date
+from persistence.dialect import indexed_by, insert_rows
 from persistence.queries import COLUMNS, Rank, Standing, names_sync
 
 DEFAULT_HISTORY_DAYS = 400
@@ -46,9 +46,9 @@ class HasDb(Protocol):
 
 
 def _conn(source: sqlite3.Connection | object) -> sqlite3.Connection:
-    if isinstance(source, sqlite3.Connection):
-        return source
-    return source.db.conn  # type: ignore[attr-defined, no-any-return]
+    """The connection of a ``Store`` (anything with ``db``), or ``source`` itself (either engine's)."""
+    db = getattr(source, "db", None)
+    return source if db is None else db.conn  # type: ignore[return-value]
 
 
 # -- writes (inside the store's batch transactions) -------------------------------------------------
@@ -57,22 +57,24 @@ def _conn(source: sqlite3.Connection | object) -> sqlite3.Connection:
 def add_days_sync(conn: sqlite3.Connection, members: MemberDays, channels: ChannelDays) -> None:
     """Add a batch's days; the caller's transaction commits them with the totals (one statement
     per table over a JSON array, like the totals)."""
-    if members:
-        conn.execute(
-            "INSERT INTO daily_members (guild_id, day, user_id, period, messages, voice_ms, reactions) "
-            "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, "
-            "value ->> 6 FROM json_each(?) WHERE true "
-            "ON CONFLICT DO UPDATE SET messages = messages + excluded.messages, "
-            "voice_ms = voice_ms + excluded.voice_ms, reactions = reactions + excluded.reactions",
-            [orjson.dumps([(*key, *values) for key, values in members.items()])],
-        )
-    if channels:
-        conn.execute(
-            "INSERT INTO daily_channels (guild_id, day, channel_id, messages) "
-            "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true "
-            "ON CONFLICT DO UPDATE SET messages = messages + excluded.messages",
-            [orjson.dumps([(*key, n) for key, n in channels.items()])],
-        )
+    insert_rows(
+        conn,
+        "INSERT INTO daily_members (guild_id, day, user_id, period, messages, voice_ms, reactions)",
+        (int,) * 7,
+        [(*key, *values) for key, values in members.items()],
+        "ON CONFLICT (guild_id, day, user_id, period) DO UPDATE SET "
+        "messages = daily_members.messages + excluded.messages, "
+        "voice_ms = daily_members.voice_ms + excluded.voice_ms, "
+        "reactions = daily_members.reactions + excluded.reactions",
+    )
+    insert_rows(
+        conn,
+        "INSERT INTO daily_channels (guild_id, day, channel_id, messages)",
+        (int,) * 4,
+        [(*key, n) for key, n in channels.items()],
+        "ON CONFLICT (guild_id, day, channel_id) "
+        "DO UPDATE SET messages = daily_channels.messages + excluded.messages",
+    )
 
 
 def forget_member_days_sync(conn: sqlite3.Connection, guild_id: int, user_id: int) -> int:
@@ -114,9 +116,10 @@ def member_days_sync(
     source: object, guild_id: int, user_id: int, first: date, last: date
 ) -> list[DayActivity]:
     """One entry per UTC day in ``[first, last]`` for one member, zeros where they did nothing."""
-    rows = _conn(source).execute(
+    conn = _conn(source)
+    rows = conn.execute(
         "SELECT day, SUM(messages), SUM(voice_ms), SUM(reactions) FROM daily_members "
-        "INDEXED BY daily_members_by_member "
+        f"{indexed_by(conn, 'daily_members_by_member')} "
         "WHERE guild_id = ? AND user_id = ? AND day BETWEEN ? AND ? GROUP BY day",
         (guild_id, user_id, date_number(first), date_number(last)),
     )
@@ -129,7 +132,7 @@ def channel_messages_sync(source: object, guild_id: int, first: date, last: date
         (channel, n)
         for channel, n in _conn(source).execute(
             "SELECT channel_id, SUM(messages) AS n FROM daily_channels "
-            "WHERE guild_id = ? AND day BETWEEN ? AND ? GROUP BY channel_id HAVING n > 0 "
+            "WHERE guild_id = ? AND day BETWEEN ? AND ? GROUP BY channel_id HAVING SUM(messages) > 0 "
             "ORDER BY n DESC, channel_id",
             (guild_id, date_number(first), date_number(last)),
         )
@@ -148,7 +151,7 @@ def _window_totals(col: str) -> str:
     # ``col`` comes from ``COLUMNS`` only, never from callers.
     return (
         f"SELECT user_id, SUM({col}) AS total FROM daily_members "
-        "WHERE guild_id = ?1 AND day BETWEEN ?2 AND ?3 GROUP BY user_id HAVING total > 0"
+        f"WHERE guild_id = ?1 AND day BETWEEN ?2 AND ?3 GROUP BY user_id HAVING SUM({col}) > 0"
     )
 
 
@@ -169,13 +172,13 @@ def window_standings_sync(
     totals = _window_totals(COLUMNS[BoardKind(kind)])
     span = (guild_id, date_number(first), date_number(last))
     rows = conn.execute(
-        f"SELECT user_id, total FROM ({totals}) ORDER BY total DESC, user_id LIMIT ?4 OFFSET ?5",
+        f"SELECT user_id, total FROM ({totals}) AS t ORDER BY total DESC, user_id LIMIT ?4 OFFSET ?5",
         (*span, limit, offset),
     ).fetchall()
     if not rows:
         return []
     (above,) = conn.execute(
-        f"SELECT COUNT(*) FROM ({totals}) WHERE total > ?4", (*span, rows[0][1])
+        f"SELECT COUNT(*) FROM ({totals}) AS t WHERE total > ?4", (*span, rows[0][1])
     ).fetchone()
     names = names_sync(conn, guild_id, [user_id for user_id, _ in rows])
     page: list[Standing] = []
@@ -196,12 +199,13 @@ def window_rank_sync(
     totals = _window_totals(col)
     span = (guild_id, date_number(first), date_number(last))
     (value,) = conn.execute(
-        f"SELECT COALESCE(SUM({col}), 0) FROM daily_members INDEXED BY daily_members_by_member "
+        f"SELECT COALESCE(SUM({col}), 0) FROM daily_members {indexed_by(conn, 'daily_members_by_member')} "
         "WHERE guild_id = ?1 AND user_id = ?4 AND day BETWEEN ?2 AND ?3",
         (*span, user_id),
     ).fetchone()
     above, ranked = conn.execute(
-        f"SELECT (SELECT COUNT(*) FROM ({totals}) WHERE total > ?4), (SELECT COUNT(*) FROM ({totals}))",
+        f"SELECT (SELECT COUNT(*) FROM ({totals}) AS t WHERE total > ?4), "
+        f"(SELECT COUNT(*) FROM ({totals}) AS t)",
         (*span, value),
     ).fetchone()
     if value <= 0:

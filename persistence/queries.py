@@ -49,7 +49,9 @@ class Standing(NamedTuple):
 
 
 def _connection(source: sqlite3.Connection | Store) -> sqlite3.Connection:
-    return source if isinstance(source, sqlite3.Connection) else source.db.conn
+    """The connection of a ``Store``, or ``source`` itself (either engine's connection)."""
+    db = getattr(source, "db", None)
+    return source if db is None else db.conn  # type: ignore[return-value]
 
 
 def _column(board: BoardKind | str) -> str:

@@ -1,9 +1,11 @@
-"""The store: one SQLite file, one connection, one writer.
+"""The store: one database (a SQLite file, or PostgreSQL by URL), one connection, one writer.
 
 Why a single connection behind a capacity-1 limiter: SQLite allows one writer at a time anyway, and
 funnelling every read and write through one worker thread keeps Trio from ever blocking on disk
 while making every batch one transaction. Callers on the Trio side ``await`` the async methods;
-the ``_sync`` bodies run in the worker thread.
+the ``_sync`` bodies run in the worker thread. The engines differ only in
+``persistence.dialect``; a lost PostgreSQL connection is a passing ``StoreUnavailable`` and is
+opened again on a later call, with backoff.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import json
 import logging
 import math
 import sqlite3
+from typing import Any
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
-import orjson
+import psycopg
 import sqlite_utils
 import trio
 
@@ -26,11 +29,12 @@ from domain.checkpoints import MessageBatch, VoiceBatch
 from domain.periods import DAY, DEFAULT_PERIOD_DAYS, PeriodSpec, day_floor
 from domain.units import exact_seconds, voice_ms
 from domain.windows import split_days
+from persistence import dialect
+from persistence.dialect import PgDatabase, insert_rows, redact
 from persistence.errors import (
     FlushIncomplete,
     StoreBusy,
     StoreError,
-    StoreFull,
     StoreInaccessible,
     StoreUnavailable,
 )
@@ -55,11 +59,26 @@ BUSY_SECONDS = 5.0
 
 def unavailable(exc: sqlite3.OperationalError) -> StoreUnavailable:
     """SQLite's passing failures as the store's own kinds (callers never import ``sqlite3``)."""
-    if "full" in str(exc):
-        return StoreFull(str(exc))
-    if "locked" in str(exc) or "busy" in str(exc):
-        return StoreBusy(str(exc))
-    return StoreUnavailable(str(exc))
+    found = dialect.passing(exc)
+    assert found is not None
+    return found
+
+
+def _open_postgres(url: str) -> PgDatabase:
+    """Connect to ``url`` and migrate; an unreachable server or a newer schema stops start-up."""
+    try:
+        db = PgDatabase(url)
+    except psycopg.Error as exc:
+        raise StoreInaccessible(f"cannot connect to PostgreSQL at {redact(url)} ({str(exc).strip()})") from exc
+    try:
+        migrate(db)
+    except RuntimeError as exc:
+        db.close()
+        raise StoreInaccessible(f"{exc}; {redact(url)} is left untouched") from exc
+    except psycopg.Error as exc:
+        db.close()
+        raise StoreError(f"PostgreSQL at {redact(url)} cannot be migrated ({str(exc).strip()})") from exc
+    return db
 
 
 def _open(path: Path) -> sqlite3.Connection:
@@ -104,18 +123,33 @@ def _open(path: Path) -> sqlite3.Connection:
 
 class Store:
     def __init__(
-        self, path: Path, *, default_period_days: int = DEFAULT_PERIOD_DAYS, inline: bool = False
+        self,
+        target: Path | str,
+        *,
+        default_period_days: int = DEFAULT_PERIOD_DAYS,
+        inline: bool = False,
     ) -> None:
-        self.path = path
+        """Open ``target``: a SQLite file (a ``Path``, a plain path or ``sqlite:///path``) or a
+        ``postgresql://`` URL (``dialect.target``)."""
+        where = dialect.target(target)
+        # ``path``: the SQLite file (backups and file checks apply to it); None on PostgreSQL.
+        self.path: Path | None = where if isinstance(where, Path) else None
+        self.url: str | None = None if isinstance(where, Path) else where
         self.inline = inline
         self._default_period_seconds = default_period_days * DAY
         self._limiter = trio.CapacityLimiter(1)
         # What final flushes could not write: kind -> guild -> amount (``not_written``, ``aclose``).
         self.unwritten: dict[str, Counter[int]] = {}
-        self.db = sqlite_utils.Database(_open(path), execute_plugins=False)
+        self.db: Any = (
+            sqlite_utils.Database(_open(where), execute_plugins=False)
+            if isinstance(where, Path)
+            else _open_postgres(where)
+        )
         self._specs: dict[int, PeriodSpec] = {
-            row["guild_id"]: PeriodSpec(row["period_anchor"], row["period_seconds"], row["period_base"])
-            for row in self.db["guilds"].rows
+            guild_id: PeriodSpec(anchor, length, base)
+            for guild_id, anchor, length, base in self.db.execute(
+                "SELECT guild_id, period_anchor, period_seconds, period_base FROM guilds"
+            )
         }
         # Forgotten members -> when: nothing of theirs from before is ever written again (``forget``).
         self._forgotten: dict[tuple[int, int], float] = {
@@ -131,13 +165,21 @@ class Store:
         thread instead: with a worker thread, virtual time would run on during every write, and a
         simulated month could pass inside one transaction.
         """
+        now = trio.current_time()
         try:
             if self.inline:
                 await trio.lowlevel.checkpoint()
-                return fn(*args)
-            return await trio.to_thread.run_sync(partial(fn, *args), limiter=self._limiter)
-        except sqlite3.OperationalError as exc:
-            raise unavailable(exc) from exc
+                return self._run(now, fn, *args)
+            return await trio.to_thread.run_sync(partial(self._run, now, fn, *args), limiter=self._limiter)
+        except (sqlite3.OperationalError, psycopg.Error) as exc:
+            if (passing := dialect.passing(exc)) is None:
+                raise
+            raise passing from exc
+
+    def _run(self, now: float, fn: Callable[..., T], *args: object) -> T:
+        if self.url is not None:
+            self.db.reopen_if_lost(now)
+        return fn(*args)
 
     def close(self) -> None:
         self.db.conn.close()
@@ -160,7 +202,7 @@ class Store:
 
     def stopping_sync(self) -> None:
         """The bot is stopping: wait at most ``STOP_BUSY_TIMEOUT_MS`` for a lock from now on."""
-        self.db.execute(f"PRAGMA busy_timeout = {STOP_BUSY_TIMEOUT_MS}")
+        dialect.stopping(self.db, STOP_BUSY_TIMEOUT_MS)
 
     def not_written(self, kind: str, per_guild: Mapping[int, float], why: str) -> None:
         """A final flush gave up: log exactly what is lost, per guild, and remember it for ``aclose``."""
@@ -178,7 +220,8 @@ class Store:
         if spec is None:
             spec = PeriodSpec(day_floor(first_seen), self._default_period_seconds)
             self.db.execute(
-                "INSERT OR IGNORE INTO guilds (guild_id, period_anchor, period_seconds) VALUES (?, ?, ?)",
+                "INSERT INTO guilds (guild_id, period_anchor, period_seconds) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 [guild_id, spec.anchor, spec.length],
             )
             self._specs[guild_id] = spec
@@ -207,7 +250,9 @@ class Store:
         """Archive a finished period in ONE transaction; False if it was archived already.
 
         The archive row's primary key (guild, period) is what makes a reset happen exactly once,
-        whatever crashes or restarts come between. Totals are never deleted: they stay in
+        whatever crashes or restarts come between: the row goes in with ``ON CONFLICT DO NOTHING``,
+        so when two processes race (a handover) the second's insert finds the first's row and this
+        returns False on both engines. Totals are never deleted: they stay in
         ``activity`` under their period number, and all-time totals sum over periods.
         """
         step = fault or (lambda _name: None)
@@ -226,9 +271,10 @@ class Store:
                 [guild_id, period],
             ).fetchone()
             spec = self._specs[guild_id]
-            self.db.execute(
+            inserted = self.db.execute(
                 "INSERT INTO period_archive (guild_id, period, started_at, ended_at, archived_at, "
-                "top_messages, top_voice, users) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "top_messages, top_voice, users) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (guild_id, period) DO NOTHING",
                 [
                     guild_id,
                     period,
@@ -241,7 +287,9 @@ class Store:
                     json.dumps(tops["voice_ms"]),
                     users,
                 ],
-            )
+            ).rowcount
+            if inserted == 0:
+                return False  # another process archived it since the check above
             step("archived")
             if next_spec is not None:  # a new period length or anchor applies from the next period
                 self._save_spec(guild_id, next_spec)
@@ -329,17 +377,21 @@ class Store:
                 channel_key = (guild_id, second // DAY, channel_id)
                 channel_days[channel_key] = channel_days.get(channel_key, 0) + n
             conn = self.db.conn
-            conn.execute(
-                "INSERT INTO activity (guild_id, period, user_id, messages) "
-                "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true "
-                "ON CONFLICT DO UPDATE SET messages = messages + excluded.messages",
-                [orjson.dumps([(*key, n) for key, n in per_period.items()])],
+            insert_rows(
+                conn,
+                "INSERT INTO activity (guild_id, period, user_id, messages)",
+                (int, int, int, int),
+                [(*key, n) for key, n in per_period.items()],
+                "ON CONFLICT (guild_id, period, user_id) "
+                "DO UPDATE SET messages = activity.messages + excluded.messages",
             )
             add_days_sync(conn, days, channel_days)
-            conn.execute(
-                "INSERT OR IGNORE INTO seen_messages (message_id, at) "
-                "SELECT value ->> 0, value ->> 1 FROM json_each(?)",
-                [orjson.dumps(batch.message_ids)],
+            insert_rows(
+                conn,
+                "INSERT INTO seen_messages (message_id, at)",
+                (int, float),
+                batch.message_ids,
+                "ON CONFLICT DO NOTHING",
             )
             self._remember_names(batch.names.items())
             if batch.message_ids:
@@ -377,7 +429,8 @@ class Store:
                         days[dkey] = (0, days.get(dkey, (0, 0, 0))[1] + ms, 0)
             self.db.conn.executemany(
                 "INSERT INTO activity (guild_id, period, user_id, voice_ms) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT DO UPDATE SET voice_ms = voice_ms + excluded.voice_ms",
+                "ON CONFLICT (guild_id, period, user_id) "
+                "DO UPDATE SET voice_ms = activity.voice_ms + excluded.voice_ms",
                 [(*key, ms) for key, ms in per_period.items()],
             )
             add_days_sync(self.db.conn, days, {})
@@ -402,8 +455,8 @@ class Store:
             names = [(m, (name, at)) for m, (name, at) in names if at >= self._forgotten.get(m, -math.inf)]
         self.db.conn.executemany(
             "INSERT INTO members (guild_id, user_id, name, updated_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at "
-            "WHERE excluded.updated_at >= members.updated_at",
+            "ON CONFLICT (guild_id, user_id) DO UPDATE SET name = excluded.name, "
+            "updated_at = excluded.updated_at WHERE excluded.updated_at >= members.updated_at",
             [(g, u, name, at) for (g, u), (name, at) in names],
         )
 
@@ -421,7 +474,8 @@ class Store:
         is written (see ``forgotten_at``); the in-memory copy follows once the caller commits."""
         self.db.execute(
             "INSERT INTO forgotten (guild_id, user_id, at) VALUES (?, ?, ?) "
-            "ON CONFLICT DO UPDATE SET at = MAX(at, excluded.at)",
+            "ON CONFLICT (guild_id, user_id) DO UPDATE SET "
+            "at = CASE WHEN excluded.at > forgotten.at THEN excluded.at ELSE forgotten.at END",
             (guild_id, user_id, at),
         )
 
@@ -446,7 +500,8 @@ class Store:
         with self.db.atomic():
             self.db.execute(
                 "INSERT INTO guild_config (guild_id, config, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
+                "ON CONFLICT (guild_id) DO UPDATE SET config = excluded.config, "
+                "updated_at = excluded.updated_at",
                 [guild_id, json.dumps(config, sort_keys=True), at],
             )
             self.audit_sync(guild_id, by_user, action, detail, at)

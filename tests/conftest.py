@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import tempfile
 import threading
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import structlog
@@ -11,6 +15,7 @@ import trio_asyncio
 
 from bot_entry.logs import redactor
 from domain.clock import WallClock
+from tests import pg
 from tests.harness import EPOCH, SCENARIO_MARKER, scenario
 
 __all__ = ["aio_loop", "clock", "scenario"]  # ``scenario``: a started simulator (tests/harness.py)
@@ -53,3 +58,45 @@ def restore_logging() -> Iterator[None]:
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
     redactor.reset()
+
+
+# -- PostgreSQL (tests/pg.py) ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A PostgreSQL server's URL: ``TEST_DATABASE_URL`` (CI starts one), else a throwaway server
+    for this session; skips (once, with the reason) when none can be started here."""
+    if url := os.environ.get("TEST_DATABASE_URL", "").strip():
+        yield url
+        return
+    directory = Path(tempfile.mkdtemp(prefix="leaderboard-pg-"))
+    try:
+        url = pg.start(directory)
+    except pg.Unavailable as exc:
+        pg.stop(directory)
+        pytest.skip(f"PostgreSQL cannot be started here: {exc}")
+    yield url
+    pg.stop(directory)
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh, empty database on the session's server for one test, dropped afterwards."""
+    import psycopg  # only PostgreSQL tests need it
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    yield pg.with_database(pg_server, name)
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """Where a test's store lives, once per engine: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "lb.db"
+    url: str = request.getfixturevalue("pg_url")
+    return url

@@ -18,14 +18,6 @@ from persistence.schema import migrate
 G = 7
 
 
-@pytest.fixture
-def conn() -> Iterator[sqlite3.Connection]:
-    conn = sqlite3.connect(":memory:")
-    migrate(sqlite_utils.Database(conn))
-    yield conn
-    conn.close()
-
-
 def put(conn: sqlite3.Connection, rows: list[tuple[int, int, int, int]], guild_id: int = G) -> None:
     """``rows``: (period, user, messages, voice_ms)."""
     conn.executemany(

@@ -10,8 +10,8 @@ from persistence.boards import load_boards_sync, save_board_sync
 from persistence.store import Store
 
 
-def test_each_part_of_a_board_checkpoint_is_stored_and_replaced(tmp_path: Path) -> None:
-    store = Store(tmp_path / "lb.db")
+def test_each_part_of_a_board_checkpoint_is_stored_and_replaced(db_target: Path | str) -> None:
+    store = Store(db_target)
     row = BoardRow(1, BoardKind.MESSAGES, 5, 6, "h", 10.0, 20.0)
     replacing = BoardCheckpoint(1, BoardKind.MESSAGES, None, (5, "nonce-1"), ((5, 6), (4, 3)))
     first_post = BoardCheckpoint(1, BoardKind.VOICE, None, (5, "nonce-2"))

@@ -21,9 +21,9 @@ ANCHOR = day_floor(T0)
 ADA, BO, EVIL, ADMIN = 101, 102, 103, 900
 
 
-def seeded(tmp_path: Path) -> Store:
+def seeded(db_target: Path | str) -> Store:
     """Period 0 (archived by an early reset) and period 1 (current), plus another guild."""
-    store = Store(tmp_path / "lb.db", default_period_days=30)
+    store = Store(db_target, default_period_days=30)
     names = {(G, ADA): ("Ada", T0), (G, BO): ('Bo, "the" one', T0), (G, EVIL): ('=HYPERLINK("x")', T0)}
     store.apply_messages_sync(
         MessageBatch(
@@ -40,8 +40,8 @@ def seeded(tmp_path: Path) -> Store:
     return store
 
 
-def test_export_has_one_row_per_member_and_period_with_status_and_bounds(tmp_path: Path) -> None:
-    store = seeded(tmp_path)
+def test_export_has_one_row_per_member_and_period_with_status_and_bounds(db_target: Path | str) -> None:
+    store = seeded(db_target)
     now = T0 + 8_000
     text = export_csv_sync(store, G, now)
     rows = list(csv.reader(io.StringIO(text)))
@@ -59,15 +59,15 @@ def test_export_has_one_row_per_member_and_period_with_status_and_bounds(tmp_pat
     store.close()
 
 
-def test_export_of_a_guild_with_no_activity_is_just_the_header(tmp_path: Path) -> None:
-    store = Store(tmp_path / "lb.db")
+def test_export_of_a_guild_with_no_activity_is_just_the_header(db_target: Path | str) -> None:
+    store = Store(db_target)
     assert export_csv_sync(store, G, T0) == ",".join(HEADER) + "\r\n"
     assert export_rows_sync(store, G, T0) == []
     store.close()
 
 
-def test_a_finished_period_not_yet_archived_is_marked_finished(tmp_path: Path) -> None:
-    store = Store(tmp_path / "lb.db", default_period_days=1)
+def test_a_finished_period_not_yet_archived_is_marked_finished(db_target: Path | str) -> None:
+    store = Store(db_target, default_period_days=1)
     store.apply_messages_sync(MessageBatch({(G, ADA, int(T0)): 1}, (), {}))
     rows = export_rows_sync(store, G, ANCHOR + DAY + 5)  # a boundary passed; the reset clock's grace runs
     assert [row[:2] for row in rows] == [("0", "finished")]
@@ -80,8 +80,8 @@ def db_rows(store: Store, table: str, user_id: int) -> int:
     ).fetchone()[0]
 
 
-def test_forget_deletes_the_members_rows_scrubs_archives_and_audits(tmp_path: Path) -> None:
-    store = seeded(tmp_path)
+def test_forget_deletes_the_members_rows_scrubs_archives_and_audits(db_target: Path | str) -> None:
+    store = seeded(db_target)
     gone = forget_member_sync(store, G, BO, ADMIN, T0 + 9_000)
     assert (gone.activity_rows, gone.names, gone.archives) == (1, 1, 1)
     for table in ("activity", "members"):
@@ -101,8 +101,8 @@ def test_forget_deletes_the_members_rows_scrubs_archives_and_audits(tmp_path: Pa
     store.close()
 
 
-def test_forget_is_one_transaction(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = seeded(tmp_path)
+def test_forget_is_one_transaction(db_target: Path | str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = seeded(db_target)
 
     def disk_full(*args: object) -> None:
         raise sqlite3.OperationalError("database or disk is full")
@@ -116,8 +116,8 @@ def test_forget_is_one_transaction(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     store.close()
 
 
-def test_forgetting_someone_unknown_still_records_the_request(tmp_path: Path) -> None:
-    store = seeded(tmp_path)
+def test_forgetting_someone_unknown_still_records_the_request(db_target: Path | str) -> None:
+    store = seeded(db_target)
     gone = forget_member_sync(store, G, 55555, ADMIN, T0)
     assert (gone.activity_rows, gone.names, gone.archives) == (0, 0, 0)
     (count,) = store.db.execute("SELECT COUNT(*) FROM audit WHERE action = 'forget'").fetchone()
@@ -125,19 +125,19 @@ def test_forgetting_someone_unknown_still_records_the_request(tmp_path: Path) ->
     store.close()
 
 
-def test_archived_top_lists_stay_valid_json(tmp_path: Path) -> None:
-    store = seeded(tmp_path)
+def test_archived_top_lists_stay_valid_json(db_target: Path | str) -> None:
+    store = seeded(db_target)
     forget_member_sync(store, G, ADA, ADMIN, T0)
     for raw in store.db.execute("SELECT top_messages, top_voice FROM period_archive").fetchone():
         assert isinstance(json.loads(raw), list)
     store.close()
 
 
-def test_after_a_forget_the_store_refuses_everything_of_the_member_from_before_it(tmp_path: Path) -> None:
+def test_after_a_forget_the_store_refuses_everything_of_the_member_from_before_it(db_target: Path | str) -> None:
     """Whatever an actor or a command still held when the forget ran (an unflushed batch, voice
     time since the last checkpoint, a name fetched a moment earlier) can never bring the member
     back; what they do after the forget counts, and the rule survives a restart."""
-    store = seeded(tmp_path)
+    store = seeded(db_target)
     at = T0 + 9_000
     forget_member_sync(store, G, BO, ADMIN, at)
     before, after = int(at) - 5, int(at) + 5
@@ -155,7 +155,7 @@ def test_after_a_forget_the_store_refuses_everything_of_the_member_from_before_i
     assert db_rows(store, "members", BO) == 1
     store.close()
 
-    reopened = Store(tmp_path / "lb.db")
+    reopened = Store(db_target)
     reopened.apply_messages_sync(MessageBatch({(G, BO, before): 7}, (), {}))
     assert reopened.message_counts_sync(G)[BO] == 1
     reopened.close()

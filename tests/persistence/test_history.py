@@ -37,9 +37,17 @@ T0 = day_start(date_number(D0))  # 2026-01-01T00:00:00Z
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(tmp_path / "h.db")
+def store(db_target: Path | str) -> Store:
+    s = Store(db_target)
     s.period_spec_sync(G, T0)  # periods start at D0
+    return s
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Store:
+    """SQLite only: the tests of SQLite's query plans."""
+    s = Store(tmp_path / "h.db")
+    s.period_spec_sync(G, T0)
     return s
 
 
@@ -160,8 +168,9 @@ def plan(conn: sqlite3.Connection, sql: str, args: tuple[object, ...]) -> str:
     return " | ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", args))
 
 
-def test_every_history_read_uses_an_index(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_history_read_uses_an_index(sqlite_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each read's statements, captured as they run, search an index; none scans a table."""
+    store = sqlite_store
     store.apply_messages_sync(messages((10, T0 + 5, 2)))
     seen: list[tuple[str, tuple[object, ...]]] = []
 
@@ -216,10 +225,10 @@ def test_prune_deletes_old_days_in_small_batches(store: Store) -> None:
     assert [n for _, n in channel_messages_sync(store, G, D0, D0 + timedelta(days=9))] == [60]
 
 
-def test_a_writer_commits_while_the_prune_runs(tmp_path: Path) -> None:
+def test_a_writer_commits_while_the_prune_runs(db_target: Path | str) -> None:
     """The prune takes the writer thread one small batch at a time: a flush that arrives while a
     long prune is under way commits before the prune ends."""
-    store = Store(tmp_path / "p.db")
+    store = Store(db_target)
     store.period_spec_sync(G, T0)
     old = [(u, T0 + d * DAY, 1) for d in range(20) for u in range(100, 400)]
     store.apply_messages_sync(messages(*old))

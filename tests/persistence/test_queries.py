@@ -19,14 +19,6 @@ from persistence.store import Store
 G, P = 7, 3  # the guild and period most tests look at
 
 
-@pytest.fixture
-def conn() -> Iterator[sqlite3.Connection]:
-    conn = sqlite3.connect(":memory:")
-    migrate(sqlite_utils.Database(conn))
-    yield conn
-    conn.close()
-
-
 def put(
     conn: sqlite3.Connection, rows: dict[int, tuple[int, int]], guild_id: int = G, period: int = P
 ) -> None:
@@ -102,18 +94,18 @@ def test_store_is_accepted_in_place_of_a_connection(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("board", "index"), [("messages", "activity_by_messages"), ("voice", "activity_by_voice")]
 )
-def test_rank_counts_come_from_the_covering_index(conn: sqlite3.Connection, board: str, index: str) -> None:
+def test_rank_counts_come_from_the_covering_index(sqlite_conn: sqlite3.Connection, board: str, index: str) -> None:
     """The whole speed argument: the counts never read the table (see BENCHMARKS.md)."""
-    put(conn, {u: (u % 13, u % 7 * 1000) for u in range(1, 500)})
+    put(sqlite_conn, {u: (u % 13, u % 7 * 1000) for u in range(1, 500)})
     statements: list[str] = []
-    conn.set_trace_callback(statements.append)
-    rank(conn, G, P, 5, board)
-    top(conn, G, P, board, limit=10, offset=100)
-    conn.set_trace_callback(None)
+    sqlite_conn.set_trace_callback(statements.append)
+    rank(sqlite_conn, G, P, 5, board)
+    top(sqlite_conn, G, P, board, limit=10, offset=100)
+    sqlite_conn.set_trace_callback(None)
     counts = [s for s in statements if "COUNT(*)" in s]
     assert counts
     for sql in counts:
-        plan = " ".join(row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        plan = " ".join(row[3] for row in sqlite_conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
         assert f"COVERING INDEX {index}" in plan, plan
         assert "SCAN activity" not in plan, plan
 
@@ -147,17 +139,17 @@ def test_rank_and_pages_agree_with_a_brute_force_oracle(
     conn.close()
 
 
-def test_the_first_page_reads_a_page_not_the_board(conn: sqlite3.Connection) -> None:
+def test_the_first_page_reads_a_page_not_the_board(sqlite_conn: sqlite3.Connection) -> None:
     """A count with two lower bounds (``> 0`` and ``> v``) makes SQLite filter the whole board."""
-    put(conn, {u: (u, 0) for u in range(1, 5_001)})
+    put(sqlite_conn, {u: (u, 0) for u in range(1, 5_001)})
     steps = [0]
 
     def count() -> int:
         steps[0] += 1
         return 0
 
-    conn.set_progress_handler(count, 10)  # called every 10 virtual-machine instructions
-    page = top(conn, G, P, BoardKind.MESSAGES, limit=3)
-    conn.set_progress_handler(None, 0)
+    sqlite_conn.set_progress_handler(count, 10)  # called every 10 virtual-machine instructions
+    page = top(sqlite_conn, G, P, BoardKind.MESSAGES, limit=3)
+    sqlite_conn.set_progress_handler(None, 0)
     assert [s.user_id for s in page] == [5_000, 4_999, 4_998]
     assert steps[0] * 10 < 2_000  # about 15,000 when every index entry is visited

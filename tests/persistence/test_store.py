@@ -28,8 +28,8 @@ def test_new_file_is_migrated_to_the_current_version(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_counts_land_in_the_period_of_their_timestamp(tmp_path: Path) -> None:
-    store = Store(tmp_path / "lb.db", default_period_days=30)
+def test_counts_land_in_the_period_of_their_timestamp(db_target: Path | str) -> None:
+    store = Store(db_target, default_period_days=30)
     t_next = int(T0 + 30 * DAY)  # the guild's anchor is midnight of first sight, so this is period 1
     store.apply_messages_sync(batch({(1, 10, int(T0)): 3, (1, 10, t_next): 2, (1, 11, int(T0)): 1}))
     assert store.message_counts_sync(1, 0) == {10: 3, 11: 1}
@@ -38,8 +38,8 @@ def test_counts_land_in_the_period_of_their_timestamp(tmp_path: Path) -> None:
     store.close()
 
 
-def test_a_batch_that_fails_midway_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = Store(tmp_path / "lb.db")
+def test_a_batch_that_fails_midway_writes_nothing(db_target: Path | str, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(db_target)
     store.apply_messages_sync(batch({(1, 10, int(T0)): 1}, ((500, T0),)))
 
     def disk_full(names: object) -> None:
@@ -53,11 +53,11 @@ def test_a_batch_that_fails_midway_writes_nothing(tmp_path: Path, monkeypatch: p
     store.close()
 
 
-def test_dedupe_window_survives_reopening(tmp_path: Path) -> None:
-    store = Store(tmp_path / "lb.db")
+def test_dedupe_window_survives_reopening(db_target: Path | str) -> None:
+    store = Store(db_target)
     store.apply_messages_sync(batch({(1, 10, int(T0)): 2}, ((500, T0), (501, T0 + 1))))
     store.close()
-    assert Store(tmp_path / "lb.db").recent_message_ids_sync() == [500, 501]
+    assert Store(db_target).recent_message_ids_sync() == [500, 501]
 
 
 def test_a_corrupt_file_stops_with_a_clear_error_and_is_not_overwritten(tmp_path: Path) -> None:
@@ -77,10 +77,12 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         Store(path)
 
 
-def test_a_batch_keeps_64_bit_ids_exact_times_and_adds_to_existing_counts(tmp_path: Path) -> None:
+def test_a_batch_keeps_64_bit_ids_exact_times_and_adds_to_existing_counts(
+    db_target: Path | str,
+) -> None:
     """The batch goes in as JSON arrays (``json_each``): snowflakes near 2**63 and float times
     must come back exactly, and a second batch adds to the first."""
-    store = Store(tmp_path / "lb.db")
+    store = Store(db_target)
     big_guild, big_user = 2**63 - 1, 1_402_040_735_958_470_776
     times = [T0 + n * 1e-5 + 0.123456789 for n in range(3)]
     ids = ((2**63 - 2, times[0]), (2**62 + 1, times[1]), (1_402_040_735_958_470_777, times[2]))
