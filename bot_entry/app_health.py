@@ -17,9 +17,11 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+import trio
 from attrs import define
 
 from bot_entry.ops_http import (
+    DB_PROBE_TIMEOUT,
     Check,
     HealthReport,
     actor_checks,
@@ -27,10 +29,36 @@ from bot_entry.ops_http import (
     db_writable_check,
     gateway_check,
 )
+from persistence.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     from bot_entry.app import BotApp
     from bot_entry.gateway import ShardStatus
+    from persistence.store import Store
+
+
+def probe_postgres_sync(store: Store) -> str | None:
+    """``None`` if the PostgreSQL session can write (not a read-only replica), else why not.
+
+    Runs in the store's thread through ``store.call``, which reopens a lost connection with backoff
+    and turns a connection failure into ``StoreUnavailable``.
+    """
+    with store.db.atomic():
+        (read_only,) = store.db.execute("SHOW transaction_read_only").fetchone()
+    return "the server is read-only (a standby?)" if read_only == "on" else None
+
+
+async def database_probe(store: Store, *, within: float = DB_PROBE_TIMEOUT) -> Check:
+    """Can the store write right now, on either engine? Waits at most ``within`` seconds."""
+    if store.url is None:
+        return await db_writable_check(store, within=within)
+    with trio.move_on_after(within):
+        try:
+            problem = await store.call(probe_postgres_sync, store)
+        except StoreUnavailable as exc:
+            return Check("database", False, f"not reachable: {exc}")
+        return Check("database", True, "writable") if problem is None else Check("database", False, problem)
+    return Check("database", False, f"no answer from PostgreSQL within {within:g}s")
 
 
 def shard_checks(shards: Sequence[ShardStatus], now: float) -> list[Check]:
@@ -114,7 +142,7 @@ class AppHealth:
         else:
             checks.append(
                 database_check(
-                    await db_writable_check(store),
+                    await database_probe(store),
                     self.database_outage,
                     now,
                     app.settings.health_max_checkpoint_age,
