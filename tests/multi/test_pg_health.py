@@ -18,6 +18,10 @@ from persistence.store import Store
 from tests import pg
 
 
+def pg_ctl(directory: Path, *args: str) -> None:
+    pg._run([str(pg.bindir() / "pg_ctl"), "-D", str(directory / "data"), *args])
+
+
 @pytest.fixture
 def own_server() -> Iterator[tuple[Path, str]]:
     """A server of this test's own, so it can be stopped and started again."""
@@ -53,35 +57,21 @@ async def test_a_stopped_server_is_an_outage_with_its_age_then_recovers(own_serv
     outage = DatabaseOutage()
     try:
         assert await database_probe(store) == Check("database", True, "writable")
-        await trio.to_thread.run_sync(
-            lambda: pg._run(
-                [str(pg.bindir() / "pg_ctl"), "-D", str(directory / "data"), "-m", "fast", "-w", "stop"]
-            )
-        )
+        await trio.to_thread.run_sync(pg_ctl, directory, "-m", "fast", "-w", "stop")
         first = database_check(await database_probe(store), outage, 100.0, 30.0, pending=5)
         later = database_check(await database_probe(store), outage, 131.0, 30.0, pending=5)
         assert not first.ok and "unreachable for 0 s (5 events held in memory)" in first.detail
         assert (
             not later.ok and "unreachable for 31 s" in later.detail and "not taking new work" in later.detail
         )
-        await trio.to_thread.run_sync(
-            lambda: pg._run(
-                [
-                    str(pg.bindir() / "pg_ctl"),
-                    "-D",
-                    str(directory / "data"),
-                    "-o",
-                    f"-k {directory} -p {(directory / 'port').read_text()} -c listen_addresses=127.0.0.1",
-                    "-l",
-                    str(directory / "log"),
-                    "-w",
-                    "start",
-                ]
-            )
-        )
-        with trio.fail_after(60):  # the store's backoff (0.5 s doubling) tries again by itself
-            while not (check := await database_probe(store)).ok:
-                await trio.sleep(0.2)
+        port = (directory / "port").read_text()
+        options = f"-k {directory} -p {port} -c listen_addresses=127.0.0.1"
+        start = ("-o", options, "-l", str(directory / "log"), "-w", "start")
+        await trio.to_thread.run_sync(pg_ctl, directory, *start)
+        for _ in range(300):  # the store's backoff (0.5 s doubling, capped) tries again by itself
+            if (check := await database_probe(store)).ok:
+                break
+            await trio.sleep(0.2)
         assert database_check(check, outage, 140.0, 30.0, pending=0) == Check("database", True, "writable")
     finally:
         store.close()
