@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from attrs import define
 
 
@@ -29,3 +31,23 @@ class ShardSet:
         if self.count is None or self.ids is None:
             return True
         return shard_of(guild_id, self.count) in self.ids
+
+
+def identify_slot(
+    now: float, shard_id: int, shard_count: int, max_concurrency: int, slot_seconds: float
+) -> float:
+    """The first wall time at or after ``now`` at which ``shard_id`` may IDENTIFY, so that processes
+    started together, each with its own SHARD_IDS, never IDENTIFY twice in one bucket within
+    Discord's interval, without talking to each other.
+
+    Wall time is cut into slots of ``slot_seconds`` (the interval plus a margin for start-up
+    jitter); a bucket's shards (``shard_id % max_concurrency``) take turns by rank
+    (``shard_id // max_concurrency``) in a cycle of ``ceil(shard_count / max_concurrency)`` slots.
+    Two shards of one bucket never share a slot, whichever process runs them. The cost: a shard may
+    wait up to one cycle for its slot.
+    """
+    rank = shard_id // max_concurrency
+    cycle = -(-shard_count // max_concurrency)
+    k = math.ceil(now / slot_seconds)
+    k += (rank - k) % cycle
+    return k * slot_seconds
