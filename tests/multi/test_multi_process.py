@@ -47,6 +47,31 @@ async def running_sim(guilds: int, members: int) -> AsyncIterator[tuple[DiscordS
         await trio_asyncio.aio_as_trio(sim.close)()
 
 
+def seed_boards(url: str, guilds: list[SimGuild]) -> None:
+    """Each guild's two boards in its #boards, updated every second (stored as an admin sets them)."""
+    from domain.guild_config import GuildConfig, config_to_json
+    from persistence.store import Store
+
+    store = Store(url)
+    try:
+        for guild in guilds:
+            board = channel(guild, "boards").channel_id
+            config = GuildConfig(
+                message_board_channel_id=board, voice_board_channel_id=board, update_interval=1.0
+            )
+            store.save_guild_config_sync(
+                guild.guild_id, config_to_json(config), time.time(), 1, "config", "test"
+            )
+    finally:
+        store.close()
+
+
+def boards_in(sim: DiscordSim, guild: SimGuild) -> int:
+    """The bot's messages in the guild's #boards: its boards, old ones not deleted included."""
+    posted = sim.world.messages.get(channel(guild, "boards").channel_id, {})
+    return sum(1 for message in posted.values() if message["author"].get("bot"))
+
+
 def humans(guild: SimGuild) -> list[SimMember]:
     return [m for m in guild.members.values() if not m.bot]
 
@@ -104,9 +129,11 @@ async def test_resharding_2_to_4_with_one_sigkill_loses_and_doubles_nothing_per_
 ) -> None:
     """Two processes run shards 0 and 1 of 2; mid-activity bot-1 is killed (SIGKILL) and bot-0
     stopped (SIGTERM); they come back as shards 0-1 and 2-3 of 4, so most guilds change process.
-    Pairs sit in voice in one guild of every old shard throughout."""
+    Pairs sit in voice in one guild of every old shard throughout. Every guild has its two boards,
+    edited every second: the new owner adopts the stored ones, so each guild ends with exactly two."""
     require_database_url_setting()
     async with running_sim(guilds=16, members=4) as (sim, guilds):
+        await trio.to_thread.run_sync(seed_boards, pg_url, guilds)
         bots = [BotProcess(f"bot-{i}", sim, tmp_path, pg_url) for i in range(2)]
         since = time.time()
         for i, bot in enumerate(bots):
@@ -139,13 +166,18 @@ async def test_resharding_2_to_4_with_one_sigkill_loses_and_doubles_nothing_per_
         for _ in range(8):
             chatter.burst(20)
             await trio.sleep(0.1)
+        await wait_for(
+            lambda: all(boards_in(sim, g) >= 2 for g in guilds), "every guild's two boards", bots, limit=60
+        )
         await trio.sleep(1.0)
         left = time.time()
         for guild, member in sitters:
             sim.set_voice(guild, member, None)
         await trio.sleep(1.0)
         codes = [await bot.stop() for bot in bots]
+        boards = {g.guild_id: boards_in(sim, g) for g in guilds}
     assert codes == [0, 0], [b.tail() for b in bots]
+    assert boards == {g.guild_id: 2 for g in guilds}, "a board posted twice (or missing)"
     print(f"identifies: {sim.gateway.identifies}; refused: {refused}")
     got, voice = stored_activity(pg_url)
     before = chatter.counts(until=killed)
