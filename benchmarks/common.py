@@ -42,13 +42,16 @@ class Sample:
     baseline: float | None = None
     notes: dict[str, float] = field(factory=dict)
     text: list[str] = field(factory=list)  # free-form lines (profiles, top allocation sites)
+    skipped: str = ""  # why this figure could not be measured here (no PostgreSQL server, ...)
 
 
-def settings_for(db: Path, **env: str) -> Settings:
-    """Production defaults, except the database file, no ops HTTP port (runs may overlap, and a bot
-    may hold the port) and no scheduled backups (a copy of the file mid-run would be timed too)."""
+def settings_for(db: Path | str, **env: str) -> Settings:
+    """Production defaults, except the database (a SQLite file, or a PostgreSQL URL), no ops HTTP
+    port (runs may overlap, and a bot may hold the port) and no scheduled backups (a copy of the
+    file mid-run would be timed too)."""
     quiet = {"OPS_PORT": "0", "BACKUP_INTERVAL_HOURS": "0"}
-    return load_settings({"LEADERBOARD_DB": str(db), **quiet, **env}, env_file=None)
+    where = {"LEADERBOARD_DB": str(db)} if isinstance(db, Path) else {"DATABASE_URL": db}
+    return load_settings({**where, **quiet, **env}, env_file=None)
 
 
 PAGE = os.sysconf("SC_PAGE_SIZE")

@@ -1,5 +1,8 @@
 """core_pipeline: events/s through the real Pipeline (router -> actors -> batched SQLite), no gateway.
 
+``core_pipeline_postgres`` (``postgres_sample``): the same events through the same pipeline on
+PostgreSQL, its ratio against SQLite in the same run; skipped with the reason without a server.
+
 A seeded mix of 90% ``MessageSent`` and 10% ``VoiceStateChanged`` (joins, moves, mutes, deafens,
 leaves) from 1,000 users in 4 guilds, each guild announced by a ``GuildSnapshot`` first. Timed from
 the first event handed over to ``Pipeline.run`` returning, i.e. every count committed and the
@@ -15,12 +18,17 @@ synchronous=NORMAL (the store's settings), which shows how much of the ratio is 
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import sqlite_utils
 import trio
 
@@ -91,7 +99,7 @@ def workload(n: int, seed: int = SEED) -> tuple[list[GuildSnapshot], list[Event]
 # -- ours -----------------------------------------------------------------------------------------
 
 
-async def _feed_pipeline(db: Path, snapshots: list[GuildSnapshot], events: list[Event]) -> float:
+async def _feed_pipeline(db: Path | str, snapshots: list[GuildSnapshot], events: list[Event]) -> float:
     pipeline = Pipeline(settings_for(db).pipeline, WallClock.real())
     send, receive = trio.open_memory_channel[Event](GATEWAY_QUEUE)
     watch = Stopwatch()
@@ -111,7 +119,7 @@ async def _feed_pipeline(db: Path, snapshots: list[GuildSnapshot], events: list[
     return watch.stop()  # the nursery has waited for run() to flush, commit and close the database
 
 
-def run_pipeline(db: Path, snapshots: list[GuildSnapshot], events: list[Event]) -> float:
+def run_pipeline(db: Path | str, snapshots: list[GuildSnapshot], events: list[Event]) -> float:
     """Seconds from the first event to the pipeline's clean return."""
     with profiled("core_pipeline: ours"):
         return trio.run(_feed_pipeline, db, snapshots, events)
@@ -192,3 +200,64 @@ def sample(size: Size, cache: Path, rep: int = 0) -> Sample:
         if committed != messages:
             raise AssertionError(f"core_pipeline: {committed} messages committed, {messages} sent")
     return Sample(value=n / ours, baseline=naive, notes={"events": n, "naive_wal_events_per_s": naive_wal})
+
+
+# -- the same pipeline on PostgreSQL -------------------------------------------------------------
+
+
+@contextmanager
+def _postgres(cache: Path) -> Iterator[str]:
+    """A fresh database for one repetition: on ``BENCH_DATABASE_URL`` / ``TEST_DATABASE_URL``'s
+    server, else on a throwaway server (tests/pg.py) started here; ``Unavailable`` says why not."""
+    from tests import pg  # the throwaway-server helper lives with the tests
+
+    directory: Path | None = None
+    server = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
+    if not server:
+        directory = Path(tempfile.mkdtemp(prefix="leaderboard-bench-pg-"))
+        try:
+            server = pg.start(directory)
+        except pg.Unavailable:
+            pg.stop(directory)
+            raise
+    name = f"bench_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {name}")
+        yield pg.with_database(server, name)
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        if directory is not None:
+            pg.stop(directory)
+
+
+def _committed_messages_postgres(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return int(conn.execute("SELECT COALESCE(SUM(messages), 0) FROM activity").fetchone()[0])  # type: ignore[index]
+
+
+def postgres_sample(size: Size, cache: Path, rep: int = 0) -> Sample:
+    """``core_pipeline_postgres``: events/s on PostgreSQL, against the same pipeline on SQLite."""
+    from tests import pg
+
+    n = size.pick(1_000, 30_000, 60_000)
+    snapshots, events = workload(n)
+    messages = sum(isinstance(e, MessageSent) for e in events)
+    try:
+        with _postgres(cache) as url, tempfile.TemporaryDirectory(dir=cache) as tmp:
+            sqlite_db = Path(tmp, "ours.db")
+            if rep % 2:
+                on_sqlite = run_pipeline(sqlite_db, snapshots, events)
+                on_postgres = run_pipeline(url, snapshots, events)
+            else:
+                on_postgres = run_pipeline(url, snapshots, events)
+                on_sqlite = run_pipeline(sqlite_db, snapshots, events)
+            committed = _committed_messages_postgres(url)
+            if committed != messages:
+                raise AssertionError(
+                    f"core_pipeline_postgres: {committed} messages committed, {messages} sent"
+                )
+    except pg.Unavailable as exc:
+        return Sample(value=0.0, skipped=f"no PostgreSQL server: {exc}")
+    return Sample(value=n / on_postgres, baseline=n / on_sqlite, notes={"events": n})

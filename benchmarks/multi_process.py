@@ -97,12 +97,6 @@ def postgres() -> Iterator[str]:
 
 def unavailable() -> str | None:
     """Why this benchmark cannot run here (no PostgreSQL), or None."""
-    import attrs
-
-    from bot_entry.config import Settings
-
-    if "database_url" not in attrs.fields_dict(Settings):
-        return "the bot has no DATABASE_URL setting yet (h-pg-store's bot_entry/config.py)"
     try:
         import psycopg  # noqa: F401
     except ImportError:

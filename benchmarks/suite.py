@@ -58,6 +58,17 @@ BENCHMARKS = (
         ">= 100000, ratio >= 50",
         _reps(1, 3, 5),
     ),
+    # The same events through the same pipeline on PostgreSQL; the ratio is against SQLite in the
+    # same run. Skipped, with the reason, where no PostgreSQL server can be had.
+    Benchmark(
+        "core_pipeline_postgres",
+        "core_pipeline",
+        "events/s",
+        "same-pipeline-on-sqlite",
+        "reported (no target)",
+        _reps(1, 3, 5),
+        function="postgres_sample",
+    ),
     Benchmark(
         "end_to_end",
         "end_to_end",
@@ -241,7 +252,7 @@ def run_sample(
     return Sample(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def skipped(bench: Benchmark) -> str | None:
+def unavailable_reason(bench: Benchmark) -> str | None:
     """Why ``bench`` cannot run on this machine (its module's ``unavailable()``), or None."""
     check = getattr(importlib.import_module(f"benchmarks.{bench.module}"), "unavailable", None)
     return None if check is None else check()  # type: ignore[no-any-return]
@@ -257,11 +268,14 @@ def run(
             emit(f"# {name}: pending ({PENDING[name]})")
             continue
         bench = BY_NAME[name]
-        if (why := skipped(bench)) is not None:
+        if (why := unavailable_reason(bench)) is not None:
             emit(f"# {name}: skipped ({why})")
             continue
         started = time.perf_counter()
         samples = tuple(run_sample(bench, size, cache, rep) for rep in range(bench.reps[size]))
+        if skipped := next((s.skipped for s in samples if s.skipped), ""):
+            emit(f"# {name}: skipped ({skipped})")
+            continue
         figure = Figure(bench, samples)
         emit(figure.bench_line())
         if verbose:

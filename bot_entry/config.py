@@ -152,6 +152,14 @@ def _host(raw: str) -> str:
     return text
 
 
+def _database_url(raw: str) -> str:
+    """DATABASE_URL: ``sqlite:///path`` or ``postgresql://user@host/db``; empty: LEADERBOARD_DB's file."""
+    text = raw.strip()
+    if text and not re.fullmatch(r"(sqlite:///[^\0]+|postgres(ql)?://\S+)", text):
+        raise Refused("is not sqlite:///path/to.db or postgresql://user@host/db (empty: LEADERBOARD_DB)")
+    return text
+
+
 def _path(raw: str) -> Path:
     text = raw.strip()
     if not text or "\0" in text:
@@ -240,6 +248,8 @@ class Settings:
     token: Secret = operator("DISCORD_TOKEN", "", _secret)
     api_base: str = operator("DISCORD_API_BASE", "", _api_base)
     db_path: Path = operator("LEADERBOARD_DB", "leaderboard.db", _path)
+    # The engine: a SQLite file (sqlite:///..., also LEADERBOARD_DB's) or PostgreSQL (postgresql://...).
+    database_url: str = operator("DATABASE_URL", "", _database_url)
     guild_id: int | None = operator("GUILD_ID", "", snowflake("a Discord id"))
     message_board_channel_id: int | None = _guild_default("message_board_channel_id")
     voice_board_channel_id: int | None = _guild_default("voice_board_channel_id")
@@ -297,6 +307,10 @@ class Settings:
     warnings: tuple[str, ...] = ()  # names that are not settings, each with the closest setting
 
     def __attrs_post_init__(self) -> None:
+        if self.database_url.startswith("sqlite:///"):  # the SQLite file's backups and checks follow it
+            object.__setattr__(
+                self, "db_path", Path(self.database_url.removeprefix("sqlite:///")).expanduser()
+            )
         if self.shard_count is not None:
             check_shard_ids(self.shard_ids, self.shard_count, counted_by="SHARD_COUNT")
 
@@ -305,6 +319,7 @@ class Settings:
         """What the pipeline needs of these settings (it never sees the rest)."""
         return PipelineSettings(
             db_path=self.db_path,
+            database_url=self.database_url if self.database_url.startswith("postgres") else None,
             defaults=GuildConfig(
                 message_board_channel_id=self.message_board_channel_id,
                 voice_board_channel_id=self.voice_board_channel_id,

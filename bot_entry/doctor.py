@@ -59,8 +59,7 @@ def _size(n: float) -> str:
 
 def database_url(settings: Settings) -> str | None:
     """The PostgreSQL URL when DATABASE_URL selects PostgreSQL, else None (SQLite)."""
-    url = getattr(settings, "database_url", None)
-    return url if is_postgres_url(url) else None
+    return settings.database_url if is_postgres_url(settings.database_url) else None
 
 
 def backup_dir_for(settings: Settings) -> Path:

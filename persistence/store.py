@@ -14,12 +14,11 @@ import json
 import logging
 import math
 import sqlite3
-from typing import Any
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
 import sqlite_utils
@@ -69,7 +68,9 @@ def _open_postgres(url: str) -> PgDatabase:
     try:
         db = PgDatabase(url)
     except psycopg.Error as exc:
-        raise StoreInaccessible(f"cannot connect to PostgreSQL at {redact(url)} ({str(exc).strip()})") from exc
+        raise StoreInaccessible(
+            f"cannot connect to PostgreSQL at {redact(url)} ({str(exc).strip()})"
+        ) from exc
     try:
         migrate(db)
     except RuntimeError as exc:

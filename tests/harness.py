@@ -25,10 +25,28 @@ from domain.clock import WallClock
 EPOCH = 1_790_000_000.0  # 2026-09-21T14:13:20Z: a fixed "now" for every simulated run
 
 
-def settings_for(db: Path, **env: str) -> Settings:
-    """Test settings: no ops port (tests run side by side) and no scheduled backups unless asked."""
+def settings_for(db: Path | str, **env: str) -> Settings:
+    """Test settings: no ops port (tests run side by side) and no scheduled backups unless asked.
+    ``db``: a SQLite file, or a PostgreSQL URL (the ``db_target`` fixture gives either)."""
     quiet = {"OPS_PORT": "0", "BACKUP_INTERVAL_HOURS": "0"}
-    return load_settings({"LEADERBOARD_DB": str(db), **quiet, **env}, env_file=None)
+    where = {"LEADERBOARD_DB": str(db)} if isinstance(db, Path) else {"DATABASE_URL": db}
+    return load_settings({**where, **quiet, **env}, env_file=None)
+
+
+@contextmanager
+def db_connect(db: Path | str) -> Iterator[Any]:
+    """A plain connection to a test's database, as an operator would open it (either engine)."""
+    if isinstance(db, Path):
+        with sqlite3.connect(db) as conn:
+            yield conn
+        return
+    from persistence.dialect import PgDatabase
+
+    conn = PgDatabase(db)
+    try:
+        yield conn
+    finally:
+        conn.close()
 
 
 @asynccontextmanager
@@ -94,9 +112,9 @@ async def wait_until(predicate: Callable[[], bool], *, within: float = 120.0, wh
         await trio.sleep(0.05)
 
 
-def db_message_counts(db: Path, guild_id: int) -> dict[int, int]:
-    """Read counts back with plain sqlite3, as an operator would."""
-    with sqlite3.connect(db) as conn:
+def db_message_counts(db: Path | str, guild_id: int) -> dict[int, int]:
+    """Read counts back with a plain connection, as an operator would."""
+    with db_connect(db) as conn:
         rows = conn.execute(
             "SELECT user_id, SUM(messages) FROM activity WHERE guild_id = ? GROUP BY user_id", [guild_id]
         )

@@ -54,7 +54,12 @@ def _as_server_user(argv: list[str]) -> list[str]:
 
 
 def _run(argv: list[str]) -> None:
-    out = subprocess.run(_as_server_user(argv), capture_output=True, text=True, check=False)
+    try:
+        out = subprocess.run(
+            _as_server_user(argv), capture_output=True, text=True, check=False, timeout=START_TIMEOUT_SECONDS
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise Unavailable(f"{Path(argv[0]).name} did not finish in {START_TIMEOUT_SECONDS} s") from exc
     if out.returncode != 0:
         raise Unavailable(f"{Path(argv[0]).name} failed: {(out.stderr or out.stdout).strip()[-500:]}")
 
@@ -83,8 +88,19 @@ def start(directory: Path) -> str:
         "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
     )
     _run(
-        [str(bin_ / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(directory / "log"), "-w"]
-        + ["-t", str(START_TIMEOUT_SECONDS), "start"]
+        [
+            str(bin_ / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(directory / "log"),
+            "-w",
+            "-t",
+            str(START_TIMEOUT_SECONDS),
+            "start",
+        ]
     )
     (directory / "port").write_text(str(port))
     return url(directory)
@@ -104,7 +120,8 @@ def with_database(server_url: str, name: str) -> str:
 
 def restart(directory: Path) -> None:
     """Stop the server (fast: connections are cut) and start it again on the same port and data."""
-    _run([str(bindir() / "pg_ctl"), "-D", str(directory / "data"), "-m", "fast", "-w", "restart"])
+    data, log = str(directory / "data"), str(directory / "log")
+    _run([str(bindir() / "pg_ctl"), "-D", data, "-l", log, "-m", "fast", "-w", "restart"])
 
 
 def stop(directory: Path) -> None:

@@ -61,7 +61,7 @@ NO_FAULTS = Faults()
 class PipelineSettings:
     """What the pipeline needs of the operator's settings; ``bot_entry`` builds it from ``Settings``."""
 
-    db_path: Path
+    db_path: Path  # the SQLite file, unless ``database_url`` names a PostgreSQL database
     defaults: GuildConfig  # every guild's starting config
     default_guild_id: int | None  # GUILD_ID: the default board channels belong to this guild only
     message_flush: float
@@ -71,6 +71,8 @@ class PipelineSettings:
     supervisor_intensity: int
     supervisor_period: float
     history_days: int = DEFAULT_HISTORY_DAYS  # HISTORY_DAYS: daily history kept (the pruner)
+    # DATABASE_URL when it names PostgreSQL (postgresql://...); None: the SQLite file ``db_path``.
+    database_url: str | None = None
     shards: ShardSet = field(factory=ShardSet)  # SHARD_COUNT/SHARD_IDS: whose periods and boards
 
 
@@ -187,7 +189,9 @@ class Pipeline:
         settings = self.settings
         store = await trio.to_thread.run_sync(
             lambda: Store(
-                settings.db_path, default_period_days=settings.defaults.period_days, inline=self.inline_db
+                settings.database_url or settings.db_path,
+                default_period_days=settings.defaults.period_days,
+                inline=self.inline_db,
             )
         )
         try:

@@ -41,14 +41,18 @@ def top10(values: dict[int, int]) -> list[list[int]]:
     return [[u, v] for u, v in sorted(values.items(), key=lambda kv: (-kv[1], kv[0])) if v > 0][:10]
 
 
+@pytest.mark.parametrize(
+    "engine",
+    ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)],  # PostgreSQL: ~40 s
+)
 async def test_a_year_of_twelve_periods_archives_each_once_matching_the_oracle(
-    autojump_clock: trio.testing.MockClock, tmp_path: Path
+    autojump_clock: trio.testing.MockClock, tmp_path: Path, engine: str, request: pytest.FixtureRequest
 ) -> None:
     seed = 12
     voice = generate(seed, start=EPOCH, users=25, seconds=YEAR)
     messages = messages_for(seed, EPOCH, users=30, count=3_000)
     timeline = sorted([*voice.changes, *messages], key=lambda e: e.at)
-    db = tmp_path / "year.db"
+    db: Path | str = tmp_path / "year.db" if engine == "sqlite" else request.getfixturevalue("pg_url")
     clock = WallClock.starting_at(EPOCH)
     # Long checkpoint and flush intervals keep a simulated year fast; they change no total.
     settings = settings_for(
@@ -92,7 +96,9 @@ async def test_a_year_of_twelve_periods_archives_each_once_matching_the_oracle(
 SEED_ROWS = ((0, 1, 5), (0, 2, 7), (1, 1, 2), (3, 3, 9))
 
 
-def seeded_store(path: Path, rows: tuple[tuple[int, int, int], ...] = SEED_ROWS) -> tuple[Store, PeriodSpec]:
+def seeded_store(
+    path: Path | str, rows: tuple[tuple[int, int, int], ...] = SEED_ROWS
+) -> tuple[Store, PeriodSpec]:
     """A guild first seen at EPOCH with messages (period, user, count): by default in its first,
     second and fourth periods."""
     store = Store(path)
@@ -104,9 +110,9 @@ def seeded_store(path: Path, rows: tuple[tuple[int, int, int], ...] = SEED_ROWS)
 
 
 async def test_downtime_across_three_boundaries_archives_three_periods_in_order(
-    autojump_clock: trio.testing.MockClock, tmp_path: Path
+    autojump_clock: trio.testing.MockClock, db_target: Path | str
 ) -> None:
-    store, spec = seeded_store(tmp_path / "down.db")
+    store, spec = seeded_store(db_target)
     now = spec.start_of(3) + 2 * DAY  # the bot comes back 92 days after the guild was first seen
     clock = WallClock.starting_at(now)
     resets = ResetClock(store, clock, grace_seconds=10)
@@ -120,9 +126,9 @@ async def test_downtime_across_three_boundaries_archives_three_periods_in_order(
 
 @pytest.mark.parametrize("step", ["begin", "checked", "ranked", "archived"])
 async def test_a_crash_at_any_step_of_a_reset_never_resets_twice_nor_loses_the_archive(
-    autojump_clock: trio.testing.MockClock, tmp_path: Path, step: str
+    autojump_clock: trio.testing.MockClock, db_target: Path | str, step: str
 ) -> None:
-    store, spec = seeded_store(tmp_path / "crash.db")
+    store, spec = seeded_store(db_target)
     clock = WallClock.starting_at(spec.start_of(2) + DAY)
     failed: list[str] = []
 
@@ -144,9 +150,9 @@ async def test_a_crash_at_any_step_of_a_reset_never_resets_twice_nor_loses_the_a
 
 @pytest.mark.parametrize("step", ["checked", "archived"])
 async def test_an_early_reset_is_atomic_and_the_next_period_starts_now(
-    autojump_clock: trio.testing.MockClock, tmp_path: Path, step: str
+    autojump_clock: trio.testing.MockClock, db_target: Path | str, step: str
 ) -> None:
-    store, spec = seeded_store(tmp_path / "early.db", rows=((0, 1, 5), (0, 2, 7)))
+    store, spec = seeded_store(db_target, rows=((0, 1, 5), (0, 2, 7)))
     clock = WallClock.starting_at(spec.start_of(0) + 10 * DAY)
     failed: list[str] = []
 

@@ -34,7 +34,7 @@ from domain.kinds import BoardKind
 from persistence.store import Store
 from tests.discord_sim.conftest import connected, intents
 from tests.e2e.test_boards_e2e import INTERVAL, board_settings, boards, lines
-from tests.harness import db_message_counts, running_bot, settings_for, simulator, wait_until
+from tests.harness import db_connect, db_message_counts, running_bot, settings_for, simulator, wait_until
 
 MANAGE_GUILD = 1 << 5
 ADMINISTRATOR = 1 << 3
@@ -42,7 +42,9 @@ COMMANDS = {"leaderboard", "rank", "lbconfig", "lbreset", "lbexport", "lbforget"
 
 
 @asynccontextmanager
-async def started(sim: DiscordSim, db: Path, clock: WallClock, *, inline_db: bool) -> AsyncIterator[BotApp]:
+async def started(
+    sim: DiscordSim, db: Path | str, clock: WallClock, *, inline_db: bool
+) -> AsyncIterator[BotApp]:
     """``harness.running_bot`` with messages flushed every half second."""
     settings = settings_for(db, MESSAGE_FLUSH_SECONDS="0.5")
     async with running_bot(sim, settings, clock, inline_db=inline_db) as app:
@@ -60,7 +62,7 @@ async def commands_ready(scenario: Scenario) -> None:
 
 @asynccontextmanager
 async def bot(
-    clock: WallClock, db: Path, *, members: int = 14, seed: int = 3, inline_db: bool = True
+    clock: WallClock, db: Path | str, *, members: int = 14, seed: int = 3, inline_db: bool = True
 ) -> AsyncIterator[tuple[Scenario, BotApp]]:
     async with (
         simulator(clock, seed=seed, members=members) as scenario,
@@ -104,7 +106,7 @@ async def click(
     return clicked
 
 
-async def chat(scenario: Scenario, db: Path, messages: list[tuple[SimMember, int]]) -> None:
+async def chat(scenario: Scenario, db: Path | str, messages: list[tuple[SimMember, int]]) -> None:
     """Members talk; returns once every message is in the database (all-time counts, all periods)."""
     for member, n in messages:
         for _ in range(n):
@@ -319,8 +321,8 @@ def voice_ms(db: Path, guild_id: int, user_id: int) -> int:
     return int(total)
 
 
-def audit(db: Path) -> list[tuple[int, str, str, float]]:
-    with sqlite3.connect(db) as conn:
+def audit(db: Path | str) -> list[tuple[int, str, str, float]]:
+    with db_connect(db) as conn:
         return conn.execute("SELECT user_id, action, detail, at FROM audit ORDER BY id").fetchall()
 
 
@@ -523,9 +525,9 @@ async def test_a_voice_policy_change_applies_from_that_instant(
 
 
 async def test_lbreset_asks_then_archives_through_the_reset_clock(
-    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+    autojump_clock: object, aio_loop: object, clock: WallClock, db_target: Path | str
 ) -> None:
-    db = tmp_path / "lb.db"
+    db = db_target
     async with bot(clock, db) as (scenario, app):
         if getattr(app.pipeline, "reset_clock", None) is None:
             pytest.skip("the pipeline has no reset clock yet (app.pipeline.reset_clock)")
@@ -550,7 +552,7 @@ async def test_lbreset_asks_then_archives_through_the_reset_clock(
         stranger = scenario.sim.click(scenario.guild, other_admin, question, yes, permissions=MANAGE_GUILD)
         await wait_until(lambda: stranger.answered, what="another admin's click")
         assert "Only the admin who ran /lbreset" in stranger.original["content"]  # type: ignore[index]
-        with sqlite3.connect(db) as conn:
+        with db_connect(db) as conn:
             assert conn.execute("SELECT COUNT(*) FROM period_archive").fetchone() == (0,), (
                 "cancel archived nothing"
             )
@@ -560,7 +562,7 @@ async def test_lbreset_asks_then_archives_through_the_reset_clock(
         await wait_until(lambda: done(confirmed), what="the reset")
         assert confirmed.response_type == 5 and confirmed.ephemeral
         assert confirmed.original["content"].startswith("Done: period 0 is archived")  # type: ignore[index]
-        with sqlite3.connect(db) as conn:
+        with db_connect(db) as conn:
             (top,) = conn.execute("SELECT top_messages FROM period_archive WHERE period = 0").fetchone()
         assert top == f"[[{member.user_id}, 4], [{admin.user_id}, 2]]"
         assert [(who, action) for who, action, _, _ in audit(db)] == [(admin.user_id, "reset")]

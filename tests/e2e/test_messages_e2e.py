@@ -11,9 +11,9 @@ from tests.harness import db_message_counts, running_bot, settings_for, simulato
 
 
 async def test_500_messages_from_20_members_count_exactly(
-    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+    autojump_clock: object, aio_loop: object, clock: WallClock, db_target: Path | str
 ) -> None:
-    db = tmp_path / "lb.db"
+    db = db_target
     async with simulator(clock, seed=7, members=20) as scenario:
         async with running_bot(scenario.sim, settings_for(db), clock) as app:
             rng = random.Random(7)

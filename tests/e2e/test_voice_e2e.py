@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,15 +12,15 @@ from discord_sim.crowd import Scenario
 from domain.clock import WallClock
 from domain.events import GuildSnapshot, VoiceStateChanged
 from domain.periods import DAY, PeriodSpec, day_floor
-from tests.harness import running_bot, settings_for, wait_until
+from tests.harness import db_connect, running_bot, settings_for, wait_until
 from tests.voice_script import Script, expected
 
 
 @pytest.mark.scenario(seed=21, members=8)
 async def test_join_move_deafen_afk_and_leave_count_like_the_oracle(
-    autojump_clock: object, clock: WallClock, scenario: Scenario, tmp_path: Path
+    autojump_clock: object, clock: WallClock, scenario: Scenario, db_target: Path | str
 ) -> None:
-    db = tmp_path / "lb.db"
+    db = db_target
     sim, guild = scenario.sim, scenario.guild
     lounge, gaming = scenario.voice_channels[0], scenario.voice_channels[1]
     afk = guild.channels[guild.afk_channel_id]
@@ -71,7 +70,7 @@ async def test_join_move_deafen_afk_and_leave_count_like_the_oracle(
         tuple(c if c.user_id in humans else evolve(c, bot=True) for c in sent),
     )
     want = expected(script, PeriodSpec(day_floor(start), 30 * DAY), frozenset())
-    with sqlite3.connect(db) as conn:
+    with db_connect(db) as conn:
         got = {
             (user, period): ms / 1000
             for user, period, ms in conn.execute(

@@ -17,24 +17,15 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 
-import attrs
 import psycopg
-import pytest
 import trio
 
-from bot_entry.config import Settings
 from discord_sim.server import DiscordSim
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "multi-process-test-token"
 CHECKPOINT, FLUSH = 0.3, 0.2  # VOICE_CHECKPOINT_SECONDS; MESSAGE_FLUSH_SECONDS and VOICE_FLUSH_SECONDS
 STOP_TIMEOUT = 30.0
-
-
-def require_database_url_setting() -> None:
-    """Skip, saying why, while the bot cannot be pointed at PostgreSQL (DATABASE_URL)."""
-    if "database_url" not in attrs.fields_dict(Settings):
-        pytest.skip("the bot has no DATABASE_URL setting yet (h-pg-store's bot_entry/config.py)")
 
 
 class BotProcess:

@@ -28,7 +28,6 @@ from tests.multi.processes import (
     TOKEN,
     BotProcess,
     identified_since,
-    require_database_url_setting,
     stored_activity,
     wait_for,
 )
@@ -101,7 +100,6 @@ class Chatter:
 async def test_two_processes_on_two_shards_count_every_guild_exactly_once(
     aio_loop: object, pg_url: str, tmp_path: Path
 ) -> None:
-    require_database_url_setting()
     async with running_sim(guilds=24, members=4) as (sim, guilds):
         bots = [BotProcess(f"bot-{i}", sim, tmp_path, pg_url) for i in range(2)]
         since = time.time()
@@ -131,7 +129,6 @@ async def test_resharding_2_to_4_with_one_sigkill_loses_and_doubles_nothing_per_
     stopped (SIGTERM); they come back as shards 0-1 and 2-3 of 4, so most guilds change process.
     Pairs sit in voice in one guild of every old shard throughout. Every guild has its two boards,
     edited every second: the new owner adopts the stored ones, so each guild ends with exactly two."""
-    require_database_url_setting()
     async with running_sim(guilds=16, members=4) as (sim, guilds):
         await trio.to_thread.run_sync(seed_boards, pg_url, guilds)
         bots = [BotProcess(f"bot-{i}", sim, tmp_path, pg_url) for i in range(2)]

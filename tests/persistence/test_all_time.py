@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 
-import pytest
 import sqlite_utils
 from hypothesis import given
 from hypothesis import strategies as st

@@ -133,7 +133,9 @@ def test_archived_top_lists_stay_valid_json(db_target: Path | str) -> None:
     store.close()
 
 
-def test_after_a_forget_the_store_refuses_everything_of_the_member_from_before_it(db_target: Path | str) -> None:
+def test_after_a_forget_the_store_refuses_everything_of_the_member_from_before_it(
+    db_target: Path | str,
+) -> None:
     """Whatever an actor or a command still held when the forget ran (an unflushed batch, voice
     time since the last checkpoint, a name fetched a moment earlier) can never bring the member
     back; what they do after the forget counts, and the rule survives a restart."""

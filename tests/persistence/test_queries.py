@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -94,7 +93,9 @@ def test_store_is_accepted_in_place_of_a_connection(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("board", "index"), [("messages", "activity_by_messages"), ("voice", "activity_by_voice")]
 )
-def test_rank_counts_come_from_the_covering_index(sqlite_conn: sqlite3.Connection, board: str, index: str) -> None:
+def test_rank_counts_come_from_the_covering_index(
+    sqlite_conn: sqlite3.Connection, board: str, index: str
+) -> None:
     """The whole speed argument: the counts never read the table (see BENCHMARKS.md)."""
     put(sqlite_conn, {u: (u % 13, u % 7 * 1000) for u in range(1, 500)})
     statements: list[str] = []

@@ -38,7 +38,9 @@ def test_counts_land_in_the_period_of_their_timestamp(db_target: Path | str) -> 
     store.close()
 
 
-def test_a_batch_that_fails_midway_writes_nothing(db_target: Path | str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_batch_that_fails_midway_writes_nothing(
+    db_target: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = Store(db_target)
     store.apply_messages_sync(batch({(1, 10, int(T0)): 1}, ((500, T0),)))
 
