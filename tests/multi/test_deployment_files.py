@@ -83,11 +83,11 @@ def test_every_setting_the_systemd_env_files_use_is_documented_and_valid(
             re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", (ROOT / f"deploy/{instance}.env").read_text(), re.M)
         )
         for name, value in (common | own).items():
-            if name != "DATABASE_URL":  # the PostgreSQL engine's own setting is checked by its tests
-                monkeypatch.setenv(name, value)
+            monkeypatch.setenv(name, value)
         monkeypatch.chdir(ROOT / "deploy")  # no .env there
         settings = load_settings()
         assert settings.shard_count == 2 and settings.rest_per_second == 20
+        assert settings.database_url.startswith("postgresql://") and settings.pipeline.database_url
 
 
 def test_dockerfile_is_slim_non_root_checks_health_and_bakes_in_no_token() -> None:
