@@ -113,3 +113,44 @@ def test_a_dump_is_named_for_the_database_and_never_carries_the_password_in_argv
         "--dbname=postgresql://bot@h/db",
     ]
     assert pg.with_database("postgresql://a@h:1/x", "y") == "postgresql://a@h:1/y"
+
+
+@pytest.fixture
+def pg_env(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The command line's environment with DATABASE_URL on a fresh PostgreSQL database."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("DISCORD_TOKEN", "BACKUP_DIR", "LOG_FORMAT", "LEADERBOARD_DB"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    monkeypatch.setenv("BACKUP_DIR", str(tmp_path / "dumps"))
+    monkeypatch.setenv("OPS_PORT", "0")
+    return tmp_path / "dumps"
+
+
+@pytest.mark.skipif(shutil.which("pg_dump") is None, reason="pg_dump is not installed")
+def test_the_backup_command_on_postgresql_writes_a_dump_and_restore_says_what_to_run(
+    pg_env: Path, pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot_entry.__main__ import main
+
+    Store(pg_url).close()
+    assert main(["backup"]) == 0
+    (dump,) = list_pg_backups(pg_url, pg_env)
+    assert capsys.readouterr().out.strip() == f"backup written: {dump}"
+    assert main(["restore", str(dump)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("restore failed: with PostgreSQL the bot does not restore itself; stop every")
+    assert f"pg_restore --clean --if-exists --no-owner --dbname={pg_url} {dump}" in err
+
+
+def test_the_doctor_command_on_postgresql_reports_each_check(
+    pg_env: Path, pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot_entry.__main__ import main
+
+    Store(pg_url).close()
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    names = [line.split()[1] for line in out.splitlines()[1:-1]]
+    assert names == ["config", "database", "schema", "writable", "backups", "token"], out
+    assert "PostgreSQL postgresql://" in out and f"version {SCHEMA_VERSION} (current)" in out
