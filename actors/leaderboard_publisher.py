@@ -59,6 +59,7 @@ from domain.events import GuildSnapshot
 from domain.guild_config import GuildConfigs
 from domain.kinds import BoardKind
 from domain.messages import GuildConfigured, MemberForgotten, PeriodReset, TotalsChanged
+from domain.shards import ShardSet
 from persistence import boards as board_rows
 from persistence import queries
 from persistence.store import Store
@@ -178,6 +179,7 @@ class LeaderboardPublisher:
     settle_seconds: float = 0.0  # after a boundary, the old period is shown until its last writes land
     inbox: Mailbox[Request] = field(factory=publisher_inbox)
     guilds: dict[int, GuildSnapshot] = field(factory=dict)
+    shards: ShardSet = field(factory=ShardSet)  # only these shards' boards are loaded (several processes)
     writes: int = 0  # successful posts and edits (health, tests)
     _dirty: dict[int, float] = field(factory=dict)  # guild -> when its first unabsorbed change was taken
     # Taken during a round, handled after it: final-board requests (they drive boards) and
@@ -239,7 +241,8 @@ class LeaderboardPublisher:
         now = self.clock.now()
         for guild_id in self.guilds:  # after a crash, look at every known guild again
             self._dirty.setdefault(guild_id, now)
-        return {(c.guild_id, c.kind): Board.restore(c) for c in checkpoints}
+        owned = (c for c in checkpoints if self.shards.owns(c.guild_id))
+        return {(c.guild_id, c.kind): Board.restore(c) for c in owned}
 
     async def run(
         self, boards: Boards, inbox: Mailbox[Request], *, task_status: trio.TaskStatus[None]

@@ -33,6 +33,7 @@ from domain.events import GuildSnapshot
 from domain.guild_config import GuildConfig, GuildConfigs
 from domain.messages import GuildConfigured, PeriodReset
 from domain.periods import DAY, PeriodSpec
+from domain.shards import ShardSet
 from persistence.store import Fault, Store
 from supervisor.coalescing import CoalescingMailbox
 from supervisor.mailbox import Mailbox, Sender
@@ -110,6 +111,8 @@ class ResetClock:
     fault: Fault | None = None  # tests: fail between the statements of a reset
     # This actor's own copy: a guild's new period length or anchor applies from its next reset.
     configs: GuildConfigs = field(factory=lambda: GuildConfigs(GuildConfig()))
+    # The guilds of this process's shards: only their periods are archived here (several processes).
+    shards: ShardSet = field(factory=ShardSet)
     resets: int = 0
     _lock: trio.Lock = field(factory=trio.Lock)
     # What the store holds, as this actor last read it (rebuilt after a crash: ``load``).
@@ -178,7 +181,8 @@ class ResetClock:
             try:
                 for guild_id, spec, last in await self.store.call(self.store.guilds_since_sync, self._known):
                     self._known += 1
-                    self._track(guild_id, spec, spec.base if last is None else last + 1)
+                    if self.shards.owns(guild_id):  # another process archives the rest
+                        self._track(guild_id, spec, spec.base if last is None else last + 1)
                 # At a stop, the guilds not reached yet wait for the next start (archives are
                 # idempotent), so a stop after downtime across a boundary stays bounded.
                 while self._heap and self._heap[0][0] <= self.clock.now() and not stopping():

@@ -159,6 +159,21 @@ BENCHMARKS = (
         _reps(1, 1, 1),
         digits=2,
     ),
+    # Issue 19: 1, 2 and 4 processes over one PostgreSQL database, 10,000 guilds over 4 shards; one
+    # run per repetition gives the three figures (cached), each against one process in that run.
+    *(
+        Benchmark(
+            f"multi_process_events_per_s_{n}p",
+            "multi_process",
+            "events/s",
+            "one-process",
+            "ratio grows with the cores",
+            _reps(1, 1, 3),
+            function=f"{word}_sample",
+            timeout=1800.0,
+        )
+        for n, word in ((1, "one"), (2, "two"), (4, "four"))
+    ),
 )
 PENDING: dict[str, str] = {}
 BY_NAME = {b.name: b for b in BENCHMARKS}
@@ -247,6 +262,12 @@ def run_sample(
     return Sample(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def unavailable_reason(bench: Benchmark) -> str | None:
+    """Why ``bench`` cannot run on this machine (its module's ``unavailable()``), or None."""
+    check = getattr(importlib.import_module(f"benchmarks.{bench.module}"), "unavailable", None)
+    return None if check is None else check()  # type: ignore[no-any-return]
+
+
 def run(
     names: list[str], size: Size, cache: Path, emit: Callable[[str], None], *, verbose: bool = True
 ) -> list[Figure]:
@@ -257,6 +278,9 @@ def run(
             emit(f"# {name}: pending ({PENDING[name]})")
             continue
         bench = BY_NAME[name]
+        if (why := unavailable_reason(bench)) is not None:
+            emit(f"# {name}: skipped ({why})")
+            continue
         started = time.perf_counter()
         samples = tuple(run_sample(bench, size, cache, rep) for rep in range(bench.reps[size]))
         if skipped := next((s.skipped for s in samples if s.skipped), ""):

@@ -3,7 +3,8 @@
 run (the default): connect to Discord with DISCORD_TOKEN. Without a token it stops with one line;
 the local demo is python -m demo, which 'just run' starts when no token is configured.
 doctor: check settings, database, disk, backups and the token (against DISCORD_API_BASE, like
-run), and print a report. backup: write a consistent copy of the database now. restore FILE:
+run), and print a report. backup: write a consistent copy of the database now (PostgreSQL:
+pg_dump into BACKUP_DIR, or the exact pg_dump command when it is not installed). restore FILE:
 check a backup and put it in place of the database (stop the bot first; the replaced file is
 kept). has-token: say by exit code only whether a token is configured ('just run' uses it).
 
@@ -135,9 +136,24 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _backup_or_restore(settings: Settings, command: str, args: argparse.Namespace) -> int:
-    from persistence.backup import BackupError, backup_now, default_backup_dir, restore
+    from bot_entry.doctor import backup_dir_for, database_url
+    from persistence.backup import BackupError, backup_now, pg_backup_now, pg_restore_command, restore
 
-    backup_dir = settings.backup_dir or default_backup_dir(settings.db_path)
+    backup_dir = backup_dir_for(settings)
+    if (url := database_url(settings)) is not None:  # PostgreSQL: pg_dump, and pg_restore by hand
+        try:
+            if command == "backup":
+                print(f"backup written: {pg_backup_now(url, backup_dir, keep=settings.backup_keep)}")
+                return EXIT_OK
+        except BackupError as exc:
+            print(f"backup failed: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        print(
+            "restore failed: with PostgreSQL the bot does not restore itself; stop every bot process, "
+            f"then run: {pg_restore_command(url, args.file)}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     try:
         if command == "backup":
             print(f"backup written: {backup_now(settings.db_path, backup_dir, keep=settings.backup_keep)}")

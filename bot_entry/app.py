@@ -136,7 +136,13 @@ class BotApp:
         assert send is not None and gateway is not None
         async with trio.open_nursery() as nursery:
             pipeline: PipelineHandle = await nursery.start(partial(self.pipeline.run, receive, poster=poster))
-            if settings.backup_interval_hours:
+            if settings.backup_interval_hours and settings.pipeline.database_url:
+                # Several processes share one PostgreSQL database: one pg_dump from a timer, not one each.
+                log.info(
+                    "PostgreSQL: no scheduled backups in the bot; run `python -m bot_entry backup` "
+                    "(pg_dump) from a timer on one machine"
+                )
+            elif settings.backup_interval_hours:
                 backups = partial(
                     run_backups,
                     settings.db_path,

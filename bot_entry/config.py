@@ -28,6 +28,7 @@ from dotenv import dotenv_values
 from domain.guild_config import GuildConfig
 from domain.guild_settings import BY_NAME, DEFAULT_ARROW, DEFAULT_COLOUR
 from domain.setting import Number, Parse, Refused, choice, snowflake
+from domain.shards import ShardSet
 from wiring.pipeline import PipelineSettings
 
 __all__ = [
@@ -352,6 +353,7 @@ class Settings:
             supervisor_intensity=self.supervisor_intensity,
             supervisor_period=self.supervisor_period,
             history_days=self.history_days,
+            shards=ShardSet(self.shard_count, self.shard_ids),
         )
 
     @property

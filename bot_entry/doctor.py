@@ -8,6 +8,11 @@ rules for a missing directory, a read-only file and a write lock held by another
 doctor fails exactly where ``run`` would stop. Prints one line per check and exits 0 when all
 pass, 1 otherwise.
 
+With PostgreSQL (``DATABASE_URL=postgresql://...``) the database checks are: the connection
+(within the store's connect timeout), the schema version against this bot's, and write access
+(a table created and a row written in a transaction that is rolled back: nothing is left behind).
+The disk check is the server's business there, and the backups are the pg_dump files.
+
 The token is sent only in the Authorization header; it is never printed, and every line of the
 report goes through the log redactor as well.
 """
@@ -29,8 +34,10 @@ from persistence.backup import (
     backup_time,
     check_integrity,
     default_backup_dir,
+    is_postgres_url,
     latest_backup,
     list_backups,
+    list_pg_backups,
     schema_version,
 )
 from persistence.file_access import access_problem, path_facts, write_lock_holder
@@ -50,14 +57,76 @@ def _size(n: float) -> str:
     raise AssertionError
 
 
+def database_url(settings: Settings) -> str | None:
+    """The PostgreSQL URL when DATABASE_URL selects PostgreSQL, else None (SQLite)."""
+    return settings.database_url if is_postgres_url(settings.database_url) else None
+
+
 def backup_dir_for(settings: Settings) -> Path:
+    if database_url(settings) is not None:
+        return settings.backup_dir or Path("backups")
     return settings.backup_dir or default_backup_dir(settings.db_path)
+
+
+def check_postgres(url: str) -> list[Check]:
+    """Connection, schema version and write access, as ``run`` will need them (never changes data)."""
+    import psycopg  # only PostgreSQL needs it
+
+    from persistence.dialect import CONNECT_TIMEOUT_SECONDS, redact
+
+    where = redact(url)
+    try:
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+    except psycopg.Error as exc:
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+        return [Check("database", False, f"cannot connect to {where}: {why}; `run` would stop (exit 3)")]
+    try:
+        server = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
+        checks = [Check("database", True, f"connected to {where} (PostgreSQL {server})")]
+        exists = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()[0]  # type: ignore[index]
+        version = 0
+        if exists:
+            row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            version = 0 if row is None or row[0] is None else int(row[0])
+        checks.append(_schema_check(version, empty="no schema yet; the bot creates it at start"))
+        try:
+            with conn.transaction(force_rollback=True):
+                conn.execute("CREATE TABLE leaderboard_doctor_probe (x INTEGER)")
+                conn.execute("INSERT INTO leaderboard_doctor_probe VALUES (1)")
+            checks.append(Check("writable", True, "can create tables and write (rolled back)"))
+        except psycopg.Error as exc:
+            why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            checks.append(Check("writable", False, f"cannot write: {why}; `run` would stop (exit 3)"))
+        return checks
+    except psycopg.Error as exc:
+        return [Check("database", False, f"{where}: {str(exc).strip() or type(exc).__name__}")]
+    finally:
+        conn.close()
+
+
+def _schema_check(version: int, *, empty: str | None = None) -> Check:
+    if version > SCHEMA_VERSION:
+        return Check(
+            "schema", False, f"version {version} is newer than this bot's ({SCHEMA_VERSION}); upgrade it"
+        )
+    if version == 0 and empty is not None:
+        return Check("schema", True, empty)
+    if version < SCHEMA_VERSION:
+        return Check("schema", True, f"version {version}; the bot migrates it to {SCHEMA_VERSION} at start")
+    return Check("schema", True, f"version {version} (current)")
 
 
 def check_config(settings: Settings) -> Check:
     mode = "token set" if settings.token else "no DISCORD_TOKEN: `run` starts the demo"
     env = f"read {settings.env_file_used}" if settings.env_file_used else "no .env in the current directory"
-    return Check("config", True, f"settings are valid ({mode}; database {settings.db_path}; {env})")
+    url = database_url(settings)
+    if url is not None:
+        from persistence.dialect import redact
+
+        where = f"PostgreSQL {redact(url)}"
+    else:
+        where = f"database {settings.db_path}"
+    return Check("config", True, f"settings are valid ({mode}; {where}; {env})")
 
 
 def check_database(db_path: Path, backup_dir: Path) -> list[Check]:
@@ -90,19 +159,7 @@ def check_database(db_path: Path, backup_dir: Path) -> list[Check]:
         )
         return [Check("database", False, f"{db_path} is damaged ({problem}); {remedy}")]
     checks = [Check("database", True, f"integrity ok ({_size(db_path.stat().st_size)})")]
-    version = schema_version(db_path)
-    if version > SCHEMA_VERSION:
-        checks.append(
-            Check(
-                "schema", False, f"version {version} is newer than this bot's ({SCHEMA_VERSION}); upgrade it"
-            )
-        )
-    elif version < SCHEMA_VERSION:
-        checks.append(
-            Check("schema", True, f"version {version}; the bot migrates it to {SCHEMA_VERSION} at start")
-        )
-    else:
-        checks.append(Check("schema", True, f"version {version} (current)"))
+    checks.append(_schema_check(schema_version(db_path)))
     return checks
 
 
@@ -118,8 +175,10 @@ def check_disk(db_path: Path) -> Check:
     return Check("disk", True, f"{_size(free)} free at {where}")
 
 
-def check_backups(db_path: Path, backup_dir: Path, interval_hours: float, now: float) -> Check:
-    backups = list_backups(db_path, backup_dir)
+def check_backups(
+    db_path: Path, backup_dir: Path, interval_hours: float, now: float, *, url: str | None = None
+) -> Check:
+    backups = list_pg_backups(url, backup_dir) if url is not None else list_backups(db_path, backup_dir)
     if not backups:
         detail = f"none yet in {backup_dir}" + ("" if interval_hours else " (scheduled backups are off)")
         return Check("backups", True, detail)
@@ -168,14 +227,19 @@ async def run_doctor(
     """
     api_base = api_base if api_base is not None else settings.api_base or DISCORD_API
     backups = backup_dir_for(settings)
-    checks = [
-        check_config(settings),
-        *check_database(settings.db_path, backups),
-        check_disk(settings.db_path),
-    ]
+    url = database_url(settings)
+    checks = [check_config(settings)]
+    if url is not None:
+        checks += check_postgres(url)
+    else:
+        checks += [*check_database(settings.db_path, backups), check_disk(settings.db_path)]
     checks.append(
         check_backups(
-            settings.db_path, backups, settings.backup_interval_hours, time.time() if now is None else now
+            settings.db_path,
+            backups,
+            settings.backup_interval_hours,
+            time.time() if now is None else now,
+            url=url,
         )
     )
     checks.append(await check_token(settings.token, api_base))

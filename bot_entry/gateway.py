@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
@@ -47,7 +48,7 @@ from bot_entry.loop_drain import drain_ready_callbacks
 from domain.backoff import Backoff
 from domain.clock import WallClock
 from domain.events import ConnectionLost, ConnectionResumed, Event, MessageSent
-from domain.shards import shard_of
+from domain.shards import identify_slot, shard_of
 from domain.units import exact_seconds  # reset_after is in milliseconds
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,9 @@ def _refused(code: int) -> str:
 
 # Discord lets each max_concurrency bucket IDENTIFY once per 5 seconds.
 IDENTIFY_INTERVAL = 5.0
+# A process running some of the shards IDENTIFYs in wall-clock slots this long (the interval and a
+# margin for two processes' start-up jitter), each bucket's shards by turn: see identify_slot.
+IDENTIFY_SLOT = IDENTIFY_INTERVAL + 0.5
 # A shard's first connection (websocket, HELLO, IDENTIFY): at most 180 s a try (disnake's), 8 tries
 # 1 s doubling to 60 s apart; disnake alone retries every 5 s for ever.
 SHARD_CONNECT_BACKOFF = Backoff(attempts=8, first=1.0, cap=60.0)
@@ -137,15 +141,22 @@ class ShardedBot(commands.AutoShardedInteractionBot):
     ``before_identify_hook`` spaces the IDENTIFYs of a bucket (re-IDENTIFYs too) on the loop's
     clock (Trio's under trio-asyncio, so tests run it on a MockClock). A re-IDENTIFY after the
     launch also waits ``IDENTIFY_INTERVAL`` first, as disnake does (Discord asks for 1 to 5 s
-    after an INVALID_SESSION).
+    after an INVALID_SESSION). A process running only some of the shards (SHARD_IDS) IDENTIFYs in
+    wall-clock slots (``identify_slot``): other processes on the token may be starting too.
     """
 
-    def __init__(self, *, wanted_ids: tuple[int, ...] | None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, wanted_ids: tuple[int, ...] | None, wall: Callable[[], float] = time.time, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)  # shard_ids only once the count is known (auto asks Discord)
         self.wanted_ids = wanted_ids
         self.max_concurrency = 1
         self._next_identify: dict[int, float] = {}
         self._launching = False
+        # Running some of the shards: other processes run the rest and may start at the same time,
+        # so IDENTIFYs go in wall-clock slots (``domain.shards.identify_slot``), shared by all.
+        self._wall = wall
+        self._slotted = False
 
     async def _fill_owners(self) -> None:
         """disnake asks for the app's owners in a task of its own at login; a start refused right
@@ -163,6 +174,12 @@ class ShardedBot(commands.AutoShardedInteractionBot):
         now = loop.time()
         earliest = now if self._launching else now + IDENTIFY_INTERVAL
         slot = max(earliest, self._next_identify.get(bucket, earliest))
+        if self._slotted and self.shard_count is not None:
+            wall_now = self._wall()
+            at = identify_slot(
+                wall_now + (slot - now), shard_id or 0, self.shard_count, self.max_concurrency, IDENTIFY_SLOT
+            )
+            slot = now + (at - wall_now)
         self._next_identify[bucket] = slot + IDENTIFY_INTERVAL  # reserved before waiting: no race
         if slot > now:
             await asyncio.sleep(slot - now)
@@ -183,6 +200,7 @@ class ShardedBot(commands.AutoShardedInteractionBot):
         self._connection.shard_ids = ids
         starts = self.session_start_limit
         self.max_concurrency = max(1, starts.max_concurrency)
+        self._slotted = len(set(ids)) < self.shard_count
         if starts.remaining < len(ids):
             raise SessionStartsExhausted(
                 f"Discord allows {starts.remaining} more session starts (of {starts.total} a day) and "
@@ -285,6 +303,7 @@ class Gateway:
         # ours (bot_entry.commands.registration: once, globally); disnake's own sync is off.
         self.client = ShardedBot(
             wanted_ids=shard_ids,
+            wall=clock.now,
             shard_count=shard_count,
             intents=intents(),
             command_sync_flags=commands.CommandSyncFlags.none(),

@@ -8,6 +8,10 @@ A backup is written under a temporary name, checked (``PRAGMA integrity_check``)
 ``journal_mode=DELETE`` so it is one self-contained file, and only then renamed to its final
 name ``<db stem>-YYYYMMDDTHHMMSSZ.db``: a file with that name is always a whole, checked backup.
 
+With PostgreSQL (``DATABASE_URL=postgresql://...``) a backup is ``pg_dump`` in its custom format,
+``<database>-YYYYMMDDTHHMMSSZ.dump``, written the same way (temporary name, renamed when whole);
+``pg_restore`` puts one back (the command is printed, never run by the bot: it replaces data).
+
 Restore never destroys anything: it verifies the backup first, refuses while another connection
 (the running bot) has the database open unless forced, and moves the current file aside as
 ``<name>.replaced-<timestamp>`` before putting the copy in its place.
@@ -18,12 +22,16 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shlex
+import shutil
 import sqlite3
+import subprocess
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import trio
 
@@ -326,3 +334,118 @@ def _move_aside(db_path: Path, stamp: str) -> Path | None:
     db_path.with_name(db_path.name + "-shm").unlink(missing_ok=True)
     db_path.replace(aside)
     return aside
+
+
+# -- PostgreSQL: pg_dump ---------------------------------------------------------------------------
+
+PG_DUMP_TIMEOUT = 3600.0  # seconds one pg_dump may take before it is stopped and reported
+_PG_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(url: str | None) -> bool:
+    return bool(url) and str(url).startswith(_PG_SCHEMES)
+
+
+def _pg_parts(url: str) -> tuple[str, str | None, str]:
+    """The URL without its password (safe to print and to pass in argv), the password, and the
+    database's name (the backups' stem)."""
+    parts = urlsplit(url)
+    password = unquote(parts.password) if parts.password is not None else None
+    netloc = parts.hostname or ""
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    safe = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    name = parts.path.lstrip("/") or parts.username or "postgres"
+    return safe, password, re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+def pg_dump_command(url: str, target: Path) -> list[str]:
+    """The pg_dump that writes one backup (custom format: ``pg_restore`` reads it, table by table);
+    the password is not in it (it goes in PGPASSWORD)."""
+    safe, _, _ = _pg_parts(url)
+    return ["pg_dump", "--format=custom", "--no-owner", f"--file={target}", f"--dbname={safe}"]
+
+
+def pg_backup_target(url: str, backup_dir: Path, now: float) -> Path:
+    _, _, stem = _pg_parts(url)
+    final = backup_dir / f"{stem}-{_stamp(now)}.dump"
+    serial = 1
+    while final.exists():
+        final = backup_dir / f"{stem}-{_stamp(now)}-{serial}.dump"
+        serial += 1
+    return final
+
+
+def list_pg_backups(url: str, backup_dir: Path) -> list[Path]:
+    """This database's dumps in ``backup_dir``, oldest first."""
+    if not backup_dir.is_dir():
+        return []
+    _, _, stem = _pg_parts(url)
+    pattern = re.compile(rf"{re.escape(stem)}-({_STAMP_RE})\.dump")
+    found = [p for p in backup_dir.iterdir() if pattern.fullmatch(p.name)]
+    return sorted(found, key=lambda p: _sort_key(pattern, p))
+
+
+def pg_backup_now(
+    url: str, backup_dir: Path, *, keep: int, now: float | None = None, timeout: float = PG_DUMP_TIMEOUT
+) -> Path:
+    """Run pg_dump into ``backup_dir`` (under a temporary name, renamed when complete) and keep the
+    newest ``keep`` dumps. Without pg_dump on the PATH it says exactly what to run instead.
+
+    pg_dump takes one consistent snapshot (a repeatable-read transaction) while the bots write.
+    """
+    if keep < 1:
+        raise ValueError("keep must be at least 1")
+    final = pg_backup_target(url, backup_dir, time.time() if now is None else now)
+    command = pg_dump_command(url, final)
+    if shutil.which("pg_dump") is None:
+        shown = " ".join(shlex.quote(part) for part in command)
+        raise BackupError(
+            "pg_dump is not installed (PostgreSQL's client tools, e.g. apt install postgresql-client); "
+            f"run on a machine that has it: PGPASSWORD=... {shown}"
+        )
+    try:
+        backup_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackupError(f"cannot create the backup directory {backup_dir}: {exc.strerror or exc}") from exc
+    partial = backup_dir / f".{final.name}.partial"
+    command[-2] = f"--file={partial}"
+    _, password, _ = _pg_parts(url)
+    env = dict(os.environ) | ({"PGPASSWORD": password} if password is not None else {})
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+            raise BackupError(f"pg_dump failed: {last}")
+        partial.replace(final)
+    except subprocess.TimeoutExpired as exc:
+        raise BackupError(f"pg_dump took over {timeout:g} s and was stopped") from exc
+    except OSError as exc:
+        raise BackupError(f"pg_dump into {backup_dir} failed: {exc}") from exc
+    finally:
+        partial.unlink(missing_ok=True)
+    dumps = list_pg_backups(url, backup_dir)
+    removed = dumps[: max(0, len(dumps) - keep)]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    log.info(
+        "backup written: %s",
+        final,
+        extra={
+            "path": str(final),
+            "bytes": final.stat().st_size,
+            "seconds": round(time.perf_counter() - started, 3),
+            "removed": [p.name for p in removed],
+        },
+    )
+    return final
+
+
+def pg_restore_command(url: str, backup: Path) -> str:
+    """What to run to restore a dump (every bot process stopped first)."""
+    safe, _, _ = _pg_parts(url)
+    target = shlex.quote(str(backup))
+    return f"PGPASSWORD=... pg_restore --clean --if-exists --no-owner --dbname={shlex.quote(safe)} {target}"

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import trio
-from attrs import define, evolve
+from attrs import define, evolve, field
 
 from actors.history_pruner import HistoryPruner
 from actors.leaderboard_publisher import LeaderboardPublisher, Poster
@@ -34,6 +34,7 @@ from domain.clock import WallClock
 from domain.events import Event
 from domain.guild_config import GuildConfig, GuildConfigs, config_from_json
 from domain.messages import MemberForgotten, PeriodReset, TotalsChanged
+from domain.shards import ShardSet
 from persistence.history import DEFAULT_HISTORY_DAYS
 from persistence.store import Fault as ResetFault
 from persistence.store import Store
@@ -73,6 +74,7 @@ class PipelineSettings:
     history_days: int = DEFAULT_HISTORY_DAYS  # HISTORY_DAYS: daily history kept (the pruner)
     # DATABASE_URL when it names PostgreSQL (postgresql://...); None: the SQLite file ``db_path``.
     database_url: str | None = None
+    shards: ShardSet = field(factory=ShardSet)  # SHARD_COUNT/SHARD_IDS: whose periods and boards
 
 
 def configs_from(settings: PipelineSettings) -> GuildConfigs:
@@ -261,12 +263,19 @@ class Pipeline:
             publisher=None if poster is None else _ResetTee(publisher_inbox.sender, self.on_totals),
             fault=self.faults.reset,
             configs=self.configs.copy(),
+            shards=settings.shards,
         )
         publisher: LeaderboardPublisher | None = None
         if poster is not None:
             # Boards show the old period until its last writes land, as the reset clock waits for them.
             publisher = LeaderboardPublisher(
-                store, poster, self.configs.copy(), clock, settle_seconds=grace, inbox=publisher_inbox
+                store,
+                poster,
+                self.configs.copy(),
+                clock,
+                settle_seconds=grace,
+                inbox=publisher_inbox,
+                shards=settings.shards,
             )
 
         def spawn_voice(key: SessionKey) -> ChildSpec:
