@@ -46,7 +46,7 @@ async def test_a_config_change_reaches_the_counter_the_reset_clock_and_the_publi
     assert router.configs.get(1).message_cooldown == 5.0  # the router's own copy
 
 
-async def test_the_message_and_reaction_short_path_keeps_order_waits_when_the_counter_is_full_and_drops_nothing() -> None:
+async def test_the_counted_short_path_keeps_order_waits_when_the_counter_is_full_and_drops_nothing() -> None:
     """``Router.run`` puts messages and reactions straight into the counter's inbox; a full inbox
     holds the router back (backpressure), and the events around them keep their order."""
     counter = Mailbox[Any]("message_counter", capacity=2)
