@@ -14,7 +14,7 @@ import pytest
 import trio
 import trio.testing
 
-from actors.message_counter import CounterMessage, MessageCounter
+from actors.message_counter import GROUP_COMMIT, CounterMessage, MessageCounter
 from domain.checkpoints import MessageBatch
 from domain.events import MessageSent
 from domain.messages import MemberForgotten
@@ -138,30 +138,61 @@ async def test_the_next_batch_collects_while_the_previous_one_commits(
     await store.aclose()
 
 
-async def test_at_most_one_commit_in_flight_and_a_full_next_batch_waits_for_it(
+async def test_at_most_one_commit_in_flight_and_a_due_batch_grows_to_a_bound_then_waits_for_it(
     autojump_clock: trio.testing.MockClock, tmp_path: Path
 ) -> None:
+    """While a commit is in flight, the next batch keeps collecting past ``flush_max`` (a group
+    commit) up to ``GROUP_COMMIT`` times it; then the counter waits, its inbox fills, and the feeder
+    waits too (backpressure). Once the commit is done, the grown batch is the next commit."""
     store = GatedStore(tmp_path / "lb.db")
     counter = MessageCounter(store, flush_max=FLUSH_MAX)
+    grown = GROUP_COMMIT * FLUSH_MAX
+    total = FLUSH_MAX + grown + FLUSH_MAX + 5  # in flight + the grown batch + a full inbox + 5 more
     async with trio.open_nursery() as nursery:
         inbox = await start(nursery, counter)
         sent = 0
 
         async def feed() -> None:
             nonlocal sent
-            for n in range(4 * FLUSH_MAX):
+            for n in range(total):
                 await inbox.send(msg(n))
                 sent += 1
 
         nursery.start_soon(feed)
-        await trio.sleep(60)  # timers run out too: still one batch in flight, one full, one queued
-        assert store.writing == 1
-        assert sent == 3 * FLUSH_MAX  # in flight + collected + a full inbox; the feeder waits
-        store.gate.set()
+        try:
+            await trio.sleep(60)  # timers run out too: still one commit in flight
+            assert store.writing == 1
+            assert sent == total - 5  # the feeder waits for room
+            assert inbox.depth() == FLUSH_MAX
+        finally:
+            store.gate.set()  # a failed assertion must not leave the stop waiting at the gate
         await trio.testing.wait_all_tasks_blocked()
         inbox.close()
     assert store.most_at_once == 1
-    assert messages(store) == 4 * FLUSH_MAX
+    assert store.committed[:2] == [FLUSH_MAX, grown]
+    assert messages(store) == total
+    await store.aclose()
+
+
+async def test_a_grown_batch_commits_the_moment_the_commit_before_is_done(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    store = GatedStore(tmp_path / "lb.db")
+    counter = MessageCounter(store, flush_max=FLUSH_MAX)
+    async with trio.open_nursery() as nursery:
+        inbox = await start(nursery, counter)
+        try:
+            for n in range(FLUSH_MAX + FLUSH_MAX + 5):  # one in flight, then a due batch of 15
+                await inbox.send(msg(n))
+            await trio.testing.wait_all_tasks_blocked()
+            assert store.writing == 1 and inbox.depth() == 0
+            opened = trio.current_time()
+        finally:
+            store.gate.set()
+        await trio.testing.wait_all_tasks_blocked()
+        assert store.committed == [FLUSH_MAX, FLUSH_MAX + 5]
+        assert trio.current_time() == opened  # not left to the batch timer
+        inbox.close()
     await store.aclose()
 
 
