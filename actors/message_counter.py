@@ -198,7 +198,7 @@ class MessageCounter:
                 else:
                     await self._control(event, tally, flight)
                     continue
-                if batch_due.deadline == math.inf:
+                if batch_due.deadline == math.inf and tally.pending:
                     batch_due.deadline = trio.current_time() + flush_seconds
         return True
 
