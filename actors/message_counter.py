@@ -1,12 +1,21 @@
 """The message-counter actor: the Trio shell around ``MessageTally``.
 
 It receives ``MessageSent`` and ``ReactionAdded`` events, lets the tally decide what counts, and
-flushes the pending increments to SQLite in one transaction every ``flush_seconds`` or every
-``flush_max`` events, whichever comes first, and when its inbox closes. A kill -9 loses at most
-the unflushed batch;
-a crash of this actor loses nothing: the pending batch is tried once before the crash propagates,
-what could not be written is handed to the restarted actor, and the mailbox redelivers the event
-that was in hand (the tally dedupes it).
+commits the pending increments to SQLite in one transaction every ``flush_seconds`` or every
+``flush_max`` events, whichever comes first, and when its inbox closes.
+
+The flush is double-buffered: a due batch is handed to a commit task, and the next batch collects
+in the tally while it commits (the write runs in the store's thread). At most one commit is in
+flight. A batch that is due before it is done keeps collecting (a group commit: the store's cost
+is mostly per distinct member and per statement, so one commit of 4,000 messages costs far less
+than four of 1,000) up to ``GROUP_COMMIT`` times ``flush_max``; then the counter waits for the
+commit (the inbox fills and holds the router back: backpressure). A commit that fails its bounded
+retries puts its batch back into the tally, due again, so nothing is dropped.
+
+A kill -9 loses at most the unflushed batches (the one collecting and the one in flight); a crash
+of this actor loses nothing: the commit in flight ends (committed, or back in the tally), the
+pending batch is tried once before the crash propagates, what could not be written is handed to
+the restarted actor, and the mailbox redelivers the event that was in hand (the tally dedupes it).
 """
 
 from __future__ import annotations
@@ -33,8 +42,42 @@ from supervisor.supervisor import ChildSpec, Restart
 
 log = logging.getLogger(__name__)
 
+# A batch that is due while the one before is committing keeps collecting, up to this many times
+# ``flush_max``; then the counter waits for the commit (backpressure).
+GROUP_COMMIT = 4
+
 Fault = Callable[[MessageSent], None]
 CounterMessage = MessageSent | ReactionAdded | GuildConfigured | MemberForgotten
+
+
+class InFlight:
+    """The one commit that may run beside the counting: wait for it, or learn how it failed."""
+
+    __slots__ = ("_done", "failed", "stopping", "timer")
+
+    def __init__(self) -> None:
+        self._done: trio.Event | None = None
+        self.failed: BaseException | None = None  # a write's unexpected error, raised by the counter
+        self.stopping = False  # the counter is crashing: no more retries, the crash's try follows
+        self.timer: trio.CancelScope | None = None  # the batch timer of the batch collecting now
+
+    @property
+    def busy(self) -> bool:
+        return self._done is not None
+
+    def begin(self) -> None:
+        assert self._done is None, "at most one commit in flight"
+        self._done = trio.Event()
+
+    def end(self) -> None:
+        done, self._done = self._done, None
+        if done is not None:
+            done.set()
+
+    async def idle(self) -> None:
+        """Return once no commit is in flight (its batch committed, or back in the tally)."""
+        if self._done is not None:
+            await self._done.wait()
 
 
 @define(frozen=True)
@@ -69,8 +112,7 @@ class MessageCounter:
     ) -> None:
         task_status.started()
         try:
-            while await self._fill_batch(tally, inbox):
-                await self._flush(tally, stopping=lambda: inbox.closed)
+            await self._count(tally, inbox)
         except trio.Cancelled:  # the pipeline is being torn down: the last chance to write
             with trio.CancelScope(shield=True):
                 await self._flush(tally, final=True)
@@ -84,35 +126,138 @@ class MessageCounter:
             await self.store.call(self.store.stopping_sync)
         await self._flush(tally, final=True)
 
-    async def _fill_batch(self, tally: MessageTally, inbox: Mailbox[CounterMessage]) -> bool:
-        """Take events until the batch is due; False once the inbox is closed and drained."""
+    async def _count(self, tally: MessageTally, inbox: Mailbox[CounterMessage]) -> None:
+        """Fill batches and hand each to a commit task; return once the inbox is closed and drained
+        and the commit in flight is done (its batch committed, or back in the tally).
+
+        Raises what ended the counting (a crash, a cancellation) or what a commit failed with, only
+        after the commit in flight is over, so the caller's last flush sees every batch.
+        """
+        flight = InFlight()
+        crash: BaseException | None = None
+        async with trio.open_nursery() as nursery:
+            try:
+                while await self._fill_batch(tally, inbox, flight):
+                    await flight.idle()  # both buffers full: wait for the commit (backpressure)
+                    if flight.failed is not None:  # raised below
+                        break
+                    if not tally.pending:  # e.g. a forget dropped the whole batch
+                        continue
+                    flight.begin()
+                    nursery.start_soon(self._commit, tally, tally.take_batch(), flight, inbox)
+            except BaseException as exc:  # raised below, once the commit in flight is over
+                crash = exc
+                flight.stopping = True
+                nursery.cancel_scope.cancel()
+        if flight.failed is not None:
+            raise flight.failed
+        if crash is not None:
+            raise crash
+
+    async def _fill_batch(
+        self, tally: MessageTally, inbox: Mailbox[CounterMessage], flight: InFlight
+    ) -> bool:
+        """Take events until the batch is due; False once the inbox is closed and drained.
+
+        The hot path (a message or a reaction): queued events are taken without a coroutine or a
+        ``match`` each; the loop waits only when the inbox is empty.
+        """
+        take, add, add_reaction = inbox.receive_nowait, tally.add, tally.add_reaction
+        fault, flush_max, flush_seconds = self.fault, self.flush_max, self.flush_seconds
+        group_max = GROUP_COMMIT * flush_max
         with trio.move_on_at(math.inf) as batch_due:
-            while tally.pending < self.flush_max or inbox.closed:  # at a stop: drain it all
+            flight.timer = batch_due
+            if tally.pending:  # a batch that came back from a failed commit is due again
+                batch_due.deadline = trio.current_time() + flush_seconds
+            while True:
+                pending = tally.pending
+                # Due (at a stop: drain it all). Due while the commit before is in flight, it
+                # keeps growing (one commit of many messages costs less than many), to ``group_max``.
+                if pending >= flush_max and not inbox.closed and (not flight.busy or pending >= group_max):
+                    return True
+                if flight.failed is not None:  # a commit failed unexpectedly: the counter raises it
+                    return True
                 try:
-                    event = await inbox.receive()
+                    event = take()
+                except trio.WouldBlock:
+                    event = None  # wait outside the handler (it would keep the exception alive)
                 except trio.EndOfChannel:
                     return False
-                match event:
-                    case GuildConfigured(guild_id, config):
-                        tally.configure(guild_id, config)
-                        continue
-                    case MemberForgotten(guild_id, user_id, at, applied):
-                        # Any earlier flush has committed (this task made it); the rest of the
-                        # member's batch is dropped here, and later messages from before ``at`` skip.
-                        tally.forget(guild_id, user_id, at)
-                        applied.set()
-                        continue
-                    case ReactionAdded():
-                        tally.add_reaction(event)
-                        if tally.pending and batch_due.deadline == math.inf:
-                            batch_due.deadline = trio.current_time() + self.flush_seconds
-                        continue
-                if self.fault is not None:
-                    self.fault(event)
-                tally.add(event)
-                if tally.pending and batch_due.deadline == math.inf:
-                    batch_due.deadline = trio.current_time() + self.flush_seconds
+                if event is None:
+                    try:
+                        event = await inbox.receive()
+                    except trio.EndOfChannel:
+                        return False
+                kind = type(event)
+                if kind is MessageSent:
+                    if fault is not None:
+                        fault(event)
+                    add(event)
+                elif kind is ReactionAdded:
+                    add_reaction(event)
+                else:
+                    await self._control(event, tally, flight)
+                    continue
+                if batch_due.deadline == math.inf and tally.pending:
+                    batch_due.deadline = trio.current_time() + flush_seconds
         return True
+
+    async def _control(self, event: CounterMessage, tally: MessageTally, flight: InFlight) -> None:
+        match event:
+            case GuildConfigured(guild_id, config):
+                tally.configure(guild_id, config)
+            case MemberForgotten(guild_id, user_id, at, applied):
+                # The commit in flight may carry the member's counts: let it finish (or come back
+                # to the tally) first, without the batch timer cutting the wait short (the commit
+                # is bounded, and a teardown cancels it, which ends this wait too).
+                with trio.CancelScope(shield=True):
+                    await flight.idle()
+                # Every earlier batch has committed now; the rest of the member's counts are
+                # dropped here, and later messages from before ``at`` skip.
+                tally.forget(guild_id, user_id, at)
+                applied.set()
+
+    async def _commit(
+        self, tally: MessageTally, batch: MessageBatch, flight: InFlight, inbox: Mailbox[CounterMessage]
+    ) -> None:
+        """The commit in flight: write ``batch`` within ``RUNNING_BACKOFF``. If it does not commit
+        (it gave up, failed unexpectedly, or was cancelled first) the batch goes back to the tally,
+        due again. Never raises: the counter raises ``flight.failed`` after it."""
+        held: list[MessageBatch] = [batch]
+        written: MessageBatch | None = None
+        why: str | None = None
+        try:
+            written, why = await write_pending(
+                "message_counter",
+                lambda: held[0],
+                lambda _: None,  # between tries the batch stays here, not in the tally
+                self.store.apply_messages,
+                RUNNING_BACKOFF,
+                lambda: inbox.closed or flight.stopping,
+            )
+        except trio.Cancelled:
+            pass  # the counter is crashing or being torn down: it raises what ended it
+        except BaseException as exc:
+            flight.failed = exc
+        finally:
+            timer = flight.timer
+            if written is None:
+                tally.put_back(batch)
+                if timer is not None and timer.deadline == math.inf:
+                    # The counter may be waiting for events with an empty batch: this one is due.
+                    timer.deadline = trio.current_time() + self.flush_seconds
+            if timer is not None and (flight.failed is not None or tally.pending >= self.flush_max):
+                timer.cancel()  # the counter may be waiting for events: a failure to raise, or a due batch
+            flight.end()
+        if written is not None:
+            if self.on_flushed is not None:
+                self.on_flushed({guild_id for guild_id, _, _ in written.counts})
+        elif why is not None and not inbox.closed and not flight.stopping:
+            log.error(
+                "message_counter: database unavailable (%s); %d messages stay pending for the next flush",
+                why,
+                tally.pending,
+            )
 
     async def _flush(
         self, tally: MessageTally, *, final: bool = False, stopping: Callable[[], bool] = lambda: False

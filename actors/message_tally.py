@@ -74,45 +74,55 @@ class MessageTally:
         return len(self.message_ids) + self.reactions_pending
 
     def classify(self, event: MessageSent) -> Skip | None:
-        if event.author_bot:
-            return Skip.BOT
-        if event.webhook:
-            return Skip.WEBHOOK
-        if event.system:
-            return Skip.SYSTEM
-        config = self.configs.get(event.guild_id)
+        return self._skip(event, self.configs.get(event.guild_id))
+
+    def _skip(self, event: MessageSent, config: GuildConfig) -> Skip | None:
+        if event.author_bot or event.webhook or event.system:  # one test on the hot path
+            return Skip.BOT if event.author_bot else Skip.WEBHOOK if event.webhook else Skip.SYSTEM
         excluded = config.excluded_channels
-        if event.channel_id in excluded or event.parent_channel_id in excluded:
-            return Skip.EXCLUDED_CHANNEL
-        if event.parent_unknown and excluded:  # never counted against an exclusion by mistake
-            return Skip.PARENT_UNKNOWN
-        if event.author_roles & config.excluded_roles:
+        if excluded:
+            if event.channel_id in excluded or event.parent_channel_id in excluded:
+                return Skip.EXCLUDED_CHANNEL
+            if event.parent_unknown:  # never counted against an exclusion by mistake
+                return Skip.PARENT_UNKNOWN
+        if config.excluded_roles and event.author_roles & config.excluded_roles:
             return Skip.EXCLUDED_ROLE
         if event.message_id in self.seen:
             return Skip.DUPLICATE
         if self.forgotten and event.at < self.forgotten.get((event.guild_id, event.author_id), -math.inf):
             return Skip.FORGOTTEN
-        last = self.last_counted.get((event.guild_id, event.author_id))
-        if config.message_cooldown and last is not None and event.at - last < config.message_cooldown:
-            return Skip.COOLDOWN
+        if config.message_cooldown:
+            last = self.last_counted.get((event.guild_id, event.author_id))
+            if last is not None and event.at - last < config.message_cooldown:
+                return Skip.COOLDOWN
         return None
 
     def add(self, event: MessageSent) -> Skip | None:
-        """Count ``event`` unless it must be skipped; returns the reason it was skipped."""
-        skip = self.classify(event)
+        """Count ``event`` unless it must be skipped; returns the reason it was skipped.
+
+        On the hot path (every message): the config is looked up once, and locals stand in for
+        attribute reads.
+        """
+        config = self.configs.get(event.guild_id)
+        skip = self._skip(event, config)
         if skip is not None:
             return skip
-        self.seen[event.message_id] = None
-        if self.configs.get(event.guild_id).message_cooldown:
-            self.last_counted[(event.guild_id, event.author_id)] = event.at
-        if len(self.seen) > DEDUPE_WINDOW:
-            self.seen.popitem(last=False)
-        key = (event.guild_id, event.author_id, int(event.at))
-        self.counts[key] = self.counts.get(key, 0) + 1
+        guild_id, author_id, at = event.guild_id, event.author_id, event.at
+        member = (guild_id, author_id)
+        seen = self.seen
+        seen[event.message_id] = None
+        if len(seen) > DEDUPE_WINDOW:
+            seen.popitem(last=False)
+        if config.message_cooldown:
+            self.last_counted[member] = at
+        key = (guild_id, author_id, int(at))
+        counts = self.counts
+        counts[key] = counts.get(key, 0) + 1
         where = (*key, event.channel_id)
-        self.channels[where] = self.channels.get(where, 0) + 1
-        self.message_ids.append((event.message_id, event.at))
-        self.names[(event.guild_id, event.author_id)] = (event.author_name, event.at)
+        channels = self.channels
+        channels[where] = channels.get(where, 0) + 1
+        self.message_ids.append((event.message_id, at))
+        self.names[member] = (event.author_name, at)
         return None
 
     def classify_reaction(self, event: ReactionAdded) -> Skip | None:

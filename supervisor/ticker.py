@@ -30,13 +30,18 @@ from supervisor.mailbox import Sender
 RETRY = 0.05  # seconds until a Wake that found its inbox full is offered again
 
 
-@define(order=True)
+@define(eq=False)
 class Wake:
     """A registration, and the message its inbox gets at ``due`` (trio time)."""
 
     due: float
     order: int  # ties at the same due time go out in registration order
-    inbox: Sender[Any] | None = field(eq=False, order=False)  # None once delivered or cancelled
+    inbox: Sender[Any] | None = field()  # None once delivered or cancelled
+
+    def __lt__(self, other: Wake) -> bool:
+        """Heap order: by ``due``, then ``order``. Written out: attrs' ``order=True`` builds two
+        tuples per comparison, and the heap compares on every voice change (profile, issue 18)."""
+        return self.due < other.due or (self.due == other.due and self.order < other.order)
 
 
 class Ticker:

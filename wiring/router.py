@@ -58,6 +58,8 @@ SESSION_INBOX = 64
 YIELD_EVERY = 256  # routed events between two scheduler passes of the router
 AT_LAST_MARK = 0.0  # a leave stamped before any mark ends the session at its last checkpoint
 
+COUNTED = (MessageSent, ReactionAdded)  # what goes to the message counter as it is
+
 VoiceSpawner = Callable[[tuple[int, int, int]], ChildSpec]
 
 
@@ -84,28 +86,50 @@ class Router:
     async def run(self, events: trio.MemoryReceiveChannel[Event]) -> None:
         try:
             async with events:
-                taken = 0
-                while True:
-                    # Take queued events without a scheduler pass each; wait only when there are
-                    # none, and let the actors run every YIELD_EVERY events.
-                    try:
-                        event = events.receive_nowait()
-                    except trio.WouldBlock:
-                        try:
-                            event = await events.receive()
-                        except trio.EndOfChannel:
-                            break
-                    except trio.EndOfChannel:
-                        break
-                    await self.route(event)
-                    taken += 1
-                    if taken % YIELD_EVERY == 0:
-                        await trio.lowlevel.checkpoint()
+                await self._pump(events)
         finally:
             self.messages.close()
             for mailbox in self.sessions.values():
                 mailbox.close()
             self.sessions.clear()
+
+    async def _pump(self, events: trio.MemoryReceiveChannel[Event]) -> None:
+        """Take queued events without a scheduler pass each; wait only when there are none, and let
+        the actors run every ``YIELD_EVERY`` events.
+
+        Messages and reactions (most events) take a short path: no ``route`` call, no ``match``,
+        and a synchronous put into the counter's inbox while it has room (the same checks as
+        ``route``). A full inbox sends the event through ``route``, which waits: backpressure.
+        """
+        take, guilds = events.receive_nowait, self.guilds
+        put_message = self.messages.sender.send_nowait
+        taken = 0
+        while True:
+            try:
+                event = take()
+            except trio.WouldBlock:
+                event = None  # wait outside the handler (it would keep the exception alive)
+            except trio.EndOfChannel:
+                return
+            if event is None:
+                try:
+                    event = await events.receive()
+                except trio.EndOfChannel:
+                    return
+            taken += 1
+            if isinstance(event, COUNTED) and event.guild_id in guilds:
+                try:
+                    put_message(event)
+                    self.routed += 1
+                    full = False
+                except trio.WouldBlock:
+                    full = True
+                if full:
+                    await self.route(event)  # waits for room: backpressure, never a drop
+            else:
+                await self.route(event)
+            if taken % YIELD_EVERY == 0:
+                await trio.lowlevel.checkpoint()
 
     async def route(self, event: Event) -> None:
         match event:

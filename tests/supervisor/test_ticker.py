@@ -67,3 +67,19 @@ def test_the_heap_is_bounded_by_live_entries_not_by_the_rate_of_changes() -> Non
         wake = ticker.wake(float(n), inbox)
     assert len(ticker) == 1
     assert len(ticker._heap) <= 2 * 64 + 1
+
+
+async def test_wakes_due_at_the_same_time_arrive_in_registration_order(autojump_clock: object) -> None:
+    """The heap orders by due time, then by registration (``Wake.__lt__``)."""
+    start = trio.current_time()
+    inbox = SessionInbox[object]("s", capacity=16)
+    async with open_ticker() as ticker:
+        wakes = [ticker.wake(start + due, inbox) for due in (3.0, 1.0, 3.0, 1.0, 2.0, 3.0)]
+        await trio.sleep(5)
+    arrived = []
+    while True:
+        try:
+            arrived.append(inbox.receive_nowait())
+        except trio.WouldBlock:
+            break
+    assert arrived == [wakes[1], wakes[3], wakes[4], wakes[0], wakes[2], wakes[5]]
