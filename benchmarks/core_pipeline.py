@@ -207,12 +207,12 @@ def sample(size: Size, cache: Path, rep: int = 0) -> Sample:
 
 @contextmanager
 def _postgres(cache: Path) -> Iterator[str]:
-    """A fresh database for one repetition: on ``BENCH_DATABASE_URL`` / ``TEST_DATABASE_URL``'s
+    """A fresh database for one repetition: on ``BENCH_DATABASE_URL`` / ``PYTEST_POSTGRES_URL``'s
     server, else on a throwaway server (tests/pg.py) started here; ``Unavailable`` says why not."""
     from tests import pg  # the throwaway-server helper lives with the tests
 
     directory: Path | None = None
-    server = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
+    server = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("PYTEST_POSTGRES_URL")
     if not server:
         directory = Path(tempfile.mkdtemp(prefix="leaderboard-bench-pg-"))
         try:

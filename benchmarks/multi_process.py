@@ -12,7 +12,7 @@ measured in the same repetition (the baseline ``one-process``).
 
 Where the figure comes from on this machine: every process, the simulator and PostgreSQL share
 its cores, so N processes cannot go past what the cores allow; the notes give the core count and
-each run's start-up. PostgreSQL: ``BENCH_DATABASE_URL`` or ``TEST_DATABASE_URL`` (a server where
+each run's start-up. PostgreSQL: ``BENCH_DATABASE_URL`` or ``PYTEST_POSTGRES_URL`` (a server where
 databases may be created), else a throwaway server (``tests/pg.py``); without one the suite prints
 ``# multi_process_events_per_s_*: skipped (...)``.
 
@@ -77,7 +77,7 @@ class Result:
 
 
 def server_url() -> str | None:
-    return (os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL") or "").strip() or None
+    return (os.environ.get("BENCH_DATABASE_URL") or os.environ.get("PYTEST_POSTGRES_URL") or "").strip() or None
 
 
 @contextlib.contextmanager

@@ -245,7 +245,10 @@ def insertion_order(db: object) -> str:
 
 def schema_version(db: Any) -> int:
     if is_postgres(db):
-        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+        # Read only: the table is created by ``set_schema_version``, inside the migration's locked
+        # transaction (two processes creating it at once collide in PostgreSQL's catalog).
+        if db.execute("SELECT to_regclass('schema_version')").fetchone()[0] is None:
+            return 0
         row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
         return 0 if row[0] is None else int(row[0])
     return int(db.execute("PRAGMA user_version").fetchone()[0])
@@ -253,6 +256,7 @@ def schema_version(db: Any) -> int:
 
 def set_schema_version(db: Any, version: int) -> None:
     if is_postgres(db):
+        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
         db.execute("DELETE FROM schema_version")
         db.execute("INSERT INTO schema_version (version) VALUES (?)", [version])
     else:

@@ -12,6 +12,7 @@ Never edit a released migration; append a new one.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -232,18 +233,27 @@ def _step(db: Any, version: int) -> None:
 
 def migrate(db: Any, to: int = SCHEMA_VERSION) -> int:
     """Bring ``db`` (SQLite's ``sqlite_utils.Database`` or a ``PgDatabase``) to version ``to``
-    (tests stop earlier); returns the version it started at."""
-    start = schema_version(db)
-    if start > SCHEMA_VERSION:
-        raise RuntimeError(
-            f"database schema version {start} is newer than this bot ({SCHEMA_VERSION}); upgrade the bot"
-        )
-    for version in range(start, to):
-        with db.atomic():
-            if is_postgres(db):
-                db.execute("SELECT pg_advisory_xact_lock(?)", [_PG_MIGRATION_LOCK])
-                if schema_version(db) > version:
-                    continue  # another process did this step meanwhile
-            _step(db, version)
-            set_schema_version(db, version + 1)
+    (tests stop earlier); returns the version it started at.
+
+    On PostgreSQL the whole migration holds a session advisory lock, taken before the version is
+    read: two processes starting together migrate one after the other, and the second reads the
+    version in a transaction that begins after the first one's commit (a transaction that had
+    already looked for the version table would not see it appear)."""
+    postgres = is_postgres(db)
+    if postgres:
+        db.execute("SELECT pg_advisory_lock(?)", [_PG_MIGRATION_LOCK])
+    try:
+        start = schema_version(db)
+        if start > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"database schema version {start} is newer than this bot ({SCHEMA_VERSION}); upgrade the bot"
+            )
+        for version in range(start, to):
+            with db.atomic():
+                _step(db, version)
+                set_schema_version(db, version + 1)
+    finally:
+        if postgres:  # a lost connection has released it already; never hide the first error
+            with contextlib.suppress(Exception):
+                db.execute("SELECT pg_advisory_unlock(?)", [_PG_MIGRATION_LOCK])
     return start

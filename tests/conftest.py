@@ -71,9 +71,9 @@ def restore_logging() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
-    """A PostgreSQL server's URL: ``TEST_DATABASE_URL`` (CI starts one), else a throwaway server
+    """A PostgreSQL server's URL: ``PYTEST_POSTGRES_URL`` (CI starts one), else a throwaway server
     for this session; skips (once, with the reason) when none can be started here."""
-    if url := os.environ.get("TEST_DATABASE_URL", "").strip():
+    if url := os.environ.get("PYTEST_POSTGRES_URL", "").strip():
         yield url
         return
     directory = Path(tempfile.mkdtemp(prefix="leaderboard-pg-"))

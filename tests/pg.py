@@ -1,11 +1,11 @@
 """A throwaway PostgreSQL server for the tests: ``initdb`` + ``pg_ctl`` on a temporary data directory.
 
 Why a real server: the store's PostgreSQL engine is tested against PostgreSQL itself, never a
-stand-in. The tests' fixture (tests/conftest.py) reuses ``TEST_DATABASE_URL`` when it is set (CI
+stand-in. The tests' fixture (tests/conftest.py) reuses ``PYTEST_POSTGRES_URL`` when it is set (CI
 starts one server for the whole run) and otherwise starts its own for the session, or skips the
 PostgreSQL tests with the reason when no server can be started.
 
-    python -m tests.pg start DIR   # prints the server's URL (CI exports it as TEST_DATABASE_URL)
+    python -m tests.pg start DIR   # prints the server's URL (CI exports it as PYTEST_POSTGRES_URL)
     python -m tests.pg stop DIR
 
 ``initdb`` refuses to run as root: as root the server runs as the ``postgres`` user (the distribution

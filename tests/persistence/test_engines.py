@@ -122,3 +122,30 @@ def test_a_postgresql_restart_mid_activity_loses_nothing() -> None:
         trio.run(main)
     finally:
         pg.stop(directory)
+
+
+def test_processes_opening_a_new_postgresql_database_at_once_migrate_it_once(pg_url: str) -> None:
+    """Two bot processes started together on an empty database (compose starts both at once):
+    each migrates under the advisory lock, neither collides creating the version table."""
+    import threading
+
+    opened: list[Store] = []
+    failures: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def open_store() -> None:
+        start.wait()
+        try:
+            opened.append(Store(pg_url))
+        except BaseException as exc:  # recorded for the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    assert len(opened) == 4
+    (versions,) = opened[0].db.execute("SELECT COUNT(*) FROM schema_version").fetchone()
+    assert versions == 1
