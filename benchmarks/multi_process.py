@@ -77,7 +77,9 @@ class Result:
 
 
 def server_url() -> str | None:
-    return (os.environ.get("BENCH_DATABASE_URL") or os.environ.get("PYTEST_POSTGRES_URL") or "").strip() or None
+    return (
+        os.environ.get("BENCH_DATABASE_URL") or os.environ.get("PYTEST_POSTGRES_URL") or ""
+    ).strip() or None
 
 
 @contextlib.contextmanager
