@@ -20,15 +20,11 @@ import asyncio
 import contextlib
 import io
 import logging
-import multiprocessing
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from datetime import date, timedelta
 from typing import Any
 
 import disnake
-import trio
 from cachetools import TTLCache
 
 from domain.clock import WallClock
@@ -36,6 +32,7 @@ from domain.history import DayActivity
 from persistence.history import member_days_sync
 from pictures.chart import DAYS, daily_series
 from pictures.rank_card import RankCard, render_rank_card
+from pictures.worker import PictureWorker
 
 log = logging.getLogger(__name__)
 
@@ -95,47 +92,20 @@ class Avatars:
 
 
 class CardRenderer:
-    """Renders cards in one worker process, one card at a time, each within ``RENDER_TIMEOUT``.
-
-    A process, not a thread: drawing is Python as much as C (matplotlib lays out every text and
-    tick in Python), so a render thread would hold the GIL in turns with the event loop, and on a
-    busy machine the loop would wait for it tens of milliseconds at a time; a process shares
-    nothing with the loop. The worker starts on the first card (spawned: no copy of the running
-    bot's threads) and is replaced if it dies. ``inline`` (deterministic simulations on MockClock,
-    with an inline store) renders on the Trio thread instead.
-    """
+    """Renders cards in the picture worker (``pictures.worker``: one process, one card at a time,
+    each within ``RENDER_TIMEOUT``); ``inline`` renders on the Trio thread."""
 
     def __init__(self, *, inline: bool, render: Callable[[RankCard], bytes] = render_rank_card) -> None:
-        self.inline = inline
         self._render = render
-        self._pool: ProcessPoolExecutor | None = None
-        self._limiter: trio.CapacityLimiter | None = None  # made inside the Trio run that uses it
+        self.worker = PictureWorker(timeout=RENDER_TIMEOUT, inline=inline)
 
     async def render(self, card: RankCard) -> bytes:
         """Trio side (reach it from asyncio with ``trio_asyncio.trio_as_aio``)."""
-        if self.inline:
-            await trio.lowlevel.checkpoint()
-            return self._render(card)
-        if self._limiter is None:
-            self._limiter = trio.CapacityLimiter(1)  # the queue waits here, in Trio, never in the pool
-        async with self._limiter:
-            if self._pool is None:
-                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-            future = self._pool.submit(self._render, card)
-            try:
-                with trio.fail_after(RENDER_TIMEOUT):
-                    return await trio.to_thread.run_sync(future.result, abandon_on_cancel=True)
-            except BrokenProcessPool:
-                self.close()  # the worker died: the next card starts a new one
-                raise
-            finally:
-                future.cancel()  # cancelled or timed out: drop it if it has not started
+        return await self.worker.draw(self._render, card)
 
     def close(self) -> None:
         """Stop the worker (it also stops when this process exits)."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        self.worker.close()
 
 
 def card_file(png: bytes) -> disnake.File:

@@ -35,6 +35,6 @@ async def test_a_dead_worker_fails_that_drawing_and_the_next_one_starts_afresh()
     try:
         with trio.fail_after(60), pytest.raises(BrokenProcessPool):
             await worker(DAYS, "#000000")
-        assert worker._pool is None
+        assert not worker.worker.started
     finally:
         worker.close()
