@@ -40,7 +40,7 @@ from attrs import define, evolve
 from cachetools import LRUCache, TTLCache
 from disnake.ext import commands
 from disnake.gateway import DiscordWebSocket, ReconnectWebSocket
-from disnake.shard import Shard
+from disnake.shard import EventItem, EventType, Shard
 
 from bot_entry import translate
 from bot_entry.config import check_shard_ids
@@ -182,7 +182,18 @@ class ShardedBot(commands.AutoShardedInteractionBot):
             slot = now + (at - wall_now)
         self._next_identify[bucket] = slot + IDENTIFY_INTERVAL  # reserved before waiting: no race
         if slot > now:
-            await asyncio.sleep(slot - now)
+            try:
+                await asyncio.sleep(slot - now)
+            except asyncio.CancelledError:
+                # A stop during the wait: disnake's ``Shard.reidentify`` swallows this, and its
+                # ``connect`` loop would then wait for the next shard event for ever. Tell the loop
+                # to end, so the stop completes (the cancellation still goes on up from here).
+                self._end_connect_loop()
+                raise
+
+    def _end_connect_loop(self) -> None:
+        queue: asyncio.Queue[EventItem] = self._AutoShardedClient__queue  # type: ignore[attr-defined]
+        queue.put_nowait(EventItem(EventType.clean_close, None, None))  # type: ignore[arg-type]
 
     async def launch_shards(self, *, ignore_session_start_limit: bool = False) -> None:
         params = self.gateway_params

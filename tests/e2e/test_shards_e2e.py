@@ -296,3 +296,36 @@ async def test_a_shard_that_cannot_connect_stops_the_bot_after_bounded_tries(
     )
     assert clock.now() - started < 300
     assert sim.gateway.identifies == []
+
+
+async def test_a_stop_while_a_shard_waits_to_re_identify_is_prompt(
+    autojump_clock: object, aio_loop: object, clock: WallClock, tmp_path: Path
+) -> None:
+    """disnake's ``reidentify`` swallows a cancellation that lands in the 5 s wait before the
+    IDENTIFY, and its loop then waits for the next shard event for ever: the stop must still end
+    (found by chaos seeds 44 and 68, a SIGTERM during that wait)."""
+    from bot_entry.gateway import IDENTIFY_INTERVAL
+    from discord_sim.gateway import INVALID_SESSION
+
+    sim = new_sim(clock)
+    sim.world.add_guilds(2, members=2)
+    await trio_asyncio_start(sim)
+    try:
+        with trio.CancelScope() as guard:  # a stop that never ends is cut here, in virtual time
+            async with running_bot(sim, settings_for(tmp_path / "lb.db", SHARD_COUNT="1"), clock) as app:
+                router = app.pipeline.router
+                assert router is not None
+                await wait_until(lambda: len(router.guilds) == 2, what="every guild")
+                for connection in list(sim.gateway.connections):  # not resumable: a re-IDENTIFY follows
+                    if connection.session is not None:
+                        sim.gateway.sessions.pop(connection.session.session_id, None)
+                        connection.send(INVALID_SESSION, False)
+                await wait_until(lambda: bool(router.in_outage), what="the outage")
+                await trio.sleep(IDENTIFY_INTERVAL / 5)  # inside the wait before the IDENTIFY
+                assert len(sim.gateway.identifies) == 1
+                stop_began = clock.now()
+                guard.deadline = trio.current_time() + 60
+    finally:
+        await trio_asyncio_close(sim)
+    assert not guard.cancelled_caught, "the stop never ended"
+    assert clock.now() - stop_began < IDENTIFY_INTERVAL
