@@ -75,15 +75,21 @@ def test_every_setting_the_compose_file_uses_is_documented_in_env_example() -> N
 def test_every_setting_the_systemd_env_files_use_is_documented_and_valid(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for env_file in sorted((ROOT / "deploy").glob("*.env")):
+    env_files = sorted((ROOT / "deploy").glob("*.env.example"))
+    assert len(env_files) == 3  # common + one per shard range
+    for env_file in env_files:
         names = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", env_file.read_text(), flags=re.MULTILINE))
         missing = sorted(names - documented() - COMPOSE_ONLY)
         assert not missing, f"{env_file.name} uses settings not in .env.example: {missing}"
     # The two instances' files, each with the shared one, are settings the bot accepts.
-    common = dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", (ROOT / "deploy/common.env").read_text(), re.M))
+    common = dict(
+        re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", (ROOT / "deploy/common.env.example").read_text(), re.M)
+    )
     for instance in ("shards-0", "shards-1"):
         own = dict(
-            re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", (ROOT / f"deploy/{instance}.env").read_text(), re.M)
+            re.findall(
+                r"^([A-Z][A-Z0-9_]*)=(.*)$", (ROOT / f"deploy/{instance}.env.example").read_text(), re.M
+            )
         )
         for name, value in (common | own).items():
             monkeypatch.setenv(name, value)
