@@ -29,7 +29,7 @@ from domain.kinds import BoardKind
 from domain.units import whole_seconds
 from domain.windows import date_number, day_date
 from persistence.dialect import indexed_by, insert_rows
-from persistence.queries import COLUMNS, Rank, Standing, names_sync
+from persistence.queries import COLUMNS, Rank, Standing, standings_page
 
 DEFAULT_HISTORY_DAYS = 400
 PRUNE_BATCH = 500  # rows deleted per transaction: a few milliseconds of the writer at most
@@ -180,14 +180,7 @@ def window_standings_sync(
     (above,) = conn.execute(
         f"SELECT COUNT(*) FROM ({totals}) AS t WHERE total > ?4", (*span, rows[0][1])
     ).fetchone()
-    names = names_sync(conn, guild_id, [user_id for user_id, _ in rows])
-    page: list[Standing] = []
-    current = above + 1
-    for i, (user_id, value) in enumerate(rows):
-        if i and value != rows[i - 1][1]:
-            current = offset + i + 1
-        page.append(Standing(current, user_id, value, names.get(user_id)))
-    return page
+    return standings_page(conn, guild_id, rows, above, offset)
 
 
 def window_rank_sync(

@@ -18,7 +18,7 @@ Every function takes a ``sqlite3.Connection`` or the ``Store``; on the Trio side
 from __future__ import annotations
 
 import sqlite3
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from domain.kinds import BoardKind
 
@@ -118,6 +118,13 @@ def top(
         f"ORDER BY {col} DESC, user_id LIMIT ?4 OFFSET ?5",
         (guild_id, period, first[0], limit, offset - above),
     ).fetchall()
+    return standings_page(conn, guild_id, rows, above, offset)
+
+
+def standings_page(conn: Any, guild_id: int, rows: list[Any], above: int, offset: int) -> list[Standing]:
+    """A page of ``(user_id, value)`` rows, ordered by value, as standings: competition ranks
+    (ties share the first rank; ``above`` members rank above the page's first value) and the
+    stored names. Shared by the period boards and the day windows (``persistence.history``)."""
     names = names_sync(conn, guild_id, [user_id for user_id, _ in rows])
     page: list[Standing] = []
     current = above + 1

@@ -190,7 +190,7 @@ def test_every_history_read_uses_an_index(sqlite_store: Store, monkeypatch: pyte
 
     conn = store.db.conn
     monkeypatch.setattr(history, "_conn", lambda _source: Recording(conn))
-    monkeypatch.setattr(history, "names_sync", lambda *_: {})
+    monkeypatch.setattr(queries, "names_sync", lambda *_: {})  # the names read is queries.py's
     last = D0 + timedelta(days=6)
     guild_days_sync(store, G, D0, last)
     member_days_sync(store, G, 10, D0, last)
