@@ -74,6 +74,7 @@ class Result:
     rates: dict[str, float]  # processes -> messages/s
     startups: dict[str, float]  # processes -> seconds from start to every guild stored
     cores: int
+    cpu_us: dict[str, dict[str, float]]  # processes -> {"bots", "sim", "postgres"}: CPU us per message
 
 
 def server_url() -> str | None:
@@ -144,6 +145,35 @@ def stored(url: str) -> tuple[int, int]:
     return int(guilds[0]) if guilds else 0, int(messages[0]) if messages else 0
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used, from /proc; 0 when it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime (fields 14, 15)
+
+
+def postgres_cpu() -> dict[int, float]:
+    """CPU seconds of every process on this machine named ``postgres`` (the server and its backends;
+    the server may be one the benchmark did not start, so it is found by name)."""
+    found: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (entry / "comm").read_text().strip() == "postgres":
+                    found[int(entry.name)] = process_cpu(int(entry.name))
+    return found
+
+
+def cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU used between two readings by the processes of ``after`` (those new since count from 0)."""
+    return sum(max(0.0, t - before.get(pid, 0.0)) for pid, t in after.items())
+
+
 def ranges(processes: int) -> list[str]:
     per = SHARDS // processes
     return [f"{i * per}-{(i + 1) * per - 1}" for i in range(processes)]
@@ -194,8 +224,11 @@ async def wait_for(
         await trio.sleep(0.1)
 
 
-async def one_config(plan: Plan, processes: int, server: str, workdir: Path) -> tuple[float, float]:
-    """(messages/s, start-up seconds) for ``processes`` processes."""
+async def one_config(
+    plan: Plan, processes: int, server: str, workdir: Path
+) -> tuple[float, float, dict[str, float]]:
+    """(messages/s, start-up seconds, CPU us per message of the bots, the simulator and PostgreSQL)
+    for ``processes`` processes; the CPU is measured over the counting only."""
     sim = DiscordSim(World(lambda: int(time.time() * 1000)), token=TOKEN)
     sim.rules = evolve(sim.rules, max_concurrency=SHARDS)
     guilds: list[SimGuild] = sim.world.add_guilds(plan.guilds, members=2)
@@ -222,6 +255,8 @@ async def one_config(plan: Plan, processes: int, server: str, workdir: Path) -> 
         startup = time.time() - started
         channels = [next(c for c in g.channels.values() if c.name == "general") for g in guilds]
         authors = [next(m for m in g.members.values() if not m.bot) for g in guilds]
+        bots_before = {bot.pid: process_cpu(bot.pid) for bot in bots}
+        pg_before, sim_before = postgres_cpu(), time.process_time()
         first = time.perf_counter()
         for i in range(plan.messages):
             k = i % len(guilds)
@@ -237,23 +272,30 @@ async def one_config(plan: Plan, processes: int, server: str, workdir: Path) -> 
 
         await wait_for(all_counted, plan.count_timeout, f"{plan.messages} messages counted", bots)
         elapsed = time.perf_counter() - first
+        per_message = 1e6 / plan.messages
+        cpu = {
+            "bots": cpu_between(bots_before, {b.pid: process_cpu(b.pid) for b in bots}) * per_message,
+            "sim": (time.process_time() - sim_before) * per_message,
+            "postgres": cpu_between(pg_before, postgres_cpu()) * per_message,
+        }
     finally:
         for bot in bots:
             await trio.to_thread.run_sync(stop_bot, bot)
         await trio_asyncio.aio_as_trio(sim.close)()
         await trio.to_thread.run_sync(drop_database, server, url)
-    return plan.messages / elapsed, startup
+    return plan.messages / elapsed, startup, cpu
 
 
 async def _run(plan: Plan, workdir: Path) -> Result:
     rates: dict[str, float] = {}
     startups: dict[str, float] = {}
+    cpu_us: dict[str, dict[str, float]] = {}
     with postgres() as server:
         async with trio_asyncio.open_loop():
             for n in PROCESSES:
-                rate, startup = await one_config(plan, n, server, workdir)
-                rates[str(n)], startups[str(n)] = rate, startup
-    return Result(asdict(plan), rates, startups, os.cpu_count() or 1)
+                rate, startup, cpu = await one_config(plan, n, server, workdir)
+                rates[str(n)], startups[str(n)], cpu_us[str(n)] = rate, startup, cpu
+    return Result(asdict(plan), rates, startups, os.cpu_count() or 1, cpu_us)
 
 
 def result(size: Size, cache: Path, rep: int) -> Result:
@@ -270,7 +312,9 @@ def result(size: Size, cache: Path, rep: int) -> Result:
 
 def _sample(processes: int, size: Size, cache: Path, rep: int) -> Sample:
     r = result(size, cache, rep)
+    cpu = r.cpu_us[str(processes)]
     notes = {f"startup_s_{n}p": r.startups[str(n)] for n in PROCESSES} | {"cores": float(r.cores)}
+    notes |= {f"cpu_us_per_message_{part}": cpu[part] for part in ("bots", "sim", "postgres")}
     return Sample(r.rates[str(processes)], baseline=r.rates["1"], notes=notes)
 
 
