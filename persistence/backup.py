@@ -57,24 +57,44 @@ def _stamp(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime(_STAMP)
 
 
-def _pattern(db_path: Path) -> re.Pattern[str]:
-    return re.compile(rf"{re.escape(db_path.stem)}-({_STAMP_RE})\.db")
+def _backups(backup_dir: Path, stem: str, suffix: str) -> list[Path]:
+    """The backups named ``<stem>-<stamp>[-<serial>]<suffix>`` in ``backup_dir``, oldest first (the
+    name sorts by time, then by serial): one lister for both engines' files."""
+    if not backup_dir.is_dir():
+        return []
+    pattern = re.compile(rf"{re.escape(stem)}-({_STAMP_RE}){re.escape(suffix)}")
+
+    def key(path: Path) -> tuple[str, int]:
+        match = pattern.fullmatch(path.name)
+        assert match is not None
+        stamp, _, serial = match.group(1).partition("-")
+        return stamp, int(serial or 0)
+
+    return sorted((p for p in backup_dir.iterdir() if pattern.fullmatch(p.name)), key=key)
+
+
+def _new_target(backup_dir: Path, stem: str, suffix: str, now: float) -> Path:
+    """A backup's name for ``now`` that no file has yet: two backups within one second keep both."""
+    stamp = _stamp(now)
+    final = backup_dir / f"{stem}-{stamp}{suffix}"
+    serial = 1
+    while final.exists():
+        final = backup_dir / f"{stem}-{stamp}-{serial}{suffix}"
+        serial += 1
+    return final
+
+
+def _keep_newest(backups: list[Path], keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` of ``backups`` (oldest first); returns what was deleted."""
+    doomed = backups[: max(0, len(backups) - keep)]
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed
 
 
 def list_backups(db_path: Path, backup_dir: Path) -> list[Path]:
-    """This database's backups in ``backup_dir``, oldest first (the name sorts by time)."""
-    if not backup_dir.is_dir():
-        return []
-    pattern = _pattern(db_path)
-    found = [p for p in backup_dir.iterdir() if pattern.fullmatch(p.name)]
-    return sorted(found, key=lambda p: _sort_key(pattern, p))
-
-
-def _sort_key(pattern: re.Pattern[str], path: Path) -> tuple[str, int]:
-    match = pattern.fullmatch(path.name)
-    assert match is not None
-    stamp, _, serial = match.group(1).partition("-")
-    return stamp, int(serial or 0)
+    """This database's backups in ``backup_dir``, oldest first."""
+    return _backups(backup_dir, db_path.stem, ".db")
 
 
 def latest_backup(db_path: Path, backup_dir: Path) -> Path | None:
@@ -161,12 +181,7 @@ def backup_now(db_path: Path, backup_dir: Path, *, keep: int, now: float | None 
         backup_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BackupError(f"cannot create the backup directory {backup_dir}: {exc.strerror or exc}") from exc
-    stamp = _stamp(time.time() if now is None else now)
-    final = backup_dir / f"{db_path.stem}-{stamp}.db"
-    serial = 1
-    while final.exists():  # two backups within one second keep both
-        final = backup_dir / f"{db_path.stem}-{stamp}-{serial}.db"
-        serial += 1
+    final = _new_target(backup_dir, db_path.stem, ".db", time.time() if now is None else now)
     partial = backup_dir / f".{final.name}.partial"
     _remove_with_sidecars(partial)
     started = time.perf_counter()
@@ -198,11 +213,7 @@ def backup_now(db_path: Path, backup_dir: Path, *, keep: int, now: float | None 
 
 def prune(db_path: Path, backup_dir: Path, *, keep: int) -> list[Path]:
     """Delete all but the newest ``keep`` backups of ``db_path``; returns what was deleted."""
-    backups = list_backups(db_path, backup_dir)
-    doomed = backups[: max(0, len(backups) - keep)]
-    for path in doomed:
-        path.unlink(missing_ok=True)
-    return doomed
+    return _keep_newest(list_backups(db_path, backup_dir), keep)
 
 
 async def run_backups(
@@ -369,23 +380,12 @@ def pg_dump_command(url: str, target: Path) -> list[str]:
 
 
 def pg_backup_target(url: str, backup_dir: Path, now: float) -> Path:
-    _, _, stem = _pg_parts(url)
-    final = backup_dir / f"{stem}-{_stamp(now)}.dump"
-    serial = 1
-    while final.exists():
-        final = backup_dir / f"{stem}-{_stamp(now)}-{serial}.dump"
-        serial += 1
-    return final
+    return _new_target(backup_dir, _pg_parts(url)[2], ".dump", now)
 
 
 def list_pg_backups(url: str, backup_dir: Path) -> list[Path]:
     """This database's dumps in ``backup_dir``, oldest first."""
-    if not backup_dir.is_dir():
-        return []
-    _, _, stem = _pg_parts(url)
-    pattern = re.compile(rf"{re.escape(stem)}-({_STAMP_RE})\.dump")
-    found = [p for p in backup_dir.iterdir() if pattern.fullmatch(p.name)]
-    return sorted(found, key=lambda p: _sort_key(pattern, p))
+    return _backups(backup_dir, _pg_parts(url)[2], ".dump")
 
 
 def pg_backup_now(
@@ -427,10 +427,7 @@ def pg_backup_now(
         raise BackupError(f"pg_dump into {backup_dir} failed: {exc}") from exc
     finally:
         partial.unlink(missing_ok=True)
-    dumps = list_pg_backups(url, backup_dir)
-    removed = dumps[: max(0, len(dumps) - keep)]
-    for path in removed:
-        path.unlink(missing_ok=True)
+    removed = _keep_newest(list_pg_backups(url, backup_dir), keep)
     log.info(
         "backup written: %s",
         final,
