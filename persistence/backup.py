@@ -84,6 +84,19 @@ def _new_target(backup_dir: Path, stem: str, suffix: str, now: float) -> Path:
     return final
 
 
+def _log_written(final: Path, started: float, removed: list[Path]) -> None:
+    log.info(
+        "backup written: %s",
+        final,
+        extra={
+            "path": str(final),
+            "bytes": final.stat().st_size,
+            "seconds": round(time.perf_counter() - started, 3),
+            "removed": [p.name for p in removed],
+        },
+    )
+
+
 def _keep_newest(backups: list[Path], keep: int) -> list[Path]:
     """Delete all but the newest ``keep`` of ``backups`` (oldest first); returns what was deleted."""
     doomed = backups[: max(0, len(backups) - keep)]
@@ -198,16 +211,7 @@ def backup_now(db_path: Path, backup_dir: Path, *, keep: int, now: float | None 
     finally:
         _clean_up(partial)
     removed = prune(db_path, backup_dir, keep=keep)
-    log.info(
-        "backup written: %s",
-        final,
-        extra={
-            "path": str(final),
-            "bytes": final.stat().st_size,
-            "seconds": round(time.perf_counter() - started, 3),
-            "removed": [p.name for p in removed],
-        },
-    )
+    _log_written(final, started, removed)
     return final
 
 
@@ -428,16 +432,7 @@ def pg_backup_now(
     finally:
         partial.unlink(missing_ok=True)
     removed = _keep_newest(list_pg_backups(url, backup_dir), keep)
-    log.info(
-        "backup written: %s",
-        final,
-        extra={
-            "path": str(final),
-            "bytes": final.stat().st_size,
-            "seconds": round(time.perf_counter() - started, 3),
-            "removed": [p.name for p in removed],
-        },
-    )
+    _log_written(final, started, removed)
     return final
 
 
