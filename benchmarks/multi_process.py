@@ -25,7 +25,6 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -42,8 +41,8 @@ from attrs import asdict, define, evolve
 from benchmarks.common import Sample, Size
 from discord_sim.server import DiscordSim
 from discord_sim.world import SimGuild, World
+from tests.bot_process import bot_env, spawn, stop
 
-ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-multi-process-token"
 SHARDS = 4
 PROCESSES = (1, 2, 4)
@@ -182,34 +181,18 @@ def ranges(processes: int) -> list[str]:
 def start_bot(
     sim: DiscordSim, workdir: Path, url: str, shard_ids: str, rest: float
 ) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "LEADERBOARD_"))} | {
-        "DISCORD_TOKEN": sim.token,
-        "DISCORD_API_BASE": sim.base_url,
-        "DATABASE_URL": url,
-        "SHARD_COUNT": str(SHARDS),
-        "SHARD_IDS": shard_ids,
-        "REST_GLOBAL_PER_SECOND": f"{rest:g}",
-        "MESSAGE_FLUSH_MAX": "5000",
-        "OPS_PORT": "0",
-        "BACKUP_INTERVAL_HOURS": "0",
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
-    }
-    with (workdir / f"bot-{shard_ids}.log").open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "bot_entry", "run"], cwd=workdir, env=env, stdout=out, stderr=out
-        )
-
-
-def stop_bot(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    env = bot_env(
+        DISCORD_TOKEN=sim.token,
+        DISCORD_API_BASE=sim.base_url,
+        DATABASE_URL=url,
+        SHARD_COUNT=str(SHARDS),
+        SHARD_IDS=shard_ids,
+        REST_GLOBAL_PER_SECOND=f"{rest:g}",
+        MESSAGE_FLUSH_MAX="5000",
+        LOG_FORMAT="json",
+        LOG_LEVEL="WARNING",
+    )
+    return spawn(workdir, env, workdir / f"bot-{shard_ids}.log")
 
 
 async def wait_for(
@@ -280,7 +263,7 @@ async def one_config(
         }
     finally:
         for bot in bots:
-            await trio.to_thread.run_sync(stop_bot, bot)
+            await stop(bot, 60.0)
         await trio_asyncio.aio_as_trio(sim.close)()
         await trio.to_thread.run_sync(drop_database, server, url)
     return plan.messages / elapsed, startup, cpu

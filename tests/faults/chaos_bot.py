@@ -7,23 +7,18 @@ so the oracle knows when a process was up.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import trio
-
+from tests.bot_process import bot_env, spawn, stop
 from tests.faults.chaos_oracle import CHECKPOINT, FLUSH, Record
 
 if TYPE_CHECKING:
     from discord_sim.server import DiscordSim
 
-ROOT = Path(__file__).resolve().parents[2]
 STOP_TIMEOUT = 30.0  # seconds a SIGTERM'd bot may take to stop cleanly
 
 
@@ -35,30 +30,21 @@ class Bot:
         self.workdir = workdir
         self.record = record
         self.log = workdir / "bot.log"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "LEADERBOARD_"))} | {
-            "DISCORD_TOKEN": sim.token,
-            "LEADERBOARD_DB": str(db),
-            "VOICE_CHECKPOINT_SECONDS": str(CHECKPOINT),
-            "MESSAGE_FLUSH_SECONDS": str(FLUSH),
-            "VOICE_FLUSH_SECONDS": str(FLUSH),
-            "OPS_PORT": "0",
-            "BACKUP_INTERVAL_HOURS": "0",
-            "LOG_FORMAT": "console",
-            "SUPERVISOR_INTENSITY": "50",
-            "PYTHONPATH": str(ROOT),
-        }
+        self.env = bot_env(
+            DISCORD_TOKEN=sim.token,
+            LEADERBOARD_DB=str(db),
+            VOICE_CHECKPOINT_SECONDS=str(CHECKPOINT),
+            MESSAGE_FLUSH_SECONDS=str(FLUSH),
+            VOICE_FLUSH_SECONDS=str(FLUSH),
+            LOG_FORMAT="console",
+            SUPERVISOR_INTENSITY="50",
+        )
         self.process: subprocess.Popen[bytes] | None = None
         self.exits: list[int] = []  # exit codes of processes that ended without our SIGKILL
 
     def start(self) -> None:
-        with self.log.open("ab") as log:  # the child keeps its own copy of the fd
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot_entry", "run"],
-                cwd=self.workdir,
-                env=self.env | {"DISCORD_API_BASE": self.sim.base_url},  # its port: known once it listens
-                stdout=log,
-                stderr=log,
-            )
+        # the simulator's port is known once it listens, so the base URL is added at each start
+        self.process = spawn(self.workdir, self.env | {"DISCORD_API_BASE": self.sim.base_url}, self.log)
         self.record.starts.append(time.time())
 
     def identified(self) -> bool:
@@ -79,15 +65,8 @@ class Bot:
 
     async def stop(self) -> int | None:
         """SIGTERM and wait for the clean shutdown; None if it did not exit in time."""
-        process = self.process
-        assert process is not None
-        process.send_signal(signal.SIGTERM)
-        try:
-            return await trio.to_thread.run_sync(partial(process.wait, STOP_TIMEOUT))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            return None
+        assert self.process is not None
+        return await stop(self.process, STOP_TIMEOUT)
 
     def tail(self, n: int = 2500) -> str:
         return self.log.read_text(errors="replace")[-n:] if self.log.exists() else ""

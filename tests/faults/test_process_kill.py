@@ -13,16 +13,15 @@ import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import trio
 
 from domain.clock import WallClock
+from tests.bot_process import bot_env, spawn
 from tests.harness import simulator
 
-ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINT, FLUSH, SLACK = 0.3, 0.2, 0.25
 SEED = int(os.environ.get("KILL_SEED", "7"))
 
@@ -54,23 +53,17 @@ async def test_sigkill_loses_at_most_one_checkpoint_and_never_counts_downtime(
         for channel, members in pairs:
             for member in members:
                 sim.set_voice(guild, member, channel)
-        env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"} | {
-            "DISCORD_TOKEN": sim.token,
-            "DISCORD_API_BASE": sim.base_url,
-            "LEADERBOARD_DB": str(db),
-            "VOICE_CHECKPOINT_SECONDS": str(CHECKPOINT),
-            "MESSAGE_FLUSH_SECONDS": str(FLUSH),
-            "VOICE_FLUSH_SECONDS": str(FLUSH),
-            "PYTHONPATH": str(ROOT),
-            "OPS_PORT": "0",
-            "BACKUP_INTERVAL_HOURS": "0",
-        }
+        env = bot_env(
+            DISCORD_TOKEN=sim.token,
+            DISCORD_API_BASE=sim.base_url,
+            LEADERBOARD_DB=str(db),
+            VOICE_CHECKPOINT_SECONDS=str(CHECKPOINT),
+            MESSAGE_FLUSH_SECONDS=str(FLUSH),
+            VOICE_FLUSH_SECONDS=str(FLUSH),
+        )
 
         def start_bot() -> subprocess.Popen[bytes]:
-            with (tmp_path / "bot.log").open("ab") as log:  # the child keeps its own copy of the fd
-                return subprocess.Popen(
-                    [sys.executable, "-m", "bot_entry", "run"], cwd=tmp_path, env=env, stdout=log, stderr=log
-                )
+            return spawn(tmp_path, env, tmp_path / "bot.log")
 
         bot = start_bot()
         await wait_for(lambda: len(identified) == 1)

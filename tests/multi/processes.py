@@ -8,21 +8,18 @@ up (``sim.gateway.identifies``: world time, shard, shard count).
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable
-from functools import partial
 from pathlib import Path
 
 import psycopg
 import trio
 
 from discord_sim.server import DiscordSim
+from tests.bot_process import bot_env, spawn, stop
 
-ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "multi-process-test-token"
 CHECKPOINT, FLUSH = 0.3, 0.2  # VOICE_CHECKPOINT_SECONDS; MESSAGE_FLUSH_SECONDS and VOICE_FLUSH_SECONDS
 STOP_TIMEOUT = 30.0
@@ -41,32 +38,21 @@ class BotProcess:
         self.started_at: float | None = None
 
     def env(self, shard_count: int, shard_ids: str) -> dict[str, str]:
-        keep = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "LEADERBOARD_"))}
-        return keep | {
-            "DISCORD_TOKEN": TOKEN,
-            "DISCORD_API_BASE": self.sim.base_url,
-            "DATABASE_URL": self.url,
-            "SHARD_COUNT": str(shard_count),
-            "SHARD_IDS": shard_ids,
-            "REST_GLOBAL_PER_SECOND": "20",
-            "VOICE_CHECKPOINT_SECONDS": str(CHECKPOINT),
-            "MESSAGE_FLUSH_SECONDS": str(FLUSH),
-            "VOICE_FLUSH_SECONDS": str(FLUSH),
-            "OPS_PORT": "0",
-            "BACKUP_INTERVAL_HOURS": "0",
-            "LOG_FORMAT": "console",
-            "PYTHONPATH": str(ROOT),
-        }
+        return bot_env(
+            DISCORD_TOKEN=TOKEN,
+            DISCORD_API_BASE=self.sim.base_url,
+            DATABASE_URL=self.url,
+            SHARD_COUNT=str(shard_count),
+            SHARD_IDS=shard_ids,
+            REST_GLOBAL_PER_SECOND="20",
+            VOICE_CHECKPOINT_SECONDS=str(CHECKPOINT),
+            MESSAGE_FLUSH_SECONDS=str(FLUSH),
+            VOICE_FLUSH_SECONDS=str(FLUSH),
+            LOG_FORMAT="console",
+        )
 
     def start(self, shard_count: int, shard_ids: str) -> None:
-        with self.log.open("ab") as log:  # the child keeps its own copy of the fd
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot_entry", "run"],
-                cwd=self.workdir,
-                env=self.env(shard_count, shard_ids),
-                stdout=log,
-                stderr=log,
-            )
+        self.process = spawn(self.workdir, self.env(shard_count, shard_ids), self.log)
         self.started_at = time.time()
 
     def kill(self) -> float:
@@ -78,17 +64,11 @@ class BotProcess:
 
     async def stop(self) -> int:
         """SIGTERM and wait for the clean stop; its exit code."""
-        process = self.process
-        assert process is not None
-        process.send_signal(signal.SIGTERM)
-        try:
-            return await trio.to_thread.run_sync(partial(process.wait, STOP_TIMEOUT))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise AssertionError(
-                f"{self.name} did not stop within {STOP_TIMEOUT:g} s:\n{self.tail()}"
-            ) from None
+        assert self.process is not None
+        code = await stop(self.process, STOP_TIMEOUT)
+        if code is None:
+            raise AssertionError(f"{self.name} did not stop within {STOP_TIMEOUT:g} s:\n{self.tail()}")
+        return code
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
