@@ -183,3 +183,40 @@ async def test_the_bot_stops_promptly_with_a_live_page_open(aio_loop: object, tm
                         except EOFError:
                             break
         assert app.web.viewers() == 0
+
+
+async def test_a_forgotten_member_leaves_the_cached_page_and_the_live_stream_at_once(
+    aio_loop: object, tmp_path: Path
+) -> None:
+    """No totals change follows a forget, so without a word to the pages a cached page (and an open
+    stream) would go on showing the member: a forget must redraw the guild's pages."""
+    async with page_bot(tmp_path, members=4) as (scenario, app, port):
+        guild_id = scenario.guild.guild_id
+        admin, gone, kept = scenario.humans[0], scenario.humans[1], scenario.humans[2]
+        await turn_page_on(scenario)
+        await wait_until(lambda: app.web.shown(guild_id), within=10, what="the page turned on")
+        async with events(port, f"/g/{guild_id}/events") as (_, stream):
+            await stream.next()
+            await wait_until(lambda: app.web.viewers() == 1, within=10, what="the viewer")
+            await say_and_wait(app, scenario, [(gone, 5), (kept, 3)])
+            with trio.fail_after(10):
+                update = await stream.next()
+                while len(update["boards"][0]["lines"]) < 2:
+                    update = await stream.next()
+            before = await get(port, f"/g/{guild_id}")
+            assert [name for _, name, _ in page_lines(before.body, "messages")] == [
+                gone.global_name,
+                kept.global_name,
+            ]
+            from tests.web.pages import MANAGE_GUILD
+
+            await ask(scenario, admin, "lbforget", {"member": gone}, permissions=MANAGE_GUILD)
+            with trio.fail_after(10):
+                update = await stream.next()
+                while len(update["boards"][0]["lines"]) != 1:
+                    update = await stream.next()
+        (line,) = update["boards"][0]["lines"]
+        assert line["name"] == kept.global_name
+        after = await get(port, f"/g/{guild_id}")
+        assert [name for _, name, _ in page_lines(after.body, "messages")] == [kept.global_name]
+        assert str(gone.global_name) not in after.body
