@@ -24,7 +24,7 @@ import contextlib
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import trio
 from attrs import define, field
@@ -48,6 +48,15 @@ GROUP_COMMIT = 4
 
 Fault = Callable[[MessageSent], None]
 CounterMessage = MessageSent | ReactionAdded | GuildConfigured | MemberForgotten
+
+
+def faulted(events: Iterator[CounterMessage], fault: Fault) -> Iterator[CounterMessage]:
+    """``events`` with the test's fault called on each message before it is counted (taking one
+    event at a time from ``events``, so the mailbox still knows which one was in hand)."""
+    for event in events:
+        if type(event) is MessageSent:
+            fault(event)
+        yield event
 
 
 class InFlight:
@@ -164,7 +173,7 @@ class MessageCounter:
         A batch holds at most what the tally may still take before it is due, so a due batch is
         as big as with one event at a time; a crash inside it redelivers from the event in hand.
         """
-        take, add, add_reaction = inbox.receive_batch_nowait, tally.add, tally.add_reaction
+        take, add_batch = inbox.receive_batch_nowait, tally.add_batch
         fault, flush_max, flush_seconds = self.fault, self.flush_max, self.flush_seconds
         group_max = GROUP_COMMIT * flush_max
         with trio.move_on_at(math.inf) as batch_due:
@@ -193,18 +202,12 @@ class MessageCounter:
                         events = iter((await inbox.receive(),))
                     except trio.EndOfChannel:
                         return False
-                for event in events:
-                    kind = type(event)
-                    if kind is MessageSent:
-                        if fault is not None:
-                            fault(event)
-                        add(event)
-                    elif kind is ReactionAdded:
-                        add_reaction(event)
-                    else:
-                        if batch_due.deadline == math.inf and tally.pending:
-                            batch_due.deadline = trio.current_time() + flush_seconds
-                        await self._control(event, tally, flight)
+                if fault is not None:
+                    events = faulted(events, fault)
+                while (event := add_batch(events)) is not None:  # a control event: in order
+                    if batch_due.deadline == math.inf and tally.pending:
+                        batch_due.deadline = trio.current_time() + flush_seconds
+                    await self._control(event, tally, flight)
                 if batch_due.deadline == math.inf and tally.pending:
                     batch_due.deadline = trio.current_time() + flush_seconds
         return True
