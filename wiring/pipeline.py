@@ -292,7 +292,7 @@ class Pipeline:
                 async with open_supervisor("root", intensity=intensity, period=period) as root:
                     messages: Mailbox[CounterMessage] = QueueInbox("message_counter")
                     await root.start_child(counter.spec(), messages)
-                    ledger_inbox = Mailbox[LedgerMessage]("voice_ledger", capacity=LEDGER_INBOX)
+                    ledger_inbox: Mailbox[LedgerMessage] = QueueInbox("voice_ledger", capacity=LEDGER_INBOX)
                     await root.start_child(ledger.spec(), ledger_inbox)
                     reset_inbox = reset_clock_inbox()
                     await root.start_child(reset_clock.spec(), reset_inbox)
