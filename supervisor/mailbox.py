@@ -172,8 +172,9 @@ class Mailbox(Generic[T]):
             assert left is not None
             remaining = operator.length_hint(left)
             # The iterator says how far the reader got: the last event it gave is the one in hand.
-            start = len(batch) - remaining - 1 if remaining < len(batch) else len(batch) - remaining
-            item = batch[start] if remaining < len(batch) else None
+            started = remaining < len(batch)
+            start = len(batch) - remaining - 1 if started else 0
+            item = batch[start] if started else None  # not started: nothing in hand, all again
             unhandled = batch[start:]
         elif item is not None:
             unhandled = [item]
