@@ -24,7 +24,7 @@ import contextlib
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import trio
 from attrs import define, field
@@ -48,6 +48,15 @@ GROUP_COMMIT = 4
 
 Fault = Callable[[MessageSent], None]
 CounterMessage = MessageSent | ReactionAdded | GuildConfigured | MemberForgotten
+
+
+def faulted(events: Iterator[CounterMessage], fault: Fault) -> Iterator[CounterMessage]:
+    """``events`` with the test's fault called on each message before it is counted (taking one
+    event at a time from ``events``, so the mailbox still knows which one was in hand)."""
+    for event in events:
+        if type(event) is MessageSent:
+            fault(event)
+        yield event
 
 
 class InFlight:
@@ -159,10 +168,12 @@ class MessageCounter:
     ) -> bool:
         """Take events until the batch is due; False once the inbox is closed and drained.
 
-        The hot path (a message or a reaction): queued events are taken without a coroutine or a
-        ``match`` each; the loop waits only when the inbox is empty.
+        The hot path (a message or a reaction): what is queued is taken as one batch (no receive
+        call each), and an event needs no ``match``; the loop waits only when the inbox is empty.
+        A batch holds at most what the tally may still take before it is due, so a due batch is
+        as big as with one event at a time; a crash inside it redelivers from the event in hand.
         """
-        take, add, add_reaction = inbox.receive_nowait, tally.add, tally.add_reaction
+        take, add_batch = inbox.receive_batch_nowait, tally.add_batch
         fault, flush_max, flush_seconds = self.fault, self.flush_max, self.flush_seconds
         group_max = GROUP_COMMIT * flush_max
         with trio.move_on_at(math.inf) as batch_due:
@@ -173,31 +184,30 @@ class MessageCounter:
                 pending = tally.pending
                 # Due (at a stop: drain it all). Due while the commit before is in flight, it
                 # keeps growing (one commit of many messages costs less than many), to ``group_max``.
-                if pending >= flush_max and not inbox.closed and (not flight.busy or pending >= group_max):
+                busy = flight.busy
+                if pending >= flush_max and not inbox.closed and (not busy or pending >= group_max):
                     return True
                 if flight.failed is not None:  # a commit failed unexpectedly: the counter raises it
                     return True
+                # Each event adds at most one to ``pending``: this many cannot overshoot the bound.
+                room = (group_max if busy else flush_max) - pending
                 try:
-                    event = take()
+                    events = take(room if room > 0 else flush_max)
                 except trio.WouldBlock:
-                    event = None  # wait outside the handler (it would keep the exception alive)
+                    events = None  # wait outside the handler (it would keep the exception alive)
                 except trio.EndOfChannel:
                     return False
-                if event is None:
+                if events is None:
                     try:
-                        event = await inbox.receive()
+                        events = iter((await inbox.receive(),))
                     except trio.EndOfChannel:
                         return False
-                kind = type(event)
-                if kind is MessageSent:
-                    if fault is not None:
-                        fault(event)
-                    add(event)
-                elif kind is ReactionAdded:
-                    add_reaction(event)
-                else:
+                if fault is not None:
+                    events = faulted(events, fault)
+                while (event := add_batch(events)) is not None:  # a control event: in order
+                    if batch_due.deadline == math.inf and tally.pending:
+                        batch_due.deadline = trio.current_time() + flush_seconds
                     await self._control(event, tally, flight)
-                    continue
                 if batch_due.deadline == math.inf and tally.pending:
                     batch_due.deadline = trio.current_time() + flush_seconds
         return True

@@ -58,6 +58,7 @@ class SessionEnded:
 
 LedgerMessage = Checkpointed | SessionEnded | MemberForgotten
 LEDGER_INBOX = 100_000  # reports waiting for the ledger; a full inbox makes sessions wait
+LEDGER_BATCH = 1_000  # reports taken from the inbox at once
 
 
 @define
@@ -158,14 +159,24 @@ class VoiceLedger:
             while not closed:
                 with trio.move_on_after(self.flush_seconds):
                     while True:
+                        # What is queued, as one batch (a report per voice event: many at a time).
                         try:
-                            message = await inbox.receive()  # closing the inbox means shut down
+                            batch = inbox.receive_batch_nowait(LEDGER_BATCH)
+                        except trio.WouldBlock:
+                            batch = None  # wait outside the handler (it would keep the exception alive)
                         except trio.EndOfChannel:
-                            closed = True
+                            closed = True  # closing the inbox means shut down
                             break
-                        if message is not self._last_taken:
-                            self.take(message)
-                            self._last_taken = message
+                        if batch is None:
+                            try:
+                                batch = iter((await inbox.receive(),))
+                            except trio.EndOfChannel:
+                                closed = True
+                                break
+                        for message in batch:
+                            if message is not self._last_taken:  # a redelivered one already taken
+                                self.take(message)
+                                self._last_taken = message
                 if closed:
                     break
                 await self.flush(stopping=lambda: inbox.closed)

@@ -7,10 +7,15 @@ finding it full waits on an event made only then (backpressure, never a drop). T
 rules are the ``Mailbox``'s: the supervisor hands the in-flight event out again after a crash.
 
 One reader only: the actor that owns it (a second ``receive`` while one waits is refused).
+
+``QueueInbox`` is the same inbox on a ``deque``, for one busy actor (the message counter): the
+router puts each message with a length check and an append, and the counter takes what is queued
+as one batch (``receive_batch_nowait``) in one slice, where a trio channel costs a call each way.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TypeVar
 
 import trio
@@ -48,7 +53,8 @@ class SessionInbox(Mailbox[T]):
         if len(self._items) >= self._capacity:
             raise trio.WouldBlock
         self._items.append(item)
-        self._wake_reader()
+        if self._reader is not None:  # the hot path: no call when nobody waits
+            self._wake_reader()
 
     async def send(self, item: T) -> None:
         """Like ``send_nowait``; waits only while the inbox is full."""
@@ -66,7 +72,7 @@ class SessionInbox(Mailbox[T]):
         """The next event (the in-flight one first after a restart); EndOfChannel once closed and drained."""
         if self._redelivering is not None:
             return self._take_redelivery()
-        self._in_flight = None
+        self._in_flight = self._batch = self._batch_left = None
         while not self._items and not self.closed:
             if self._reader is not None:
                 raise trio.BusyResourceError(f"mailbox {self.name} has a reader already")
@@ -102,3 +108,42 @@ class SessionInbox(Mailbox[T]):
         if self._space is not None:
             space, self._space = self._space, None
             space.set()  # a waiting sender sees the inbox closed
+
+
+class QueueInbox(SessionInbox[T]):
+    """A ``SessionInbox`` on a ``deque`` (a few hundred bytes more, O(1) at any depth): the inbox of
+    one actor that takes thousands of events a second, in batches."""
+
+    __slots__ = ()
+
+    def _open_queue(self, capacity: float) -> None:
+        super()._open_queue(capacity)
+        self._items: deque[T] = deque()  # type: ignore[assignment]
+
+    def _take_nowait(self) -> T:
+        if not self._items:
+            if self.closed:
+                raise trio.EndOfChannel
+            raise trio.WouldBlock
+        item = self._items.popleft()
+        if self._space is not None:
+            space, self._space = self._space, None
+            space.set()
+        return item
+
+    def _take_many(self, batch: list[T], limit: int) -> None:
+        items = self._items
+        if not items:
+            if self.closed:
+                raise trio.EndOfChannel
+            raise trio.WouldBlock
+        room = limit - len(batch)
+        if room >= len(items):
+            batch.extend(items)
+            items.clear()
+        else:
+            popleft = items.popleft
+            batch.extend([popleft() for _ in range(room)])
+        if self._space is not None:
+            space, self._space = self._space, None
+            space.set()

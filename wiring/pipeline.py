@@ -38,6 +38,7 @@ from domain.shards import ShardSet
 from persistence.history import DEFAULT_HISTORY_DAYS
 from persistence.store import Fault as ResetFault
 from persistence.store import Store
+from supervisor.inbox import QueueInbox
 from supervisor.mailbox import Mailbox, Sender
 from supervisor.supervisor import ChildSpec, Supervisor, open_supervisor
 from supervisor.ticker import open_ticker
@@ -289,9 +290,9 @@ class Pipeline:
                 await boards.start_child(publisher.spec(), publisher_inbox)
             try:
                 async with open_supervisor("root", intensity=intensity, period=period) as root:
-                    messages = Mailbox[CounterMessage]("message_counter")
+                    messages: Mailbox[CounterMessage] = QueueInbox("message_counter")
                     await root.start_child(counter.spec(), messages)
-                    ledger_inbox = Mailbox[LedgerMessage]("voice_ledger", capacity=LEDGER_INBOX)
+                    ledger_inbox: Mailbox[LedgerMessage] = QueueInbox("voice_ledger", capacity=LEDGER_INBOX)
                     await root.start_child(ledger.spec(), ledger_inbox)
                     reset_inbox = reset_clock_inbox()
                     await root.start_child(reset_clock.spec(), reset_inbox)

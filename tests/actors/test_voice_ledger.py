@@ -4,17 +4,20 @@ is retried within a bound, then reported per guild; a forget drops what is not w
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 
 from actors.batch_writer import FINAL_BACKOFF
-from actors.voice_ledger import Checkpointed, LedgerMessage, SessionEnded, VoiceLedger
+from actors.voice_ledger import Checkpointed, LedgerMessage, SessionEnded, SessionKey, VoiceLedger
 from actors.voice_machine import Interval, Phase, VoiceSession
 from domain.messages import MemberForgotten
 from persistence.errors import FlushIncomplete
 from persistence.store import Store
+from supervisor.inbox import QueueInbox
 from supervisor.mailbox import Mailbox
+from supervisor.supervisor import open_supervisor
 
 T0 = 1_790_000_000.0
 G, OTHER = 7, 8
@@ -90,4 +93,34 @@ async def test_a_forget_drops_pending_time_and_clips_what_the_session_reports_la
         assert ledger._cutoffs == {}  # no session of the member has time from before the cutoff now
         inbox.close()
     assert voice_ms(store, GONE) == 60_000
+    store.close()
+
+
+async def test_a_crash_inside_a_batch_of_reports_loses_none_and_takes_none_twice(
+    autojump_clock: object, tmp_path: Path
+) -> None:
+    """The ledger takes queued reports as one batch; a crash at the 5th of 10 hands out that one
+    and the rest again (the ones before it are taken already): every user's minute, once."""
+    crashed: list[SessionKey] = []
+
+    class CrashOnce(VoiceLedger):
+        def record(self, key: SessionKey, *args: Any, **kw: Any) -> None:
+            if key[1] == 5 and not crashed:
+                crashed.append(key)
+                raise RuntimeError("injected fault")
+            super().record(key, *args, **kw)
+
+    store = Store(tmp_path / "lb.db", inline=True)
+    store.period_spec_sync(G, T0)
+    ledger = CrashOnce(store, flush_seconds=1.0)
+    inbox = QueueInbox[LedgerMessage]("voice_ledger", capacity=100)
+    for user in range(1, 11):
+        away = VoiceSession(Phase.AWAY, None, None, T0 + 60, 2)
+        inbox.sender.send_nowait(SessionEnded((G, user, user), away, Interval(T0, T0 + 60)))
+    async with open_supervisor("root", intensity=5, period=60.0) as root:
+        await root.start_child(ledger.spec(), inbox)
+        await trio.sleep(3)
+        inbox.close()
+    assert crashed == [(G, 5, 5)] and root.restarts[ledger.spec().name] == 1
+    assert [voice_ms(store, user) for user in range(1, 11)] == [60_000] * 10
     store.close()
