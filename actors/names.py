@@ -9,6 +9,7 @@ posted boards, ``/leaderboard``, ``/rank`` and the admin commands alike.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 __all__ = ["UNKNOWN", "escape_name"]
@@ -23,6 +24,10 @@ _MARKDOWN = frozenset("\\*_~|>#-`[]")
 _BLANK_LOOKALIKES = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 _MAX_MARKS = 2  # more combining marks than this on one base character is zalgo
 UNKNOWN = "Unknown member"
+# Escaped names kept: every render of a board escapes the same few names again (each board shows
+# ten, and a start of thousands of guilds renders thousands of boards), so a bounded cache of the
+# pure answer saves the per-character Unicode work; a name not in it is escaped as before.
+ESCAPED_CACHE = 65_536
 
 
 def _is_mark(ch: str) -> bool:
@@ -108,6 +113,7 @@ def _escape_cluster(text: str, start: int, end: int) -> str:
     return "".join(out)
 
 
+@functools.lru_cache(maxsize=ESCAPED_CACHE)
 def escape_name(name: str, max_len: int = 32) -> str:
     """Make an untrusted display name safe to show in an embed: it renders as the text the member chose,
     never as markdown, a link or a mention, on one line, at most `max_len` characters (escapes included).

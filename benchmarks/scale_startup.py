@@ -9,6 +9,9 @@ of ``LEADERBOARD_INTERVAL`` seconds (10; tiny 2), stored as an admin's ``/lbconf
 From the bot's IDENTIFY on, five members of each guild chat steadily (``chat_per_second`` over
 the whole town), so every message moves a count that a board shows.
 
+``SCALE_BOT_PROFILE=path.pyisession`` runs the bot under pyinstrument, which writes its profile there
+when the bot exits (read it with ``python -m pyinstrument --load path.pyisession``).
+
 One run gives four figures, each with its floor or baseline from the same run:
 
 - ``shard_startup_s``: from the first IDENTIFY until every board of every guild is posted.
@@ -229,10 +232,11 @@ def start_bot(sim: DiscordSim, workdir: Path, db: Path) -> tuple[subprocess.Pope
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
     }
+    command = [sys.executable, "-m", "bot_entry", "run"]
+    if profile := os.environ.get("SCALE_BOT_PROFILE"):  # opt-in: the bot's CPU under pyinstrument
+        command[1:1] = ["-m", "pyinstrument", "-r", "pyisession", "-o", str(Path(profile).resolve())]
     with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot_entry", "run"], cwd=workdir, env=env, stdout=out, stderr=out
-        )
+        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=out)
     return process, log
 
 

@@ -15,13 +15,20 @@ Every call goes through the process's REST budget (``bot_entry.rest_pacing``): `
 event loop's under trio-asyncio; None: now) orders board calls, stalest first.
 A call the budget refuses (it waited too long, or the invalid-request breaker is open) is
 ``RateLimited`` with the budget's ``retry_after``, which the schedule already honours.
+
+One page read serves every kind (issue 17): a guild's two boards usually share a channel, and at a
+start each reads it before its first post, which made start-up two REST calls per board. A scan
+notes what the page says of the other kinds (``_PageNotes``), and the next scan of one of those
+kinds in that channel takes the note instead of reading again: once per kind, within
+``PAGE_REUSE_SECONDS``, and never after this poster posted or deleted a board of that kind there
+(only this process writes a guild's boards, so nothing of that kind can have appeared meanwhile).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -74,6 +81,8 @@ DEFAULT_RETRY_AFTER = 5.0
 SCAN_LIMIT = 50  # messages read when looking for the bot's own boards: one page, bounded
 DEFAULT_MESSAGE = 0  # message type: a board is a plain message, never a reply or a command's answer
 CALL_TIMEOUT = 60.0  # seconds; generous, as disnake may sleep through several 429s in one call
+PAGE_REUSE_SECONDS = 30.0  # a page read for one kind answers another kind's scan this long at most
+PAGE_NOTES = 1_000  # channels whose last page is remembered (a bounded cache; oldest go first)
 
 
 def outcome_of_error(status: int, code: int, text: str, retry_after: float | None = None) -> Outcome:
@@ -153,6 +162,65 @@ def _release_global_rate_limit(http: Any) -> None:
         over.set()
 
 
+@define(frozen=True)
+class _PageNote:
+    """What one page read said of the boards of one kind, and when (``trio.current_time()``)."""
+
+    read_at: float
+    found: tuple[int, ...]
+
+
+class _PageNotes:
+    """(channel, kind) -> the note a scan of another kind left; each note is taken once. Bounded:
+    the oldest channels are forgotten first (a forgotten note costs one more read)."""
+
+    def __init__(self, size: int = PAGE_NOTES, reuse: float = PAGE_REUSE_SECONDS) -> None:
+        self.size, self.reuse = size, reuse
+        self._notes: OrderedDict[tuple[int, BoardKind], _PageNote] = OrderedDict()
+        self._written: OrderedDict[tuple[int, BoardKind], int] = OrderedDict()  # its last write's seq
+        self._seq = 0  # counts writes begun, so a read knows which ones began after it
+
+    def reading(self) -> int:
+        """(Before a page read) The mark ``read`` compares the writes begun since with."""
+        return self._seq
+
+    def read(self, channel_id: int, kinds: dict[BoardKind, tuple[int, ...]], mark: int, at: float) -> None:
+        """A page read begun at ``mark`` (``reading``) said this of ``kinds``; a write of a kind
+        begun since (a call under way meanwhile) makes that kind's part of the page old already."""
+        for kind, found in kinds.items():
+            key = (channel_id, kind)
+            if self._written.get(key, -1) >= mark:
+                continue
+            self._notes[key] = _PageNote(at, found)
+            self._notes.move_to_end(key)
+        _bound(self._notes, self.size)
+
+    def take(self, channel_id: int, kind: BoardKind, now: float) -> tuple[int, ...] | None:
+        note = self._notes.pop((channel_id, kind), None)
+        if note is None or now - note.read_at > self.reuse:
+            return None
+        return note.found
+
+    def wrote(self, channel_id: int, kind: BoardKind | None) -> None:
+        """This poster begins a post or a delete there: what a page said of that kind is old
+        (``None``: of any kind)."""
+        for each in BoardKind if kind is None else (kind,):
+            self._notes.pop((channel_id, each), None)
+            self._written[(channel_id, each)] = self._seq
+            self._written.move_to_end((channel_id, each))
+        self._seq += 1
+        _bound(self._written, self.size)
+
+
+def _bound(cache: OrderedDict[Any, Any], size: int) -> None:
+    while len(cache) > size:
+        cache.popitem(last=False)
+
+
+def _kind_of(embed: Any) -> BoardKind | None:
+    return next((kind for kind in BoardKind if is_board(kind, embed)), None)
+
+
 class BoardPoster:
     def __init__(
         self, client: disnake.Client, *, timeout: float = CALL_TIMEOUT, ready: trio.Event | None = None
@@ -163,7 +231,9 @@ class BoardPoster:
         # HTTP session, and a restarted bot's publisher must not call Discord ahead of its login.
         self.ready = ready
         self.calls: Counter[str] = Counter()  # logical calls by kind (disnake's own retries not counted)
+        self.pages_shared = 0  # scans answered from another kind's page read (tests, metrics)
         self._reopened = False
+        self._pages = _PageNotes()
 
     # -- boards -----------------------------------------------------------------------------------
 
@@ -173,6 +243,7 @@ class BoardPoster:
         # disnake's send_message has no enforce_nonce: the same POST, built here.
         route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel_id)
         body = {"embeds": [embed], "nonce": nonce, "enforce_nonce": True}
+        self._pages.wrote(channel_id, _kind_of(embed))  # first: a post cut short may be there too
         result = await self._call("post", waiting_since, self.client.http.request, route, json=body)
         return result.outcome() if isinstance(result, _Refused) else Posted(int(result["id"]))
 
@@ -194,17 +265,27 @@ class BoardPoster:
         self, channel_id: int, message_id: int, *, waiting_since: float | None = None
     ) -> Outcome:
         http = self.client.http
+        self._pages.wrote(channel_id, None)  # the kind is not known here: every note of the channel
         result = await self._call("delete", waiting_since, http.delete_message, channel_id, message_id)
         return result.outcome() if isinstance(result, _Refused) else Done()
 
     async def scan(self, channel_id: int, kind: BoardKind, *, waiting_since: float | None = None) -> Outcome:
-        """The bot's own ``kind`` boards among the channel's last ``SCAN_LIMIT`` messages."""
+        """The bot's own ``kind`` boards among the channel's last ``SCAN_LIMIT`` messages (read
+        once for every kind: another kind's scan of the channel just before takes this page's note)."""
+        found = self._pages.take(channel_id, kind, trio.current_time())
+        if found is not None:
+            self.pages_shared += 1
+            return Found(found) if found else NoneFound()
         http = self.client.http
+        began, mark = trio.current_time(), self._pages.reading()
         result = await self._call("scan", waiting_since, http.logs_from, channel_id, SCAN_LIMIT)
         if isinstance(result, _Refused):
             return result.outcome()
         me = self.client.user.id if self.client.user is not None else None
-        found = own_boards(result if isinstance(result, list) else [], me, kind)
+        page = result if isinstance(result, list) else []
+        by_kind = {each: own_boards(page, me, each) for each in BoardKind}
+        self._pages.read(channel_id, {k: v for k, v in by_kind.items() if k is not kind}, mark, began)
+        found = by_kind[kind]
         return Found(found) if found else NoneFound()
 
     # -- names ------------------------------------------------------------------------------------

@@ -89,3 +89,21 @@ def test_escape_name_properties(name: str, max_len: int) -> None:
     assert out == out.strip()
     assert any(not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Mn", "Me") for ch in out)
     assert "://" not in out
+
+
+def test_a_name_shown_again_is_not_escaped_again_and_the_cache_is_bounded() -> None:
+    """Every render of a board escapes the same ten names; at a start of thousands of guilds that
+    per-character Unicode work was a visible share of the bot's CPU (issue 17's profile)."""
+    from actors.names import ESCAPED_CACHE
+
+    name = "**Zoë** @everyone \u202e"
+    first = escape_name(name)
+    before = escape_name.cache_info()
+    assert escape_name(name) == first  # the same answer, from the cache
+    after = escape_name.cache_info()
+    assert after.hits == before.hits + 1 and after.misses == before.misses
+    assert after.maxsize == ESCAPED_CACHE
+    with pytest.raises(ValueError, match="max_len"):
+        escape_name(name, 0)  # a refusal is never cached as an answer
+    with pytest.raises(ValueError, match="max_len"):
+        escape_name(name, 0)

@@ -6,8 +6,18 @@ from __future__ import annotations
 import pytest
 import trio
 
-from actors.board_protocol import Done, Failed, MessageMissing, NoAccess, OldMessageQuota, Posted, RateLimited
-from bot_entry.board_poster import BoardPoster, outcome_of_error, own_boards
+from actors.board_protocol import (
+    Done,
+    Failed,
+    Found,
+    MessageMissing,
+    NoAccess,
+    NoneFound,
+    OldMessageQuota,
+    Posted,
+    RateLimited,
+)
+from bot_entry.board_poster import PAGE_REUSE_SECONDS, BoardPoster, outcome_of_error, own_boards
 from domain.clock import WallClock
 from domain.kinds import BoardKind
 from tests.discord_sim.conftest import aio, connected, plain_client
@@ -142,3 +152,39 @@ def test_own_boards_are_the_bots_plain_messages_with_a_boards_title_and_footer_n
     assert own_boards(page, BOT, BoardKind.MESSAGES) == (9, 5)
     assert own_boards(page, BOT, BoardKind.VOICE) == (8,)
     assert own_boards(page, None, BoardKind.MESSAGES) == ()
+
+
+def board_embed(title: str) -> dict:
+    return {"title": title, "footer": {"text": "Updated 2025-01-01 00:00 UTC · Next reset 2025-01-31"}}
+
+
+async def test_one_page_read_answers_both_kinds_of_scan_in_a_channel(
+    autojump_clock: object, aio_loop: object, clock: WallClock
+) -> None:
+    """A guild's two boards share a channel, and each reads it before its first post: at a start of
+    thousands of guilds that doubled the REST calls (issue 17). The second kind's scan takes what the
+    first one's page said of it, once, unless a board of that kind was written there since."""
+    async with simulator(clock, seed=5, members=4) as scenario:
+        client = plain_client()
+        poster = BoardPoster(client)
+        channel_id = scenario.text_channels[0].channel_id
+        async with connected(scenario, client):
+            voice = await poster.post(channel_id, board_embed("Voice Leaderboard"), "v1")
+            assert isinstance(voice, Posted)
+            assert await poster.scan(channel_id, BoardKind.MESSAGES) == NoneFound()
+            assert await poster.scan(channel_id, BoardKind.VOICE) == Found((voice.message_id,))
+            assert (poster.calls["scan"], poster.pages_shared) == (1, 1)  # one read for both
+            assert await poster.scan(channel_id, BoardKind.VOICE) == Found((voice.message_id,))
+            assert poster.calls["scan"] == 2  # the note is taken once: the next scan reads again
+            assert await poster.scan(channel_id, BoardKind.MESSAGES) == NoneFound()  # that read's note
+            assert (poster.calls["scan"], poster.pages_shared) == (2, 2)
+            # A write of a kind makes the page old for that kind: the next scan of it reads.
+            assert await poster.scan(channel_id, BoardKind.MESSAGES) == NoneFound()  # notes voice
+            again = await poster.post(channel_id, board_embed("Voice Leaderboard"), "v2")
+            assert isinstance(again, Posted)
+            found = await poster.scan(channel_id, BoardKind.VOICE)
+            assert found == Found((again.message_id, voice.message_id)) and poster.calls["scan"] == 4
+            # ... and a page read goes stale after PAGE_REUSE_SECONDS (this one noted messages).
+            await trio.sleep(PAGE_REUSE_SECONDS + 1)
+            assert await poster.scan(channel_id, BoardKind.MESSAGES) == NoneFound()
+            assert (poster.calls["scan"], poster.pages_shared) == (5, 2)
