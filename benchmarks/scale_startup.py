@@ -27,7 +27,10 @@ One run gives four figures, each with its floor or baseline from the same run:
   its interval, nor can every changed board be edited faster than the budget allows.
 - ``interaction_ack_p99_s``: ``/rank`` interactions sent during the start-up burst (4 a second),
   time to the bot's first callback (polled every 10 ms; one not answered within Discord's 3 s
-  counts as 3 s, and the notes count them). Baseline: the same, sent once the bot is quiet.
+  counts as 3 s, and the notes count them). Baseline: the same, sent once the bot is quiet. Only
+  in guilds whose shard has identified: shards IDENTIFY 5 s apart per ``max_concurrency`` bucket,
+  and before its shard is up Discord cannot deliver a guild's interaction to any bot (it tells
+  the member itself); the notes count those asks (``asks_before_their_shard_identified``).
 
 ``python -m benchmarks.scale_startup [--guilds N] [--size tiny|quick|full]`` prints the four
 lines from one run; ``python -m benchmarks shard_startup_s ...`` runs it inside the suite, where
@@ -112,6 +115,7 @@ class Result:
     ack_quiet_p99_s: float
     acks_sent: int
     acks_late: int
+    acks_undeliverable: int  # asks skipped because the guild's shard had not identified yet
     messages: int
 
 
@@ -262,6 +266,7 @@ class Run:
     rng: random.Random
     asked: list[tuple[float, SimInteraction]] = field(factory=list)
     acks: dict[int, float] = field(factory=dict)  # interaction id -> seconds to its first callback
+    undeliverable: int = 0  # asks skipped: the guild's shard was not connected yet
     chatting: bool = True
 
     async def chat(self) -> None:
@@ -290,9 +295,21 @@ class Run:
             tick += 1
             await trio.sleep(0.01)
 
+    def deliverable(self, guild: SimGuild) -> bool:
+        """Discord can hand an interaction in ``guild`` to the bot: a shard that owns the guild is
+        connected and identified. Before that Discord itself tells the member the application did
+        not respond; no bot can answer what it never receives."""
+        return any(
+            s.identified and s.connection is not None and s.owns(guild.guild_id)
+            for s in self.sim.gateway.sessions.values()
+        )
+
     def ask(self) -> SimInteraction | None:
         guild = self.rng.choice(self.town.guilds)
         member = self.rng.choice(self.town.humans(guild))
+        if not self.deliverable(guild):
+            self.undeliverable += 1
+            return None
         try:
             interaction = self.sim.interact(guild, member, self.town.channel(guild, "general"), "rank")
         except LookupError:  # the bot has not registered its commands yet
@@ -404,6 +421,7 @@ async def _run(plan: Plan, workdir: Path) -> Result:
         ack_quiet_p99_s=p99(quiet_acks),
         acks_sent=len(startup_acks),
         acks_late=sum(1 for a in startup_acks if a >= ACK_DEADLINE),
+        acks_undeliverable=run.undeliverable,
         messages=sum(town.truth.values()),
     )
 
@@ -456,7 +474,11 @@ def staleness_sample(size: Size, cache: Path, rep: int = 0) -> Sample:
 
 def ack_sample(size: Size, cache: Path, rep: int = 0) -> Sample:
     r = result(size, cache, rep)
-    notes = _notes(r) | {"acks_sent": r.acks_sent, "acks_late_over_3s": r.acks_late}
+    notes = _notes(r) | {
+        "acks_sent": r.acks_sent,
+        "acks_late_over_3s": r.acks_late,
+        "asks_before_their_shard_identified": r.acks_undeliverable,
+    }
     return Sample(value=r.ack_p99_s, baseline=r.ack_quiet_p99_s, notes=notes)
 
 
