@@ -46,7 +46,7 @@ from domain.events import (
     ReactionAdded,
     VoiceStateChanged,
 )
-from domain.guild_config import GuildConfig, GuildConfigs
+from domain.guild_config import GuildConfig, GuildConfigs, VoicePolicy
 from domain.messages import GuildConfigured
 from supervisor.inbox import SessionInbox
 from supervisor.mailbox import Mailbox, Sender
@@ -82,6 +82,9 @@ class Router:
     unknown_guild_events: int = 0
     _seq: itertools.count[int] = field(factory=itertools.count)
     _session_numbers: itertools.count[int] = field(factory=lambda: itertools.count(1))
+    # Each guild's voice policy, with the config it was made from (so a config replaced by anyone
+    # holding ``configs`` is seen at once): one policy object per config, not one per change.
+    _policies: dict[int, tuple[GuildConfig, VoicePolicy]] = field(factory=dict)
 
     async def run(self, events: trio.MemoryReceiveChannel[Event]) -> None:
         try:
@@ -234,14 +237,19 @@ class Router:
     ) -> tuple[tuple[int, int], Mailbox[SessionEvent], PresenceChanged] | None:
         """Hand ``presence`` to the user's session (starting one, or ending it at a leave) without a
         coroutine while its inbox has room, the usual case; else what ``_deliver_waiting`` must send."""
-        policy = self.configs.get(guild_id).voice_policy
-        change = PresenceChanged(presence, at, next(self._seq), policy)
+        config = self.configs.get(guild_id)
+        policy = self._policies.get(guild_id)
+        if policy is None or policy[0] is not config:  # ``voice_policy`` makes a new one each call
+            policy = self._policies[guild_id] = (config, config.voice_policy)
+        change = PresenceChanged(presence, at, next(self._seq), policy[1])
         user = (guild_id, user_id)
         mailbox = self.sessions.get(user)
         if mailbox is None:
             if presence.channel_id is not None:
                 key = (guild_id, user_id, next(self._session_numbers))
-                mailbox = SessionInbox[SessionEvent](f"voice:{guild_id}:{user_id}", capacity=SESSION_INBOX)
+                # ``SessionInbox(...)``, not ``SessionInbox[SessionEvent](...)``: the subscripted
+                # class is a typing alias whose call costs more than the inbox (profile).
+                mailbox = SessionInbox(f"voice:{guild_id}:{user_id}", capacity=SESSION_INBOX)
                 mailbox.sender.send_nowait(change)
                 self.sessions[user] = mailbox
                 self.voice_supervisor.start_child_soon(self.spawn_voice(key), mailbox)

@@ -121,3 +121,29 @@ async def test_the_voice_short_path_sends_only_changes_waits_on_a_full_session_a
     assert [change.seq for change in got] == sorted(change.seq for change in got)
     assert router.sessions == {}
     assert router.routed == len(stream)
+
+
+async def test_each_presence_carries_the_policy_of_the_guilds_config_at_that_moment() -> None:
+    """The router keeps one policy per config (issue 18, round 4); a config replaced through
+    ``/lbconfig`` or by anyone holding the router's ``configs`` is the one the next change carries."""
+    async with open_supervisor("voice", intensity=1, period=1) as voice:
+        router = Router(Mailbox[Any]("message_counter"), voice, unread_voice)
+        await router.route(GuildSnapshot(1, "Guild", 0.0))
+        await router.route(VoiceStateChanged(1, 7, 50, 1.0))
+        await router.route(VoiceStateChanged(1, 7, 50, 2.0, self_mute=True))
+        await router.route(GuildConfigured(1, GuildConfig(count_muted=False), 3.0))
+        await router.route(VoiceStateChanged(1, 7, 50, 4.0))
+        router.configs.set(1, GuildConfig(count_alone=True))
+        await router.route(VoiceStateChanged(1, 7, 50, 5.0, self_mute=True))
+        session = router.sessions[(1, 7)]
+        got = []
+        while session.depth():
+            got.append(session.receive_nowait())
+    policies = [(c.at, c.policy.count_muted, c.policy.count_alone) for c in got]
+    assert policies == [
+        (1.0, True, False),
+        (2.0, True, False),
+        (3.0, False, False),
+        (4.0, False, False),
+        (5.0, True, True),
+    ]
