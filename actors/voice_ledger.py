@@ -137,6 +137,9 @@ class VoiceLedger:
         return None  # the ledger's state is this object: it survives a crash of the flush loop
 
     def take(self, message: LedgerMessage) -> None:
+        if type(message) is Checkpointed:  # a report per voice event: the usual one, before any ``match``
+            self.record(message.key, message.state, message.interval, message.name)
+            return
         match message:
             case Checkpointed(key, state, interval, name):
                 self.record(key, state, interval, name)

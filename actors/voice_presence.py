@@ -29,18 +29,24 @@ class GuildVoice:
 
     def presence_of(self, user_id: int) -> Presence:
         state = self.states.get(user_id)
-        if state is None or state.channel_id is None:
+        if state is None:
             return LEFT
+        channel_id = state.channel_id
+        if channel_id is None:
+            return LEFT
+        excluded_roles = self.excluded_roles
         return Presence(
-            channel_id=state.channel_id,
+            channel_id=channel_id,
             self_mute=state.self_mute,
             self_deaf=state.self_deaf,
             mute=state.mute,
             deaf=state.deaf,
             suppress=state.suppress,
-            afk=state.channel_id == self.afk_channel_id,
-            excluded=state.channel_id in self.excluded or bool(state.roles & self.excluded_roles),
-            has_company=len(self.rooms.get(state.channel_id, ())) > 1,
+            afk=channel_id == self.afk_channel_id,
+            # (no set is made while no role is excluded, the usual case)
+            excluded=channel_id in self.excluded
+            or (bool(excluded_roles) and not excluded_roles.isdisjoint(state.roles)),
+            has_company=len(self.rooms.get(channel_id, ())) > 1,
             name=state.member_name,
         )
 

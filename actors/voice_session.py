@@ -95,22 +95,37 @@ class VoiceSessionActor:
         task_status: trio.TaskStatus[None],
     ) -> None:
         task_status.started()
-        wake: Wake | None = None  # the ticker's entry for this session's next checkpoint
+        ticker, receive = self.ticker, inbox.receive
+        wake: Wake | None = None  # the ticker's entry for this session's next checkpoint, until read
         try:
             while True:
                 due = self._due(state)
-                if wake is None or wake.due != due:  # one delivered but not yet read still counts
-                    self.ticker.cancel(wake)
-                    wake = None if due == math.inf else self.ticker.wake(due, inbox.sender)
+                if due == math.inf:  # nothing to checkpoint: no entry
+                    if wake is not None:
+                        ticker.cancel(wake)
+                        wake = None
+                elif wake is None or wake.due > due:
+                    # An entry due no later than ``due`` is kept (one delivered but not yet read
+                    # too): it arrives early, is ignored, and the session asks again for ``due``.
+                    # So a change re-registers nothing while the mark moves on (issue 18, round 4).
+                    ticker.cancel(wake)
+                    wake = ticker.wake(due, inbox.sender)
                 try:
-                    change = await inbox.receive()
+                    change = await receive()
                 except trio.EndOfChannel:
                     await self._end(state, self.clock.now())
                     return
                 if not isinstance(change, Wake):
-                    state = await self._apply(state, change)
-                elif trio.current_time() >= self._due(state):  # else an early or stale one: ignore it
-                    state = await self._checkpoint(state, inbox)
+                    state, message = self._step(state, change)
+                    if message is not None and not self._report_nowait(message):
+                        await self.ledger.send(message)  # the ledger's inbox is full: backpressure
+                else:
+                    if change is wake:
+                        wake = None  # read: the next pass asks afresh
+                    if trio.current_time() >= self._due(state):  # else an early or stale one: ignore it
+                        state = await self._checkpoint(state, inbox)
+                        if wake is not None and wake.inbox is None:
+                            wake = None  # delivered, so read with the queue the checkpoint took
                 if state is not None and state.phase is vm.Phase.AWAY:
                     return
         finally:
@@ -143,37 +158,51 @@ class VoiceSessionActor:
 
     async def _report(self, message: Checkpointed | SessionEnded) -> None:
         """Tell the ledger; waits only while its inbox is full (backpressure, never a drop)."""
+        if not self._report_nowait(message):
+            await self.ledger.send(message)
+
+    def _report_nowait(self, message: Checkpointed | SessionEnded) -> bool:
+        """Tell the ledger if its inbox has room (the usual case: no coroutine); False when full."""
         self.reported.state = message.state
         try:
             self.ledger.send_nowait(message)
-            return
         except trio.WouldBlock:
-            pass  # wait outside the handler, which would keep the exception alive meanwhile
-        await self.ledger.send(message)
+            return False  # the caller waits outside the handler, which would keep the exception alive
+        return True
 
     async def _apply(self, state: vm.VoiceSession | None, change: SessionEvent) -> vm.VoiceSession | None:
+        state, message = self._step(state, change)
+        if message is not None:
+            await self._report(message)
+        return state
+
+    def _step(
+        self, state: vm.VoiceSession | None, change: SessionEvent
+    ) -> tuple[vm.VoiceSession | None, Checkpointed | SessionEnded | None]:
+        """Apply one event to the machine: the new state and the report it makes (pure but the fault)."""
         if self.fault is not None:
             self.fault(self.key, change)
         interval = None
-        match change:
-            case PresenceChanged() if state is None:
-                state = vm.start(change.presence, change.at, change.seq, change.policy)
-            case PresenceChanged():
-                state, interval = vm.observe(state, change.presence, change.at, change.seq, change.policy)
-            case _ if state is None:
-                return None  # an outage before the session's first presence: nothing to hold
-            case OutageBegan():
-                state, interval = vm.hold(state, change.at, change.seq)
-            case OutageEnded():
-                state, interval = vm.release(state, change.at, change.seq)
         name = None
-        if isinstance(change, PresenceChanged) and change.presence.name:
-            name = (change.presence.name, change.at)
-        if state.phase is vm.Phase.AWAY:
-            await self._report(SessionEnded(self.key, state, interval, name))
+        if isinstance(change, PresenceChanged):  # the usual event, tested before any ``match``
+            presence = change.presence
+            if state is None:
+                state = vm.start(presence, change.at, change.seq, change.policy)
+            else:
+                state, interval = vm.observe(state, presence, change.at, change.seq, change.policy)
+            if presence.name:
+                name = (presence.name, change.at)
         else:
-            await self._report(Checkpointed(self.key, state, interval, name))
-        return state
+            match change:
+                case _ if state is None:
+                    return None, None  # an outage before the session's first presence: nothing to hold
+                case OutageBegan():
+                    state, interval = vm.hold(state, change.at, change.seq)
+                case OutageEnded():
+                    state, interval = vm.release(state, change.at, change.seq)
+        if state.phase is vm.Phase.AWAY:
+            return state, SessionEnded(self.key, state, interval, name)
+        return state, Checkpointed(self.key, state, interval, name)
 
     async def _end(self, state: vm.VoiceSession | None, at: float) -> None:
         if state is not None and state.phase is not vm.Phase.AWAY:

@@ -7,6 +7,8 @@ entries (the session's next due time) and, at each one's time, puts the entry it
 session's inbox, where it is just the next message. The session stays an ordinary supervised
 child: it asks again after each checkpoint or change, and a restarted one simply asks afresh.
 
+The heap holds ``(due, order, Wake)`` tuples: tuples compare in C, where a Python ``__lt__`` was a
+call per comparison (and the heap compares on every registration; profile, issue 18 round 4).
 A cancelled entry stays in the heap until its time (cheap) unless cancelled entries outnumber
 the live ones, when the heap is rebuilt: its size is bounded by the live entries, never by the
 rate of changes. An inbox that is full at the due time gets its ``Wake`` ``RETRY`` seconds later
@@ -39,14 +41,13 @@ class Wake:
     inbox: Sender[Any] | None = field()  # None once delivered or cancelled
 
     def __lt__(self, other: Wake) -> bool:
-        """Heap order: by ``due``, then ``order``. Written out: attrs' ``order=True`` builds two
-        tuples per comparison, and the heap compares on every voice change (profile, issue 18)."""
+        """By ``due``, then ``order`` (the heap's own order; the heap compares its tuples instead)."""
         return self.due < other.due or (self.due == other.due and self.order < other.order)
 
 
 class Ticker:
     def __init__(self) -> None:
-        self._heap: list[Wake] = []
+        self._heap: list[tuple[float, int, Wake]] = []
         self._live = 0
         self._order = itertools.count()
         self._changed = trio.Event()
@@ -57,10 +58,12 @@ class Ticker:
 
     def wake(self, due: float, inbox: Sender[Any]) -> Wake:
         """Put the returned ``Wake`` into ``inbox`` at trio time ``due`` (soon if it is past)."""
-        entry = Wake(due, next(self._order), inbox)
-        if not self._heap or entry < self._heap[0]:
+        order = next(self._order)
+        entry = Wake(due, order, inbox)
+        heap = self._heap
+        if not heap or due < heap[0][0]:
             self._changed.set()  # the ticker sleeps until the earliest entry: this one is earlier
-        heapq.heappush(self._heap, entry)
+        heapq.heappush(heap, (due, order, entry))
         self._live += 1
         return entry
 
@@ -71,7 +74,7 @@ class Ticker:
         entry.inbox = None
         self._live -= 1
         if len(self._heap) > 64 and len(self._heap) > 2 * self._live:
-            self._heap = [e for e in self._heap if e.inbox is not None]
+            self._heap = [e for e in self._heap if e[2].inbox is not None]
             heapq.heapify(self._heap)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -79,13 +82,13 @@ class Ticker:
         while True:
             self._deliver_due(trio.current_time())
             self._changed = trio.Event()
-            with trio.move_on_at(self._heap[0].due if self._heap else math.inf):
+            with trio.move_on_at(self._heap[0][0] if self._heap else math.inf):
                 await self._changed.wait()
 
     def _deliver_due(self, now: float) -> None:
         heap = self._heap
-        while heap and heap[0].due <= now:
-            entry = heapq.heappop(heap)
+        while heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)[2]
             inbox = entry.inbox
             if inbox is None:
                 continue  # cancelled
@@ -93,7 +96,7 @@ class Ticker:
                 inbox.send_nowait(entry)
             except trio.WouldBlock:
                 entry.due, entry.order = now + RETRY, next(self._order)
-                heapq.heappush(heap, entry)  # still live; nothing lost
+                heapq.heappush(heap, (entry.due, entry.order, entry))  # still live; nothing lost
                 continue
             except trio.ClosedResourceError:
                 pass  # the actor has ended

@@ -46,7 +46,7 @@ from domain.events import (
     ReactionAdded,
     VoiceStateChanged,
 )
-from domain.guild_config import GuildConfig, GuildConfigs
+from domain.guild_config import GuildConfig, GuildConfigs, VoicePolicy
 from domain.messages import GuildConfigured
 from supervisor.inbox import SessionInbox
 from supervisor.mailbox import Mailbox, Sender
@@ -82,6 +82,9 @@ class Router:
     unknown_guild_events: int = 0
     _seq: itertools.count[int] = field(factory=itertools.count)
     _session_numbers: itertools.count[int] = field(factory=lambda: itertools.count(1))
+    # Each guild's voice policy, with the config it was made from (so a config replaced by anyone
+    # holding ``configs`` is seen at once): one policy object per config, not one per change.
+    _policies: dict[int, tuple[GuildConfig, VoicePolicy]] = field(factory=dict)
 
     async def run(self, events: trio.MemoryReceiveChannel[Event]) -> None:
         try:
@@ -100,9 +103,11 @@ class Router:
         Messages and reactions (most events) take a short path: no ``route`` call, no ``match``,
         and a synchronous put into the counter's inbox while it has room (the same checks as
         ``route``). A full inbox sends the event through ``route``, which waits: backpressure.
+        Voice changes take ``route``'s steps without the ``match``, and put each presence into its
+        session's inbox synchronously while it has room (profile, issue 18 round 4).
         """
         take, guilds = events.receive_nowait, self.guilds
-        put_message = self.messages.sender.send_nowait
+        put_message, deliver = self.messages.sender.send_nowait, self._deliver_nowait
         taken = 0
         while True:
             try:
@@ -126,6 +131,13 @@ class Router:
                     full = True
                 if full:
                     await self.route(event)  # waits for room: backpressure, never a drop
+            elif type(event) is VoiceStateChanged and event.guild_id in guilds:
+                # ``route``'s case without its ``match`` and, while inboxes have room, no coroutine
+                for user_id, presence in guilds[event.guild_id].apply(event):
+                    waiting = deliver(event.guild_id, user_id, presence, event.at)
+                    if waiting is not None:
+                        await self._deliver_waiting(*waiting)
+                self.routed += 1
             else:
                 await self.route(event)
             if taken % YIELD_EVERY == 0:
@@ -138,8 +150,7 @@ class Router:
             case MessageSent() | ReactionAdded() if event.guild_id in self.guilds:
                 await self.messages.send(event)
             case VoiceStateChanged() if event.guild_id in self.guilds:
-                for user_id, presence in self.guilds[event.guild_id].apply(event):
-                    await self._deliver(event.guild_id, user_id, presence, event.at)
+                await self._voice_changed(self.guilds[event.guild_id], event)
             case GuildConfigured():
                 await self._configured(event)
             case ConnectionLost():
@@ -211,21 +222,52 @@ class Router:
         for user_id, presence in guild.reconcile_in_place():
             await self._deliver(guild_id, user_id, presence, at)
 
+    async def _voice_changed(self, guild: GuildVoice, event: VoiceStateChanged) -> None:
+        """Only the users whose presence changed hear of it (``GuildVoice.apply``); often just one."""
+        for user_id, presence in guild.apply(event):
+            await self._deliver(event.guild_id, user_id, presence, event.at)
+
     async def _deliver(self, guild_id: int, user_id: int, presence: Presence, at: float) -> None:
-        policy = self.configs.get(guild_id).voice_policy
-        change = PresenceChanged(presence, at, next(self._seq), policy)
-        mailbox = self.sessions.get((guild_id, user_id))
-        if presence.channel_id is None:
-            if mailbox is not None:
-                await mailbox.send(change)
-                mailbox.close()
-                del self.sessions[(guild_id, user_id)]
-            return
+        waiting = self._deliver_nowait(guild_id, user_id, presence, at)
+        if waiting is not None:
+            await self._deliver_waiting(*waiting)
+
+    def _deliver_nowait(
+        self, guild_id: int, user_id: int, presence: Presence, at: float
+    ) -> tuple[tuple[int, int], Mailbox[SessionEvent], PresenceChanged] | None:
+        """Hand ``presence`` to the user's session (starting one, or ending it at a leave) without a
+        coroutine while its inbox has room, the usual case; else what ``_deliver_waiting`` must send."""
+        config = self.configs.get(guild_id)
+        policy = self._policies.get(guild_id)
+        if policy is None or policy[0] is not config:  # ``voice_policy`` makes a new one each call
+            policy = self._policies[guild_id] = (config, config.voice_policy)
+        change = PresenceChanged(presence, at, next(self._seq), policy[1])
+        user = (guild_id, user_id)
+        mailbox = self.sessions.get(user)
         if mailbox is None:
-            key = (guild_id, user_id, next(self._session_numbers))
-            mailbox = SessionInbox[SessionEvent](f"voice:{guild_id}:{user_id}", capacity=SESSION_INBOX)
+            if presence.channel_id is not None:
+                key = (guild_id, user_id, next(self._session_numbers))
+                # ``SessionInbox(...)``, not ``SessionInbox[SessionEvent](...)``: the subscripted
+                # class is a typing alias whose call costs more than the inbox (profile).
+                mailbox = SessionInbox(f"voice:{guild_id}:{user_id}", capacity=SESSION_INBOX)
+                mailbox.sender.send_nowait(change)
+                self.sessions[user] = mailbox
+                self.voice_supervisor.start_child_soon(self.spawn_voice(key), mailbox)
+            return None
+        try:
             mailbox.sender.send_nowait(change)
-            self.sessions[(guild_id, user_id)] = mailbox
-            self.voice_supervisor.start_child_soon(self.spawn_voice(key), mailbox)
-            return
+        except trio.WouldBlock:
+            return user, mailbox, change  # wait outside the handler (it would keep the exception alive)
+        if presence.channel_id is None:
+            mailbox.close()
+            del self.sessions[user]
+        return None
+
+    async def _deliver_waiting(
+        self, user: tuple[int, int], mailbox: Mailbox[SessionEvent], change: PresenceChanged
+    ) -> None:
+        """The session's inbox was full: wait for room (backpressure, never a drop), then as above."""
         await mailbox.send(change)
+        if change.presence.channel_id is None:
+            mailbox.close()
+            del self.sessions[user]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 
 import trio
+import trio.testing
 
 from actors import voice_machine as vm
 from actors.voice_ledger import Checkpointed, SessionEnded
@@ -114,3 +115,29 @@ async def test_many_sessions_share_one_ticker_with_one_entry_each(autojump_clock
         assert abs(marks[0] - n * 0.1) < 1e-6
         assert all(b - a <= 5.0 + 1e-9 for a, b in itertools.pairwise(marks))
         assert abs(marks[-1] - 29.95) < 1e-6
+
+
+async def test_changes_that_move_a_counting_sessions_mark_leave_one_ticker_entry_and_checkpoint_on_time(
+    autojump_clock: object,
+) -> None:
+    """A change moves the mark, so the next checkpoint is due later; the session keeps its earlier
+    entry (it arrives early and is ignored) instead of registering anew on every change (issue 18,
+    round 4): the ticker's heap holds one entry, and the checkpoints fall where they did."""
+    clock = WallClock.starting_at(T0)
+    send, receive = trio.open_memory_channel[Checkpointed | SessionEnded](100)
+    inbox = SessionInbox[SessionEvent]("voice", capacity=8)
+    async with open_ticker() as ticker, open_supervisor("voice", intensity=3, period=60.0) as voice:
+        actor = VoiceSessionActor(KEY, send, clock, checkpoint_seconds=5.0, ticker=ticker)
+        await voice.start_child(actor.spec(), inbox)
+        for seq in range(1, 21):  # a change every 0.1 s: each one moves the mark
+            await clock.sleep_until(T0 + (seq - 1) * 0.1)
+            await inbox.send(PresenceChanged(TOGETHER, clock.now(), seq))
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(ticker) == 1
+        assert len(ticker._heap) == 1  # no cancelled entries left behind by the 20 changes
+        await clock.sleep_until(T0 + 12.0)
+        await inbox.send(PresenceChanged(vm.Presence(None), clock.now(), 21))
+    send.close()
+    marks = [round(r.state.counted_until - T0, 6) for r in [report async for report in receive]]
+    assert marks == [round(n * 0.1, 6) for n in range(20)] + [6.9, 11.9, 12.0]
+    assert len(ticker) == 0
