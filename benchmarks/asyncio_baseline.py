@@ -28,7 +28,7 @@ import disnake
 
 from actors.message_tally import MessageTally
 from benchmarks.common import Stopwatch, profiled, settings_for
-from benchmarks.e2e_workload import CHUNK, POLL_SECONDS, chat, committed_reader, quick_ready
+from benchmarks.e2e_workload import CHUNK, POLL_SECONDS, CommitMarks, chat, committed_reader, quick_ready
 from bot_entry import translate
 from bot_entry.config import Settings
 from domain.checkpoints import MessageBatch
@@ -93,7 +93,7 @@ class AsyncioCounter:
                 await asyncio.to_thread(self.store.apply_messages_sync, self.full.popleft())
 
 
-async def _run(db: Path, n: int, flush_max: int) -> Stopwatch:
+async def _run(db: Path, n: int, flush_max: int) -> tuple[Stopwatch, CommitMarks]:
     sim, scenario, plan = chat(n)
     await sim.start()
     with quick_ready():
@@ -106,15 +106,22 @@ async def _run(db: Path, n: int, flush_max: int) -> Stopwatch:
         while bot.client.get_guild(scenario.guild.guild_id) is None:  # noqa: ASYNC110 (disnake's cache)
             await asyncio.sleep(POLL_SECONDS)
         read = committed_reader(db, scenario.guild.guild_id)
-        watch = Stopwatch()
+        watch, marks = Stopwatch(), CommitMarks(n)
+
+        async def poll() -> None:
+            while (committed := await asyncio.to_thread(read)) < n:
+                marks.see(committed)
+                await asyncio.sleep(POLL_SECONDS)
+            marks.see(committed)
+
         with profiled("end_to_end: baseline (asyncio)"):
             watch.start()
+            polling = asyncio.ensure_future(poll())  # from the first message, as on our side
             for i, (channel, author) in enumerate(plan):
                 sim.send_message(channel, author, "hi")
                 if i % CHUNK == CHUNK - 1:
                     await asyncio.sleep(0)
-            while await asyncio.to_thread(read) < n:  # noqa: ASYNC110 (the database is what we watch)
-                await asyncio.sleep(POLL_SECONDS)
+            await polling
             watch.stop()
     finally:
         flusher.cancel()
@@ -122,11 +129,11 @@ async def _run(db: Path, n: int, flush_max: int) -> Stopwatch:
         await asyncio.gather(runner, flusher, return_exceptions=True)
         bot.store.close()
         await sim.close()
-    return watch
+    return watch, marks
 
 
-def run(db: Path, n: int, flush_max: int) -> Stopwatch:
-    """Wall (and CPU) seconds to count ``n`` messages end to end on plain asyncio."""
+def run(db: Path, n: int, flush_max: int) -> tuple[Stopwatch, CommitMarks]:
+    """Wall (and CPU) seconds to count ``n`` messages end to end on plain asyncio, and the marks."""
     if "trio_asyncio" in sys.modules:
         raise RuntimeError(
             "trio_asyncio is loaded: this would not be plain asyncio (run it in its own process)"
@@ -139,5 +146,5 @@ if __name__ == "__main__":
 
     if len(sys.argv) > 4:
         common.PROFILE_PATH = Path(sys.argv[4])
-    watch = run(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
-    print(watch.elapsed, watch.cpu)
+    watch, marks = run(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]))
+    print(watch.elapsed, watch.cpu, marks.steady_rate(watch.elapsed))
