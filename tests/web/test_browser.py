@@ -37,9 +37,17 @@ async def browser() -> AsyncIterator[Any]:
 
 
 def board_lines(driver: Any, kind: str) -> list[str]:
+    """The board's lines as shown; read again when a live update replaced them mid-read (the
+    page swaps the whole list, so an element found a moment ago may be gone: a stale reference)."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    return [li.text for li in driver.find_elements(By.CSS_SELECTOR, f"#board-{kind} .lines li")]
+    for _ in range(5):
+        try:
+            return [li.text for li in driver.find_elements(By.CSS_SELECTOR, f"#board-{kind} .lines li")]
+        except StaleElementReferenceException:
+            continue
+    raise AssertionError(f"the {kind} board was replaced during each of 5 reads")
 
 
 async def until(driver: Any, check: Callable[[Any], bool], what: str, within: float = 10.0) -> None:
