@@ -46,6 +46,15 @@ async def test_a_config_change_reaches_the_counter_the_reset_clock_and_the_publi
     assert router.configs.get(1).message_cooldown == 5.0  # the router's own copy
 
 
+def played(stream: list[Any]) -> trio.MemoryReceiveChannel[Any]:
+    """A closed channel holding ``stream``: the gateway's side, all sent before the router runs."""
+    send, receive = trio.open_memory_channel[Any](len(stream))
+    for event in stream:
+        send.send_nowait(event)
+    send.close()
+    return receive
+
+
 async def test_the_counted_short_path_keeps_order_waits_when_the_counter_is_full_and_drops_nothing() -> None:
     """``Router.run`` puts messages and reactions straight into the counter's inbox; a full inbox
     holds the router back (backpressure), and the events around them keep their order."""
@@ -56,10 +65,7 @@ async def test_the_counted_short_path_keeps_order_waits_when_the_counter_is_full
     stream += [MessageSent(1, 2, 10 + n, 4, "a", 1.0) for n in range(5)]
     stream += [ReactionAdded(1, 2, 10 + n, 5, "x", 1.5, message_author_id=4) for n in range(3)]
     stream += [configured, *(MessageSent(1, 2, 20 + n, 4, "a", 3.0) for n in range(5))]
-    send, receive = trio.open_memory_channel[Any](len(stream))
-    for event in stream:
-        send.send_nowait(event)
-    send.close()
+    receive = played(stream)
     taken: list[Any] = []
     async with open_supervisor("voice", intensity=1, period=1) as voice:
         router = Router(counter, voice, no_voice)
@@ -98,10 +104,7 @@ async def test_the_voice_short_path_sends_only_changes_waits_on_a_full_session_a
     again = VoiceStateChanged(1, 7, 50, 100.0, self_mute=toggles[-1].self_mute)  # changes nothing
     leave = VoiceStateChanged(1, 7, None, 101.0)
     stream: list[Any] = [GuildSnapshot(1, "Guild", 0.0), join, *toggles, again, leave]
-    send, receive = trio.open_memory_channel[Any](len(stream))
-    for event in stream:
-        send.send_nowait(event)
-    send.close()
+    receive = played(stream)
     got: list[Any] = []
     async with open_supervisor("voice", intensity=1, period=1) as voice:
         router = Router(Mailbox[Any]("message_counter"), voice, unread_voice)
