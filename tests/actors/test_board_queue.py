@@ -59,7 +59,7 @@ def test_every_key_put_is_taken_once_by_its_last_due_time() -> None:
 # --- issue 17, round 2: the two kinds share the turns ----------------------------------------------
 
 
-def kind_of(key: tuple[str, int]) -> str:
+def kind_of(key: tuple[str, int], _due: float) -> str:
     return key[0]
 
 
@@ -130,3 +130,15 @@ def test_one_lane_is_oldest_first_over_all_as_before() -> None:
     for key in age:
         queue.put(key, 0.0)
     assert queue.take(1.0, by_age(age), 3) == [("voice", 0), ("voice", 1), ("messages", 0)]  # type: ignore[arg-type]
+
+
+def test_a_lane_of_share_one_goes_once_while_lanes_of_share_two_go_twice() -> None:
+    queue = BoardQueue[tuple[str, int]](kind_of, {"voice": 2, "messages": 2, "reads": 1})
+    for n in range(20):
+        for kind in ("voice", "messages", "reads"):
+            queue.put((kind, n), 0.0)
+    taken = queue.take(1.0, lambda key, _due: float(key[1]), 25)
+    counts = {kind: sum(1 for k, _ in taken if k == kind) for kind in ("voice", "messages", "reads")}
+    assert counts == {"voice": 10, "messages": 10, "reads": 5}
+    rest = queue.take(1.0, lambda key, _due: float(key[1]), 100)
+    assert [key for key in rest if key[0] == "reads"][-1] == ("reads", 19)  # the slow lane still ends
