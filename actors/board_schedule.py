@@ -454,8 +454,9 @@ class Board:
             case Scan(), Found(message_ids=found):
                 return self._adopt(found, now)
             case Scan(), NoneFound():
-                if self.message_id is not None:
-                    self.confirmed_at = now  # CHECKED: the stored one is older than the page
+                if self.phase is Phase.CHECKED:
+                    self.confirmed_at = now  # the stored one (checked) is older than the page
+                # (After a post: not seen on the page, which says nothing of it; rule 7 reads it.)
                 return Report()
             case Post(), Posted(message_id=message_id):
                 self.message_id, self.posted_at, self.post_nonce = message_id, now, None
