@@ -21,16 +21,17 @@ The rules:
 5. Unknown channel, missing access or missing permissions -> BLOCKED with one warning, until the
    configured channel changes or the guild is seen again (``unblock``).
 6. A board with no known message posts first; ``READ_AFTER_POST`` seconds after the post (a
-   lower-urgency call: every first post, and every change of those minutes, goes before it), one
-   page of the channel's recent messages is read (``Scan``) for the bot's own boards of this kind:
-   the newest (the one just posted) is kept and the other copies deleted. When adopting a stored
-   board after a (re)start, the page is read once its message is confirmed, before it is edited.
-   Discord deduplicates a post's nonce only for a few minutes, so a post cut short by a kill and
-   made again after a late restart, a restore from an older backup, or a config moved back to a
-   channel that still holds an old board would otherwise leave two boards. Posting first makes a
-   start one call per board until every board is up (the read was a call before each first post).
-   Meanwhile the board is edited like a live one; at a stop the read is not waited for (a restart
-   confirms the stored message and reads the page then).
+   lower-urgency call: every first post of a start goes before it, and the publisher gives these
+   reads turns of their own, fewer than the edits'), one page of the channel's recent messages is
+   read (``Scan``) for the bot's own boards of this kind: the newest (the one just posted) is kept
+   and the other copies deleted. When adopting a stored board after a (re)start, the page is read
+   once its message is confirmed, before it is edited. Discord deduplicates a post's nonce only for
+   a few minutes, so a post cut short by a kill and made again after a late restart, a restore from
+   an older backup, or a config moved back to a channel that still holds an old board would
+   otherwise leave two boards. Posting first makes a start one call per board until every board is
+   up (the read was a call before each first post). Meanwhile the board is edited like a live one;
+   at a stop the read is not waited for (a restart confirms the stored message and reads the page
+   then).
 7. A live board is read back (``Check``) after ``RECHECK_INTERVALS`` intervals without a write or a
    check, so a board a moderator deleted in a quiet server comes back without waiting for activity;
    or after ``recheck_floor`` seconds if longer (the publisher spreads the re-checks of many boards
@@ -121,7 +122,8 @@ RECHECK_INTERVALS = 10  # a quiet live board is read back after this many interv
 # Seconds after a first post before the page is read for older copies (rule 6): longer than a
 # start of one process takes (2,500 guilds: 5,000 posts at 40/s, ~125 s), so every first post goes
 # before any such read, and past Discord's nonce window of a few minutes. The read then ranks from
-# this time: changes younger than it go first, older ones after it, so it never starves.
+# this time (its REST call says it waits since then), in its own lane of the publisher's queue,
+# which takes turns with the kinds' lanes: it never starves, nor stalls the edits.
 READ_AFTER_POST = 300.0
 
 
