@@ -20,10 +20,18 @@ The rules:
    message older than an hour) -> post a fresh message, then delete the old one.
 5. Unknown channel, missing access or missing permissions -> BLOCKED with one warning, until the
    configured channel changes or the guild is seen again (``unblock``).
-6. Before every post, and when adopting a stored board after a (re)start, one page of the channel's
-   recent messages is read (``Scan``) for the bot's own boards of this kind: the newest is adopted
-   and the other copies deleted. Discord deduplicates a post's nonce only for a few minutes, so a
-   post cut short by a kill and made again after a late restart would otherwise leave two boards.
+6. A board with no known message posts first; ``READ_AFTER_POST`` seconds after the post (a
+   lower-urgency call: every first post of a start goes before it, and the publisher gives these
+   reads turns of their own, fewer than the edits'), one page of the channel's recent messages is
+   read (``Scan``) for the bot's own boards of this kind: the newest (the one just posted) is kept
+   and the other copies deleted. When adopting a stored board after a (re)start, the page is read
+   once its message is confirmed, before it is edited. Discord deduplicates a post's nonce only for
+   a few minutes, so a post cut short by a kill and made again after a late restart, a restore from
+   an older backup, or a config moved back to a channel that still holds an old board would
+   otherwise leave two boards. Posting first makes a start one call per board until every board is
+   up (the read was a call before each first post). Meanwhile the board is edited like a live one;
+   at a stop the read is not waited for (a restart confirms the stored message and reads the page
+   then).
 7. A live board is read back (``Check``) after ``RECHECK_INTERVALS`` intervals without a write or a
    check, so a board a moderator deleted in a quiet server comes back without waiting for activity;
    or after ``recheck_floor`` seconds if longer (the publisher spreads the re-checks of many boards
@@ -33,27 +41,31 @@ Phase changes come only from ``TRANSITIONS``, (phase, action, outcome) -> phase,
 action a phase asks for (``ASKS``) and every answer that action can get (``ANSWERS``); an answer
 not in it is a poster bug: the board backs off and warns. The inputs from this side come the same
 way, as answers of the pseudo-action ``Local``: a stored message at a (re)start (``Stored``: a board
-starts UNSCANNED and a restore feeds it), a new channel (``Moved``, from ``configure``) and the guild
+starts UNPOSTED and a restore feeds it), a new channel (``Moved``, from ``configure``) and the guild
 seen again (``Unblocked`` / ``UnblockedWithMessage``, from ``unblock``). ``handle`` is the only
 place a phase is assigned.
 
-    UNSCANNED  --Scan:Found-->              LIVE       (the newest adopted, the other copies deleted)
-    UNSCANNED  --Scan:NoneFound-->          UNPOSTED
-    UNPOSTED   --Post:Posted-->             LIVE
-    UNPOSTED   --Post:Failed-->             UNSCANNED  (it may have been created: look before again)
-    UNCHECKED  --Check:Done-->              CHECKED
-    UNCHECKED  --Check:MessageMissing-->    UNSCANNED
-    CHECKED    --Scan:Found|NoneFound-->    LIVE       (copies newer or older than it deleted)
-    LIVE       --Edit|Check:Done-->         LIVE
-    LIVE       --Edit|Check:MessageMissing--> UNSCANNED
-    LIVE       --Edit:OldMessageQuota-->    UNPOSTED   (the old message is kept to be deleted)
-    any        --any:NoAccess-->            BLOCKED    (Delete excepted: the stale message is let go)
-    any        --any:RateLimited|Failed-->  the same phase, backing off
-    any        --Local:Stored-->            UNCHECKED  (only fed to a fresh UNSCANNED board)
-    any        --Local:Moved-->             UNSCANNED  (the old message deleted once a new one is up)
-    BLOCKED    --Local:Unblocked-->         UNSCANNED
-    BLOCKED    --Local:UnblockedWithMessage--> UNCHECKED
-    other      --Local:Unblocked*-->        the same phase (nothing was blocked)
+    UNPOSTED         --Post:Posted-->              POSTED_UNSCANNED
+    UNPOSTED         --Post:Failed-->              UNPOSTED  (again with its nonce; the read after
+                                                              deletes a copy it may have made)
+    POSTED_UNSCANNED --Scan:Found-->               LIVE      (the newest kept, the other copies deleted)
+    POSTED_UNSCANNED --Scan:NoneFound-->           LIVE
+    POSTED_UNSCANNED --Edit:Done-->                POSTED_UNSCANNED (the read is still to come)
+    POSTED_UNSCANNED --Edit:MessageMissing-->      UNPOSTED
+    POSTED_UNSCANNED --Edit:OldMessageQuota-->     UNPOSTED  (the old message is kept to be deleted)
+    UNCHECKED        --Check:Done-->               CHECKED
+    UNCHECKED        --Check:MessageMissing-->     UNPOSTED
+    CHECKED          --Scan:Found|NoneFound-->     LIVE      (copies newer or older than it deleted)
+    LIVE             --Edit|Check:Done-->          LIVE
+    LIVE             --Edit|Check:MessageMissing--> UNPOSTED
+    LIVE             --Edit:OldMessageQuota-->     UNPOSTED  (the old message is kept to be deleted)
+    any              --any:NoAccess-->             BLOCKED   (Delete excepted: the stale message is let go)
+    any              --any:RateLimited|Failed-->   the same phase, backing off
+    any              --Local:Stored-->             UNCHECKED (only fed to a fresh UNPOSTED board)
+    any              --Local:Moved-->              UNPOSTED  (the old message deleted once a new one is up)
+    BLOCKED          --Local:Unblocked-->          UNPOSTED
+    BLOCKED          --Local:UnblockedWithMessage--> UNCHECKED
+    other            --Local:Unblocked*-->         the same phase (nothing was blocked)
 """
 
 from __future__ import annotations
@@ -95,6 +107,7 @@ from domain.kinds import BoardKind
 __all__ = [
     "ANSWERS",
     "ASKS",
+    "READ_AFTER_POST",
     "RECHECK_INTERVALS",
     "TRANSITIONS",
     "Board",
@@ -106,6 +119,12 @@ __all__ = [
 
 MAX_BACKOFF_DOUBLINGS = 4  # after repeated failures: interval, 2x, 4x, 8x, then 16x at most
 RECHECK_INTERVALS = 10  # a quiet live board is read back after this many intervals
+# Seconds after a first post before the page is read for older copies (rule 6): longer than a
+# start of one process takes (2,500 guilds: 5,000 posts at 40/s, ~125 s), so every first post goes
+# before any such read, and past Discord's nonce window of a few minutes. The read then ranks from
+# this time (its REST call says it waits since then), in its own lane of the publisher's queue,
+# which takes turns with the kinds' lanes: it never starves, nor stalls the edits.
+READ_AFTER_POST = 300.0
 
 
 class Need(enum.Enum):
@@ -116,21 +135,21 @@ class Need(enum.Enum):
 
 
 class Phase(enum.Enum):
-    UNSCANNED = "unscanned"  # no message known: read the channel for one of ours before posting
-    UNPOSTED = "unposted"  # none of ours in the channel: post one when a write is allowed
+    UNPOSTED = "unposted"  # no message known: post one when a write is allowed
+    POSTED_UNSCANNED = "posted_unscanned"  # just posted: read the channel for older copies later
     UNCHECKED = "unchecked"  # a message id from the database, not yet confirmed to exist
     CHECKED = "checked"  # the stored message exists: read the channel for copies of it
     LIVE = "live"  # the message exists: edit it when dirty, the interval allows, and content changed
     BLOCKED = "blocked"  # the channel is missing or we may not post there: wait for config or snapshot
 
 
-_NO_MESSAGE = (Phase.UNSCANNED, Phase.UNPOSTED)  # no Delete here: the new message comes first
+_NO_MESSAGE = (Phase.UNPOSTED,)  # no Delete here: the new message comes first
 
 # What each phase may ask Discord for (Delete: an old message, once the board has one), and
 # ``Local``: every phase hears the inputs from this side.
 ASKS: dict[Phase, tuple[type, ...]] = {
-    Phase.UNSCANNED: (Scan, Local),
     Phase.UNPOSTED: (Post, Local),
+    Phase.POSTED_UNSCANNED: (Scan, Edit, Delete, Local),
     Phase.UNCHECKED: (Check, Delete, Local),
     Phase.CHECKED: (Scan, Delete, Local),
     Phase.LIVE: (Edit, Check, Delete, Local),
@@ -149,27 +168,29 @@ ANSWERS: dict[type, tuple[type, ...]] = {
 }
 
 TRANSITIONS: dict[tuple[Phase, type, type], Phase] = {
-    (Phase.UNSCANNED, Scan, Found): Phase.LIVE,
-    (Phase.UNSCANNED, Scan, NoneFound): Phase.UNPOSTED,
-    (Phase.UNPOSTED, Post, Posted): Phase.LIVE,
-    (Phase.UNPOSTED, Post, Failed): Phase.UNSCANNED,
+    (Phase.UNPOSTED, Post, Posted): Phase.POSTED_UNSCANNED,
+    (Phase.POSTED_UNSCANNED, Scan, Found): Phase.LIVE,
+    (Phase.POSTED_UNSCANNED, Scan, NoneFound): Phase.LIVE,
+    (Phase.POSTED_UNSCANNED, Edit, Done): Phase.POSTED_UNSCANNED,
+    (Phase.POSTED_UNSCANNED, Edit, MessageMissing): Phase.UNPOSTED,
+    (Phase.POSTED_UNSCANNED, Edit, OldMessageQuota): Phase.UNPOSTED,
     (Phase.UNCHECKED, Check, Done): Phase.CHECKED,
-    (Phase.UNCHECKED, Check, MessageMissing): Phase.UNSCANNED,
+    (Phase.UNCHECKED, Check, MessageMissing): Phase.UNPOSTED,
     (Phase.CHECKED, Scan, Found): Phase.LIVE,
     (Phase.CHECKED, Scan, NoneFound): Phase.LIVE,
     (Phase.LIVE, Edit, Done): Phase.LIVE,
-    (Phase.LIVE, Edit, MessageMissing): Phase.UNSCANNED,
+    (Phase.LIVE, Edit, MessageMissing): Phase.UNPOSTED,
     (Phase.LIVE, Edit, OldMessageQuota): Phase.UNPOSTED,
     (Phase.LIVE, Check, Done): Phase.LIVE,
-    (Phase.LIVE, Check, MessageMissing): Phase.UNSCANNED,
+    (Phase.LIVE, Check, MessageMissing): Phase.UNPOSTED,
 }
 # The same for every phase: no access blocks (a delete just lets the message go), a delete leaves
 # the phase as it was, and a 429 or a failure keeps the phase while the board backs off.
 for _phase, _asks in ASKS.items():
     TRANSITIONS[(_phase, Local, Stored)] = Phase.UNCHECKED
-    TRANSITIONS[(_phase, Local, Moved)] = Phase.UNSCANNED
+    TRANSITIONS[(_phase, Local, Moved)] = Phase.UNPOSTED
     _blocked = _phase is Phase.BLOCKED
-    TRANSITIONS[(_phase, Local, Unblocked)] = Phase.UNSCANNED if _blocked else _phase
+    TRANSITIONS[(_phase, Local, Unblocked)] = Phase.UNPOSTED if _blocked else _phase
     TRANSITIONS[(_phase, Local, UnblockedWithMessage)] = Phase.UNCHECKED if _blocked else _phase
     for _action in _asks:
         if _action is Local:
@@ -194,7 +215,7 @@ class Report:
 class Board:
     guild_id: int
     kind: BoardKind
-    phase: Phase = Phase.UNSCANNED
+    phase: Phase = Phase.UNPOSTED
     channel_id: int | None = None  # where the message is (or is to be posted)
     message_id: int | None = None
     content_hash: str | None = None  # of the last content written ("": adopted, content unknown)
@@ -223,9 +244,10 @@ class Board:
     def restore(cls, checkpoint: BoardCheckpoint) -> Board:
         """A board after a (re)start, from everything its checkpoint holds.
 
-        It starts UNSCANNED like a new board; its stored message, unless it was being replaced, is
+        It starts UNPOSTED like a new board; its stored message, unless it was being replaced, is
         fed as ``Stored`` so the table moves it to UNCHECKED. A post that may have been made without
-        its answer keeps its nonce and, with no message, the board looks before posting again.
+        its answer keeps its nonce and, with no message, the board posts again with it (Discord
+        answers with the first one within its window) and reads the page after (rule 6).
         """
         board = cls(checkpoint.guild_id, checkpoint.kind)
         board.stale = list(checkpoint.stale)
@@ -291,6 +313,26 @@ class Board:
         """When the work this board is due for (at ``due``) began waiting: the oldest goes first."""
         return due if self.waiting_since is None else self.waiting_since
 
+    def read_after_post(self, now: float, need: Need | None = None) -> bool:
+        """Whether what the board needs at ``now`` (``need``, if already asked) is the read after its
+        first post: the publisher gives these reads turns of their own."""
+        if self.phase is not Phase.POSTED_UNSCANNED:
+            return False
+        return (self.needs(now) if need is None else need) is Need.SCAN
+
+    def read_at(self) -> float:
+        """(POSTED_UNSCANNED) When the read after the first post is due, and ranks (rule 6)."""
+        return (-math.inf if self.posted_at is None else self.posted_at) + READ_AFTER_POST
+
+    def call_since(self, action: Action) -> float | None:
+        """Since when the work ``action`` serves waits (the REST budget grants the oldest first): a
+        write's content since its change, the read after a post since it became due."""
+        if isinstance(action, Post | Edit):
+            return self.writing_since
+        if isinstance(action, Scan) and self.phase is Phase.POSTED_UNSCANNED:
+            return self.read_at()
+        return self.waiting_since
+
     # -- deciding ---------------------------------------------------------------------------------
 
     def write_allowed_at(self) -> float:
@@ -312,12 +354,12 @@ class Board:
                     return Need.CHECK
                 case Phase.CHECKED:
                     return Need.SCAN
-                case Phase.UNSCANNED if write_ok:
-                    return Need.SCAN
                 case Phase.UNPOSTED if write_ok:
                     return Need.CONTENT
-                case Phase.LIVE if write_ok and self.dirty:
+                case Phase.LIVE | Phase.POSTED_UNSCANNED if write_ok and self.dirty:
                     return Need.CONTENT
+                case Phase.POSTED_UNSCANNED if now >= self.read_at():
+                    return Need.SCAN
                 case Phase.LIVE if now >= self.recheck_at():
                     return Need.CHECK
         if self.stale and self.phase not in _NO_MESSAGE:  # the new message first, then the delete
@@ -344,6 +386,8 @@ class Board:
                 candidates.append(max(self.retry_at, self.write_allowed_at()))
             if self.phase is Phase.LIVE:
                 candidates.append(max(self.retry_at, self.recheck_at()))
+            if self.phase is Phase.POSTED_UNSCANNED:
+                candidates.append(max(self.retry_at, self.read_at()))
         if self.stale and self.phase not in _NO_MESSAGE:
             candidates.append(self.retry_at)
         return min(candidates) if candidates else None
@@ -412,8 +456,9 @@ class Board:
             case Scan(), Found(message_ids=found):
                 return self._adopt(found, now)
             case Scan(), NoneFound():
-                if self.message_id is not None:
-                    self.confirmed_at = now  # CHECKED: the stored one is older than the page
+                if self.phase is Phase.CHECKED:
+                    self.confirmed_at = now  # the stored one (checked) is older than the page
+                # (After a post: not seen on the page, which says nothing of it; rule 7 reads it.)
                 return Report()
             case Post(), Posted(message_id=message_id):
                 self.message_id, self.posted_at, self.post_nonce = message_id, now, None

@@ -1,22 +1,26 @@
 """The leaderboard publisher: the Trio shell around ``actors.board_schedule``.
 
 It keeps two boards per guild (messages, voice) up to date in the channels the guild configured.
-Everything it learns arrives as a message in its inbox: ``TotalsChanged`` (the counter, the ledger,
-a command), every ``GuildSnapshot`` (name, icon, text channels; from the router), ``GuildConfigured``
-(its own copy of each guild's config), ``PeriodReset`` (the boards start fresh once the new period
-is visible), ``MemberForgotten``, and ``PublishFinal`` from the reset clock. The run loop takes
-every queued message at once (each notes the guild and when its change was taken), hands that to
-the boards of those guilds only, then takes the due boards whose change has waited longest (a heap
-of due times, a heap of waiting times: no round visits every board), renders each (SQLite top 10 +
-names -> ``board_view`` -> ``render_board``), calls Discord through the poster, eight guilds at
-once (each call says since when its change waits, so the REST budget grants the oldest first), and
-hands the answer back to the board; it reads its inbox meanwhile, and sleeps until the next message
-or board due. At a stop the last changes go out the same way, the longest-waiting first, within
-SHUTDOWN_WAIT; what does not fit is stored and goes out at the next start.
+Everything it learns arrives as a message in its inbox: ``TotalsChanged`` (the counter: messages
+boards, the ledger: voice boards, a command: both; only those boards are rendered again), every
+``GuildSnapshot`` (name, icon, text channels; from the router), ``GuildConfigured`` (its own copy of
+each guild's config), ``PeriodReset`` (the boards start fresh once the new period is visible),
+``MemberForgotten``, and ``PublishFinal`` from the reset clock. The run loop takes every queued
+message at once (each notes the guild and when its change was taken), hands that to the boards of
+those guilds only, then takes the due boards whose change has waited longest (a heap of due times, a
+heap of waiting times per lane: no round visits every board; the lanes, the two kinds and the reads
+after first posts, take turns, so a voice board's minute clock never takes every call from the
+messages boards), renders each (SQLite top 10 + names -> ``board_view`` -> ``render_board``), calls
+Discord through the poster, eight guilds at once (each call says since when its change waits, so the
+REST budget grants the oldest first), and hands the answer back to the board; it reads its inbox
+meanwhile, and sleeps until the next message or board due. At a stop the last changes go out the
+same way, the longest-waiting first, within SHUTDOWN_WAIT; what does not fit is stored and goes out
+at the next start.
 
 Checkpoint: the ``boards`` rows. A (re)started publisher loads them, confirms each message exists
-and reads the channel for copies before editing it, and reads it before every post, so a restart
-never leaves a second board (even past Discord's nonce window) and keeps each board's interval.
+and reads the channel for copies before editing it, and reads it after every first post (in its
+own lane, once every post has gone), so a restart never leaves a second board for long (even past
+Discord's nonce window) and keeps each board's interval.
 What it learned from the gateway (snapshots, dirty guilds, fetched names) lives on this object,
 like the voice ledger's state, so it survives a crash of the loop.
 
@@ -27,6 +31,7 @@ each ranked member is confirmed over REST (cached for an hour) and those who lef
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
 import math
@@ -82,6 +87,22 @@ RECHECKS_PER_SECOND = 1.0  # quiet boards read back per second at most, however 
 
 Key = tuple[int, BoardKind]
 Boards = dict[Key, Board]
+_BOTH = frozenset(BoardKind)
+READS_AFTER_POSTS = "reads after posts"  # the queue's third lane
+# Turns per cycle: the two kinds alike; the reads after first posts one turn to each kind's two, so
+# the edits of a busy server go on while the reads of a whole start (one per board) are made.
+LANE_SHARES: dict[Hashable, int] = {BoardKind.MESSAGES: 2, BoardKind.VOICE: 2, READS_AFTER_POSTS: 1}
+
+
+def _lane(boards: Boards, key: Key, due: float) -> Hashable:
+    """The queue's lanes take turns, so none starves another: the two kinds (a voice board's content
+    is a clock, so under a budget shortage it would take every call from the messages boards), and
+    the reads after first posts (rule 6 of ``board_schedule``: one per board, all due about
+    READ_AFTER_POST after a start, which would otherwise stall the edits of both kinds meanwhile)."""
+    board = boards.get(key)
+    if board is not None and board.read_after_post(due + CLOCK_SLACK):
+        return READS_AFTER_POSTS
+    return key[1]
 
 
 class Poster(Protocol):
@@ -123,10 +144,11 @@ Request = TotalsChanged | GuildSnapshot | GuildConfigured | PeriodReset | Member
 
 
 def _request_key(request: Request) -> Hashable | None:
-    """Queued requests that say "this is now so" merge: one per kind and guild (totals: one in all)."""
+    """Queued requests that say "this is now so" merge: one per kind and guild (totals: one per set
+    of board kinds, so a voice flush never marks a guild's messages board)."""
     match request:
-        case TotalsChanged():
-            return "totals"
+        case TotalsChanged(kinds=kinds):
+            return ("totals", kinds)
         case (
             GuildSnapshot(guild_id=guild_id)
             | GuildConfigured(guild_id=guild_id)
@@ -138,7 +160,7 @@ def _request_key(request: Request) -> Hashable | None:
 
 def _merge_requests(queued: Request, newer: Request) -> Request:
     if isinstance(queued, TotalsChanged) and isinstance(newer, TotalsChanged):
-        return TotalsChanged(queued.guild_ids | newer.guild_ids)
+        return TotalsChanged(queued.guild_ids | newer.guild_ids, queued.kinds)  # the same kinds (the key)
     return newer
 
 
@@ -181,7 +203,9 @@ class LeaderboardPublisher:
     guilds: dict[int, GuildSnapshot] = field(factory=dict)
     shards: ShardSet = field(factory=ShardSet)  # only these shards' boards are loaded (several processes)
     writes: int = 0  # successful posts and edits (health, tests)
-    _dirty: dict[int, float] = field(factory=dict)  # guild -> when its first unabsorbed change was taken
+    # guild -> board kind -> when its first unabsorbed change was taken (a guild in it with no kind:
+    # its config, name or channels may have changed, which both boards look at).
+    _dirty: dict[int, dict[BoardKind, float]] = field(factory=dict)
     # Taken during a round, handled after it: final-board requests (they drive boards) and
     # forgets (a name fetched by a render under way must not outlive them in the cache).
     _later: list[PublishFinal | MemberForgotten] = field(factory=list)
@@ -201,26 +225,32 @@ class LeaderboardPublisher:
         """Note what ``message`` says; the next round hands it to the boards (``_absorb``)."""
         now = self.clock.now()
         match message:
-            case TotalsChanged(guild_ids):
+            case TotalsChanged(guild_ids, kinds):
                 for guild_id in guild_ids:
-                    self._dirty.setdefault(guild_id, now)
+                    self._mark(guild_id, now, kinds)
             case GuildSnapshot(guild_id=guild_id):
                 self.guilds[guild_id] = message
                 self._seen.add(guild_id)
-                self._dirty.setdefault(guild_id, now)  # name, icon or channels may have changed
+                self._mark(guild_id, now)  # name, icon or channels may have changed
             case GuildConfigured(guild_id, config):
                 self.configs.set(guild_id, config)
-                self._dirty.setdefault(guild_id, now)
+                self._mark(guild_id, now)
             case PeriodReset(guild_id, _, at):
                 # The old period shows until its last writes land (``settle_seconds``): look again then.
                 self._fresh_at[guild_id] = at + self.settle_seconds
                 heapq.heappush(self._fresh_heap, (at + self.settle_seconds, guild_id))
             case MemberForgotten(guild_id, user_id, at, applied):
                 self._names.forget(guild_id, user_id)
-                self._dirty.setdefault(guild_id, now)
+                self._mark(guild_id, now)
                 applied.set()
             case _:
                 raise AssertionError(f"unknown message {message!r}")
+
+    def _mark(self, guild_id: int, at: float, kinds: frozenset[BoardKind] = _BOTH) -> None:
+        """Note that ``kinds`` of ``guild_id`` changed at ``at`` (an earlier note keeps its time)."""
+        noted = self._dirty.setdefault(guild_id, {})
+        for kind in kinds:
+            noted.setdefault(kind, at)
 
     # -- the actor --------------------------------------------------------------------------------
 
@@ -240,7 +270,7 @@ class LeaderboardPublisher:
         checkpoints = await self.store.call(board_rows.load_boards_sync, self.store)
         now = self.clock.now()
         for guild_id in self.guilds:  # after a crash, look at every known guild again
-            self._dirty.setdefault(guild_id, now)
+            self._mark(guild_id, now)
         owned = (c for c in checkpoints if self.shards.owns(c.guild_id))
         return {(c.guild_id, c.kind): Board.restore(c) for c in owned}
 
@@ -321,7 +351,8 @@ class LeaderboardPublisher:
 
     def _schedule_all(self, boards: Boards) -> None:
         """(At each start of the loop) Every board once: what it needs is seen without a scan later."""
-        self._queue, self._boards = BoardQueue(), len(boards)
+        self._queue = BoardQueue(functools.partial(_lane, boards), LANE_SHARES)
+        self._boards = len(boards)
         for key in sorted(boards, key=lambda k: (k[0], k[1].value)):
             self._schedule(key, boards[key])
 
@@ -417,7 +448,7 @@ class LeaderboardPublisher:
             at, guild_id = heapq.heappop(self._fresh_heap)
             if self._fresh_at.get(guild_id) == at:  # the new period is what a render shows now
                 del self._fresh_at[guild_id]
-                self._dirty.setdefault(guild_id, at)
+                self._mark(guild_id, at)
         dirty, self._dirty = self._dirty, {}
         seen, self._seen = self._seen, set()
         for guild_id in sorted(dirty):
@@ -448,25 +479,28 @@ class LeaderboardPublisher:
                 board.configure(channel_id, config.update_interval)
                 if guild_id in seen:
                     board.unblock()
-                board.mark_dirty(dirty[guild_id])
+                if kind in dirty[guild_id]:  # else only the other kind's totals changed
+                    board.mark_dirty(dirty[guild_id][kind])
                 self._schedule((guild_id, kind), board)
 
     async def _drive(
         self, key: tuple[int, BoardKind], board: Board, *, urgent: bool = False, period: int | None = None
     ) -> None:
         """Make the calls this board needs now (a few at most: e.g. edit -> 404 -> post)."""
-        for _ in range(MAX_STEPS):
+        for step in range(MAX_STEPS):
             now = self.clock.now()
             need = board.needs(now + CLOCK_SLACK, urgent=urgent)
             if need is None:
                 return
+            if step and board.read_after_post(now + CLOCK_SLACK, need):
+                return  # not with this drive's calls: the read takes its own turn (``_lane``)
             content = await self._render(key, now, period) if need is Need.CONTENT else None
             action = board.action(need, content.hash if content else None, now)
             if action is None:
                 continue  # rendered the same as what is on Discord; an old message may await deletion
             if isinstance(action, Post):
                 await self._save(board)  # its nonce first: a kill during the post must not post twice
-            since = board.writing_since if isinstance(action, Post | Edit) else board.waiting_since
+            since = board.call_since(action)
             try:
                 outcome = await self._perform(key[1], action, content, since)
             except trio.Cancelled:

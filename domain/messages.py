@@ -11,13 +11,19 @@ import trio
 from attrs import define, field
 
 from domain.guild_config import GuildConfig
+from domain.kinds import BoardKind
+
+_BOTH = frozenset(BoardKind)
 
 
 @define(frozen=True)
 class TotalsChanged:
-    """Counter, ledger or a command -> publisher: these guilds' stored totals changed."""
+    """Counter, ledger or a command -> publisher: these guilds' stored totals changed, for the
+    boards of ``kinds`` (the counter: messages; the ledger: voice; a command or a reset: both), so
+    the publisher renders only the boards whose totals changed."""
 
     guild_ids: frozenset[int]
+    kinds: frozenset[BoardKind] = _BOTH
 
 
 @define(frozen=True)

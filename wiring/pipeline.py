@@ -15,6 +15,7 @@ then the store closes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +34,7 @@ from actors.voice_session import VoiceFault, VoiceSessionActor
 from domain.clock import WallClock
 from domain.events import Event
 from domain.guild_config import GuildConfig, GuildConfigs, config_from_json
+from domain.kinds import BoardKind
 from domain.messages import MemberForgotten, PeriodReset, TotalsChanged
 from domain.shards import ShardSet
 from persistence.history import DEFAULT_HISTORY_DAYS
@@ -236,13 +238,17 @@ class Pipeline:
         settings, clock = self.settings, self.clock
         publisher_inbox = publisher_inbox_()
 
-        def totals(guild_ids: set[int]) -> None:
+        def totals(guild_ids: set[int], kinds: frozenset[BoardKind] = frozenset(BoardKind)) -> None:
             """Totals changed: a message in the publisher's inbox (it merges with a queued one)."""
             self.last_write_at = clock.now()
             with contextlib.suppress(trio.ClosedResourceError):  # no publisher, or its last round is done
-                publisher_inbox.sender.send_nowait(TotalsChanged(frozenset(guild_ids)))
+                publisher_inbox.sender.send_nowait(TotalsChanged(frozenset(guild_ids), kinds))
             if self.on_totals is not None:
                 self.on_totals(guild_ids)
+
+        def totals_of(kind: BoardKind) -> Callable[[set[int]], None]:
+            """A writer's flush changes the totals of its own board only: the other is not rendered."""
+            return functools.partial(totals, kinds=frozenset({kind}))
 
         if poster is None:
             publisher_inbox.close()
@@ -252,9 +258,9 @@ class Pipeline:
             flush_max=settings.message_flush_max,
             configs=self.configs.copy(),
             fault=self.faults.message,
-            on_flushed=totals,
+            on_flushed=totals_of(BoardKind.MESSAGES),
         )
-        ledger = VoiceLedger(store, flush_seconds=settings.voice_flush, on_flushed=totals)
+        ledger = VoiceLedger(store, flush_seconds=settings.voice_flush, on_flushed=totals_of(BoardKind.VOICE))
         # The old period's last writes: a checkpoint, then two flushes of the slower writer.
         grace = settings.voice_checkpoint + 2 * max(settings.message_flush, settings.voice_flush) + 1.0
         reset_clock = ResetClock(

@@ -36,6 +36,7 @@ from actors.board_render import BoardEntry, BoardView, content_hash
 from actors.board_schedule import (
     ANSWERS,
     ASKS,
+    READ_AFTER_POST,
     RECHECK_INTERVALS,
     TRANSITIONS,
     Board,
@@ -94,16 +95,25 @@ def step(
 
 
 def scanned(board: Board, now: float, answer: object = None) -> None:
-    """The scan before a post: it finds none of our boards (unless ``answer`` says otherwise)."""
+    """A page read: it finds none of our boards (unless ``answer`` says otherwise)."""
     scan = board.action(Need.SCAN, None, now)
     assert isinstance(scan, Scan)
     board.handle(scan, answer or NoneFound(), now)  # type: ignore[arg-type]
 
 
+def read_after_post(board: Board, discord: FakeDiscord, now: float) -> None:
+    """The read after a first post (rule 6), made at ``now`` (the publisher makes it in turn)."""
+    assert board.phase is Phase.POSTED_UNSCANNED
+    scan = board.action(Need.SCAN, None, now)
+    board.handle(scan, discord(scan, now), now)  # type: ignore[arg-type]
+
+
 def live_board(discord: FakeDiscord, now: float = 0.0) -> Board:
+    """A board posted at ``now`` whose read after the post found no copy: calls [Post, Scan]."""
     board = Board(GUILD, BoardKind.MESSAGES)
     board.configure(CHANNEL, INTERVAL)
     step(board, discord, now, "v0")
+    read_after_post(board, discord, now)
     assert board.phase is Phase.LIVE
     return board
 
@@ -282,8 +292,11 @@ def test_404_on_edit_posts_a_new_board() -> None:
     board.mark_dirty()
     discord.script.append(MessageMissing())
     step(board, discord, INTERVAL, "v1")
-    assert [type(a) for _, a, _ in discord.calls] == [Scan, Post, Edit, Scan, Post]  # look, then post
-    assert board.phase is Phase.LIVE and board.message_id == discord.calls[-1][2].message_id  # type: ignore[attr-defined]
+    assert [type(a) for _, a, _ in discord.calls] == [Post, Scan, Edit, Post]  # post, look later
+    assert board.phase is Phase.POSTED_UNSCANNED
+    assert board.message_id == discord.calls[-1][2].message_id  # type: ignore[attr-defined]
+    step(board, discord, INTERVAL + READ_AFTER_POST, "v1")
+    assert [type(a) for _, a, _ in discord.calls[4:]] == [Scan] and board.phase is Phase.LIVE
 
 
 def test_restart_checks_the_stored_message_and_edits_it_without_reposting() -> None:
@@ -309,9 +322,9 @@ def test_restart_after_the_board_was_deleted_reposts_once_its_interval_allows() 
     board = Board.from_row(row)
     board.configure(CHANNEL, INTERVAL)
     step(board, discord, 130.0)
-    assert board.phase is Phase.UNSCANNED and discord.of(Post) == [] and discord.of(Scan) == []
+    assert board.phase is Phase.UNPOSTED and discord.of(Post) == [] and discord.of(Scan) == []
     step(board, discord, 160.0)
-    assert len(discord.of(Post)) == 1 and board.phase is Phase.LIVE
+    assert len(discord.of(Post)) == 1 and board.phase is Phase.POSTED_UNSCANNED
 
 
 def test_a_stored_board_of_an_unseen_guild_stays_quiet() -> None:
@@ -335,7 +348,7 @@ def test_missing_channel_or_permission_warns_once_and_stops_until_config_or_snap
     assert board.next_due() is None and len(discord.calls) == 1
     board.unblock()  # the guild was seen again
     step(board, discord, 86_400.0)
-    assert board.phase is Phase.LIVE and [type(a) for _, a, _ in discord.calls[1:]] == [Scan, Post]
+    assert board.phase is Phase.POSTED_UNSCANNED and [type(a) for _, a, _ in discord.calls[1:]] == [Post]
 
 
 def test_a_new_channel_unblocks_and_moves_the_board() -> None:
@@ -345,11 +358,12 @@ def test_a_new_channel_unblocks_and_moves_the_board() -> None:
     board.configure(OTHER_CHANNEL, INTERVAL)
     assert board.needs(1.0) is None  # a move is a write too: once the interval allows
     step(board, discord, INTERVAL)
-    scan, post, delete = (a for _, a, _ in discord.calls[2:])
-    assert scan == Scan(OTHER_CHANNEL)
+    post, delete = (a for _, a, _ in discord.calls[2:])
     assert isinstance(post, Post) and (post.channel_id, post.content_hash) == (OTHER_CHANNEL, "v1")
     assert delete == Delete(CHANNEL, old)
     assert board.channel_id == OTHER_CHANNEL
+    step(board, discord, INTERVAL + READ_AFTER_POST)  # then the new channel is read for copies
+    assert [a for _, a, _ in discord.calls[4:]] == [Scan(OTHER_CHANNEL)] and board.phase is Phase.LIVE
 
 
 def test_an_unconfigured_board_is_left_alone() -> None:
@@ -386,18 +400,18 @@ def test_a_post_retried_after_a_lost_answer_reuses_its_nonce_and_the_next_post_d
     """Discord dedupes posts by nonce (enforce_nonce), so a retry must send the same one."""
     board = Board(GUILD, BoardKind.MESSAGES)
     board.configure(CHANNEL, INTERVAL)
-    scanned(board, 0.0)
     first = board.action(Need.CONTENT, "v1", 0.0)
     board.handle(first, Failed("no answer within 60s"), 0.0)  # type: ignore[arg-type]
     later = board.retry_at
-    assert board.needs(later) is Need.SCAN  # the post may have been made: look before posting again
-    scanned(board, later)
+    # The post may have been made: it is made again with its nonce (Discord answers with the first
+    # within its window), and the read after the post deletes a copy made past the window.
+    assert board.needs(later) is Need.CONTENT
     retry = board.action(board.needs(later), "v2", later)  # type: ignore[arg-type]
     assert isinstance(first, Post) and isinstance(retry, Post)
     assert retry.nonce == first.nonce and len(first.nonce) <= 25
     board.handle(retry, Posted(7), later)
+    assert board.phase is Phase.POSTED_UNSCANNED and board.needs(later + READ_AFTER_POST) is Need.SCAN
     board.handle(Edit(CHANNEL, 7, "v2"), MessageMissing(), later + 1)  # a moderator deleted it
-    scanned(board, later + 1)
     again = board.action(Need.CONTENT, "v3", later + 1)
     assert isinstance(again, Post) and again.nonce != first.nonce
 
@@ -419,22 +433,23 @@ def test_a_board_restored_mid_replacement_posts_with_its_nonce_then_deletes_the_
     )
     restored = Board.restore(evolve(checkpoint, row=old_row))
     restored.configure(CHANNEL, INTERVAL)
-    scanned(restored, 2 * INTERVAL, Found((old_row.message_id,)))  # the old one is not adopted
     assert restored.phase is Phase.UNPOSTED
     again = restored.action(restored.needs(2 * INTERVAL), "v2", 2 * INTERVAL)  # type: ignore[arg-type]
     assert isinstance(again, Post) and again.nonce == post.nonce
-    restored.handle(again, Posted(99), 2 * INTERVAL)
+    restored.handle(again, Posted(5_000), 2 * INTERVAL)
     assert restored.needs(2 * INTERVAL) is Need.DELETE and restored.checkpoint().pending_post is None
+    # Were the read after the post made first, it would not adopt the old one (being deleted).
+    scanned(restored, 2 * INTERVAL + READ_AFTER_POST, Found((5_000, old_row.message_id)))
+    assert restored.message_id == 5_000 and restored.phase is Phase.LIVE
+    assert restored.stale == [(CHANNEL, old_row.message_id)]
 
 
 def test_a_first_post_in_flight_at_a_kill_is_made_again_with_its_nonce() -> None:
     board = Board(GUILD, BoardKind.VOICE)
     board.configure(CHANNEL, INTERVAL)
-    scanned(board, 0.0)
     post = board.action(Need.CONTENT, "v0", 0.0)
     restored = Board.restore(board.checkpoint())
     restored.configure(CHANNEL, INTERVAL)
-    scanned(restored, 1.0)  # Discord had not made it
     again = restored.action(restored.needs(1.0), "v0", 1.0)  # type: ignore[arg-type]
     assert isinstance(post, Post) and isinstance(again, Post) and again.nonce == post.nonce
 
@@ -467,7 +482,7 @@ ANSWERED = {
 
 
 def board_in(phase: Phase) -> Board:
-    has_message = phase not in (Phase.UNSCANNED, Phase.UNPOSTED)
+    has_message = phase is not Phase.UNPOSTED
     board = Board(GUILD, BoardKind.MESSAGES, phase, CHANNEL, 77 if has_message else None, "v0", 0.0, 0.0)
     board.enabled, board.interval, board.stale = True, INTERVAL, [(OTHER_CHANNEL, 5)]
     return board
@@ -525,16 +540,20 @@ def test_a_post_cut_by_a_kill_is_adopted_after_a_restart_later_than_the_nonce_wi
     window: the scan finds the board, which is adopted and edited instead of posted twice."""
     board = Board(GUILD, BoardKind.MESSAGES)
     board.configure(CHANNEL, INTERVAL)
-    scanned(board, 0.0)
-    assert isinstance(board.action(Need.CONTENT, "v0", 0.0), Post)  # Discord creates message 500
+    post = board.action(Need.CONTENT, "v0", 0.0)  # Discord creates message 500
+    assert isinstance(post, Post)
     restored = Board.restore(board.checkpoint())
     restored.configure(CHANNEL, INTERVAL)
-    discord = FakeDiscord(Found((500,)))
+    discord = FakeDiscord(Posted(600))  # past the nonce window: a second message
     step(restored, discord, 3_600.0, "v1")
-    assert [a for _, a, _ in discord.calls] == [Scan(CHANNEL), Edit(CHANNEL, 500, "v1")]
-    assert restored.phase is Phase.LIVE and restored.checkpoint().pending_post is None
+    assert [a for _, a, _ in discord.calls] == [Post(CHANNEL, "v1", post.nonce)]
+    assert restored.checkpoint().pending_post is None
+    discord.script.append(Found((600, 500)))
+    step(restored, discord, 3_600.0 + READ_AFTER_POST, "v1")
+    assert [a for _, a, _ in discord.calls[1:]] == [Scan(CHANNEL), Delete(CHANNEL, 500)]
+    assert restored.phase is Phase.LIVE and restored.stale == []
     row = restored.row()
-    assert row is not None and row.message_id == 500
+    assert row is not None and row.message_id == 600
 
 
 def test_adopting_a_stored_board_keeps_the_newest_copy_and_deletes_the_others() -> None:
@@ -563,8 +582,11 @@ def test_a_quiet_board_is_read_back_every_ten_intervals_and_reposted_once_delete
     assert [(t, type(a)) for t, a, _ in discord.calls[2:]] == [(600.0, Check), (1_200.0, Check)]
     discord.script.append(MessageMissing())  # a moderator deleted it; nobody is talking
     step(board, discord, 1_800.0)
-    assert [type(a) for _, a, _ in discord.calls[4:]] == [Check, Scan, Post]
-    assert board.phase is Phase.LIVE and board.next_due() == 1_800.0 + 600.0
+    assert [type(a) for _, a, _ in discord.calls[4:]] == [Check, Post]
+    assert board.phase is Phase.POSTED_UNSCANNED and board.next_due() == 1_800.0 + READ_AFTER_POST
+    step(board, discord, 1_800.0 + READ_AFTER_POST)
+    assert [type(a) for _, a, _ in discord.calls[6:]] == [Scan]
+    assert board.phase is Phase.LIVE and board.next_due() == 1_800.0 + 600.0  # (the read saw none)
 
 
 def test_a_write_counts_as_the_read_back() -> None:
@@ -579,10 +601,10 @@ def test_a_write_counts_as_the_read_back() -> None:
 
 
 def test_the_inputs_from_this_side_move_as_the_table_says() -> None:
-    assert TRANSITIONS[(Phase.BLOCKED, Local, Unblocked)] is Phase.UNSCANNED
+    assert TRANSITIONS[(Phase.BLOCKED, Local, Unblocked)] is Phase.UNPOSTED
     assert TRANSITIONS[(Phase.BLOCKED, Local, UnblockedWithMessage)] is Phase.UNCHECKED
-    assert all(TRANSITIONS[(p, Local, Moved)] is Phase.UNSCANNED for p in Phase)
-    assert TRANSITIONS[(Phase.UNSCANNED, Local, Stored)] is Phase.UNCHECKED
+    assert all(TRANSITIONS[(p, Local, Moved)] is Phase.UNPOSTED for p in Phase)
+    assert TRANSITIONS[(Phase.UNPOSTED, Local, Stored)] is Phase.UNCHECKED
     assert all(TRANSITIONS[(p, Local, Unblocked)] is p for p in Phase if p is not Phase.BLOCKED)
 
 
@@ -677,14 +699,14 @@ def test_every_public_method_changes_the_phase_only_through_the_table() -> None:
     assert total > 100
 
 
-def test_restore_starts_unscanned_and_the_table_moves_a_stored_message_to_unchecked() -> None:
+def test_restore_starts_unposted_and_the_table_moves_a_stored_message_to_unchecked() -> None:
     row = BoardRow(GUILD, BoardKind.MESSAGES, CHANNEL, 77, "v0", 0.0, 0.0)
     assert Board.from_row(row).phase is Phase.UNCHECKED
     replaced = Board.restore(BoardCheckpoint(GUILD, BoardKind.MESSAGES, row, None, ((CHANNEL, 77),)))
-    assert replaced.phase is Phase.UNSCANNED and replaced.message_id is None
+    assert replaced.phase is Phase.UNPOSTED and replaced.message_id is None
     assert (replaced.channel_id, replaced.content_hash, replaced.last_write_at) == (CHANNEL, "v0", 0.0)
     pending = Board.restore(BoardCheckpoint(GUILD, BoardKind.MESSAGES, None, (OTHER_CHANNEL, "n")))
-    assert (pending.phase, pending.channel_id, pending.post_nonce) == (Phase.UNSCANNED, OTHER_CHANNEL, "n")
+    assert (pending.phase, pending.channel_id, pending.post_nonce) == (Phase.UNPOSTED, OTHER_CHANNEL, "n")
 
 
 # --- how long a change has waited ------------------------------------------------------------------
@@ -732,3 +754,62 @@ def test_the_recheck_floor_spaces_the_read_backs_of_a_quiet_board() -> None:
     board.recheck_floor = 5_000.0  # the publisher: many boards share the re-checks
     assert board.next_due() == board.recheck_at() == 5_000.0
     assert board.needs(4_999.0) is None and board.needs(5_000.0) is Need.CHECK
+
+
+# --- issue 17, round 2: post first, then look for older copies -------------------------------------
+
+
+def test_a_board_with_an_older_copy_in_its_channel_posts_then_deletes_the_copy() -> None:
+    """A restore from an older backup, or a config moved back: the channel holds an old board of
+    ours (message 40) that the store does not know. The board posts at once (no read before), and
+    the read after the post keeps the new message and deletes the old copy: one board in the end."""
+    discord = FakeDiscord()
+    board = Board(GUILD, BoardKind.MESSAGES)
+    board.configure(CHANNEL, INTERVAL)
+    step(board, discord, 0.0, "v0")
+    assert [type(a) for _, a, _ in discord.calls] == [Post]
+    new = board.message_id
+    assert board.phase is Phase.POSTED_UNSCANNED and board.next_due() == READ_AFTER_POST
+    assert board.needs(READ_AFTER_POST - 1) is None  # lower urgency: not before its time
+    discord.script.append(Found((new, 40)))  # type: ignore[arg-type]
+    step(board, discord, READ_AFTER_POST, "v0")
+    assert [a for _, a, _ in discord.calls[1:]] == [Scan(CHANNEL), Delete(CHANNEL, 40)]
+    assert board.message_id == new and board.stale == [] and board.phase is Phase.LIVE
+    assert board.content_hash == "v0" and not board.dirty  # the new one is kept as it is
+
+
+def test_the_read_after_a_post_ranks_from_its_due_time_and_the_board_is_edited_meanwhile() -> None:
+    discord = FakeDiscord()
+    board = Board(GUILD, BoardKind.MESSAGES)
+    board.configure(CHANNEL, INTERVAL)
+    step(board, discord, 0.0, "v0")
+    scan = Scan(CHANNEL)
+    assert board.call_since(scan) == READ_AFTER_POST == board.priority(board.next_due())  # type: ignore[arg-type]
+    board.mark_dirty(30.0)  # a change before the read: edited at its interval, as a live board
+    assert board.needs(INTERVAL) is Need.CONTENT and board.priority(INTERVAL) == 30.0
+    step(board, discord, INTERVAL, "v1")
+    assert [type(a) for _, a, _ in discord.calls] == [Post, Edit]
+    assert board.phase is Phase.POSTED_UNSCANNED and board.next_due() == READ_AFTER_POST
+    assert board.last_work_due() is None  # at a stop the read is not waited for
+
+
+def test_a_kill_between_the_post_and_the_read_ends_with_one_board_after_the_restart() -> None:
+    """Posted (row saved), killed before the read after the post; the channel also holds an old
+    copy (message 40). The restart confirms the stored message, reads the page, keeps the newest
+    and deletes the copy: one board."""
+    discord = FakeDiscord()
+    board = Board(GUILD, BoardKind.VOICE)
+    board.configure(CHANNEL, INTERVAL)
+    step(board, discord, 0.0, "v0")
+    assert board.phase is Phase.POSTED_UNSCANNED
+    restored = Board.restore(board.checkpoint())  # the kill: what the store holds
+    restored.configure(CHANNEL, INTERVAL)
+    assert restored.phase is Phase.UNCHECKED and restored.message_id == board.message_id
+    discord.script.extend([Done(), Found((board.message_id, 40))])  # type: ignore[arg-type]
+    step(restored, discord, 5.0, "v0")
+    assert [a for _, a, _ in discord.calls[1:]] == [
+        Check(CHANNEL, board.message_id),  # type: ignore[arg-type]
+        Scan(CHANNEL),
+        Delete(CHANNEL, 40),
+    ]
+    assert restored.phase is Phase.LIVE and restored.message_id == board.message_id and not restored.stale

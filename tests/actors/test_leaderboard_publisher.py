@@ -28,7 +28,7 @@ from actors.board_protocol import (
     OldMessageQuota,
     Posted,
 )
-from actors.board_schedule import Board, Need
+from actors.board_schedule import READ_AFTER_POST, Board, Need
 from actors.leaderboard_publisher import (
     IN_FLIGHT,
     RECHECKS_PER_SECOND,
@@ -36,6 +36,7 @@ from actors.leaderboard_publisher import (
     LeaderboardPublisher,
     Request,
     publish_final,
+    publisher_inbox,
 )
 from domain.checkpoints import MessageBatch
 from domain.clock import WallClock
@@ -45,6 +46,7 @@ from domain.kinds import BoardKind
 from domain.messages import GuildConfigured, TotalsChanged
 from domain.periods import iso_date
 from persistence import boards as board_rows
+from persistence import queries
 from persistence.store import Store
 from supervisor.supervisor import open_supervisor
 from tests.harness import wait_until
@@ -335,8 +337,8 @@ async def test_missing_channels_warn_once_and_the_rest_keeps_working(
 ) -> None:
     discord = FakeDiscord(clock)
     publisher = LeaderboardPublisher(store, discord, configs(), clock)
-    # The messages board's first calls: the scan finds nothing, the post is refused.
-    discord.answers.extend([NoneFound(), NoAccess(50013, "missing permissions")])
+    # The messages board's first call, its post, is refused.
+    discord.answers.extend([NoAccess(50013, "missing permissions")])
     async with running(publisher):
         for _ in range(3):
             tell(publisher, snapshot(clock.now(), channels=frozenset({MESSAGES_CHANNEL})))
@@ -587,3 +589,104 @@ async def test_under_a_tight_budget_every_change_is_shown_within_the_staleness_b
     bound = max(60.0, 200 / (IN_FLIGHT / CALL)) + 5.0
     assert staleness[int(0.99 * len(staleness))] <= bound, staleness[-20:]
     assert staleness[-1] <= 2 * bound
+
+
+# --- issue 17, round 2 -----------------------------------------------------------------------------
+
+
+async def test_a_voice_flush_does_not_render_the_messages_board(
+    autojump_clock: object, clock: WallClock, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ledger's flush says VOICE: only the voice board is rendered (its store read made); the
+    messages board of the guild is not read at all. A change of both kinds renders both."""
+    discord = FakeDiscord(clock)
+    publisher = LeaderboardPublisher(store, discord, configs(), clock)
+    read: list[BoardKind] = []
+    top = queries.top
+
+    def counted(store_: Store, guild_id: int, period: int, kind: BoardKind, *args: Any) -> Any:
+        read.append(kind)
+        return top(store_, guild_id, period, kind, *args)
+
+    monkeypatch.setattr(queries, "top", counted)
+    async with running(publisher):
+        tell(publisher, snapshot(clock.now()))
+        await wait_until(lambda: discord.count("post") == 2, within=10, what="both boards")
+        await trio.sleep(120)
+        read.clear()
+        for _ in range(5):
+            tell(publisher, TotalsChanged(frozenset({GUILD}), frozenset({BoardKind.VOICE})))
+            await trio.sleep(61)
+        assert read and set(read) == {BoardKind.VOICE}
+        read.clear()
+        tell(publisher, TotalsChanged(frozenset({GUILD})))  # a command: both
+        await trio.sleep(61)
+        assert set(read) == {BoardKind.VOICE, BoardKind.MESSAGES}
+
+
+def test_queued_totals_merge_per_kind() -> None:
+    """The inbox merges queued totals of the same kinds only: a voice flush queued beside a
+    messages flush does not make either guild's other board dirty."""
+    inbox = publisher_inbox()
+    voice, messages = frozenset({BoardKind.VOICE}), frozenset({BoardKind.MESSAGES})
+    for message in (
+        TotalsChanged(frozenset({1}), voice),
+        TotalsChanged(frozenset({2}), messages),
+        TotalsChanged(frozenset({3}), voice),
+    ):
+        inbox.sender.send_nowait(message)
+    got = [inbox.receive_nowait(), inbox.receive_nowait()]
+    assert sorted(got, key=lambda m: sorted(k.value for k in m.kinds)) == [
+        TotalsChanged(frozenset({2}), messages),
+        TotalsChanged(frozenset({1, 3}), voice),
+    ]
+
+
+async def test_every_first_post_goes_before_any_read_and_the_reads_delete_older_copies(
+    autojump_clock: object, clock: WallClock, store: Store
+) -> None:
+    """60 guilds start with no stored board while Discord takes a second a call (eight at once):
+    every board is posted before any channel is read (a start is one call per board), and the
+    reads after the posts find the old copies some channels held (a restore from an older backup)
+    and delete them: one board per channel in the end."""
+    guild_configs, snapshots = many_guilds(60)
+    discord = FakeDiscord(clock)
+    old_copy = {"title": "Message Leaderboard", "description": "an old board"}
+    for guild_id in range(1, 61, 3):
+        discord.messages[10 * guild_id] = {guild_id: dict(old_copy)}  # ids below any new post's
+    discord.delay = 1.0
+    publisher = LeaderboardPublisher(store, discord, guild_configs, clock)
+    async with running(publisher):
+        for snap in snapshots:
+            tell(publisher, snap)
+        await wait_until(lambda: discord.count("post") == 120, within=60, what="every board")
+        assert discord.count("scan") == 0
+        await wait_until(lambda: discord.count("delete") == 20, within=READ_AFTER_POST + 120, what="copies")
+        await trio.testing.wait_all_tasks_blocked()
+    posts = [at for at, what, _ in discord.calls if what == "post"]
+    scans = [at for at, what, _ in discord.calls if what == "scan"]
+    assert len(scans) == 120 and max(posts) < min(scans)
+    assert all(len(held) == 1 for held in discord.messages.values())
+    assert all(min(held) >= 1000 for held in discord.messages.values())  # the new ones are kept
+
+
+async def test_a_kill_between_a_post_and_its_read_still_ends_with_one_board(
+    autojump_clock: object, clock: WallClock, store: Store
+) -> None:
+    """The channel holds an old copy; the board is posted, and the bot is stopped before the read
+    after the post. The restart confirms the stored message, reads the channel and deletes the
+    old copy: one board."""
+    discord = FakeDiscord(clock)
+    discord.messages[MESSAGES_CHANNEL] = {5: {"title": "Message Leaderboard"}}
+    publisher = LeaderboardPublisher(store, discord, configs(), clock)
+    async with running(publisher):
+        tell(publisher, snapshot(clock.now()))
+        await wait_until(lambda: discord.count("post") == 2, within=10, what="both boards")
+        await trio.sleep(10)
+    assert discord.count("scan") == 0 and len(discord.messages[MESSAGES_CHANNEL]) == 2
+    again = LeaderboardPublisher(store, discord, configs(), clock)
+    async with running(again):
+        tell(again, snapshot(clock.now()))
+        await wait_until(lambda: discord.count("delete") == 1, within=60, what="the old copy deleted")
+    assert list(discord.messages[MESSAGES_CHANNEL]) != [5] and len(discord.messages[MESSAGES_CHANNEL]) == 1
+    assert len(discord.messages[VOICE_CHANNEL]) == 1

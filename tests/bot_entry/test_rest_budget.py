@@ -278,10 +278,12 @@ def test_waiting_non_essential_calls_are_refused_when_the_breaker_opens() -> Non
 
 
 def test_the_default_policy_stays_under_discords_limit_in_any_second() -> None:
+    """With a margin: a bunched send after a busy moment of the loop must not reach Discord's 50."""
     policy = RestPolicy.of(40)
-    assert policy.rate * 1.0 + policy.burst <= 50
+    assert policy.rate * 1.0 + policy.burst <= 45
     halves = RestPolicy.of(20)
-    assert 2 * (halves.rate + halves.burst) <= 50
+    assert 2 * (halves.rate + halves.burst) <= 45
+    assert RestPolicy.of(1).burst == 1.0  # never below one call
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from persistence.store import Store
 from tests.e2e.test_boards_e2e import boards, timed_calls
 from tests.harness import running_bot, settings_for, simulator, wait_until
 
-GUILDS = 30  # 2 boards each: a scan and a post per board, 120 board calls at start
+GUILDS = 60  # 2 boards each: a post per board (their reads come minutes later), 120 board calls at start
 RATE = 10.0  # calls per second: the burst takes twelve seconds to go out
 ANSWER_WITHIN = 3.0  # Discord drops an interaction not answered within 3 s
 
@@ -82,12 +82,15 @@ async def test_the_simulator_never_sees_more_than_the_budget_while_a_command_ans
                 snapshot = app.metrics.exposition().decode()
 
     paced = [t for t, (m, path, _) in zip(calls.times, calls, strict=True) if not interaction_call(m, path)]
-    assert len(paced) >= 4 * GUILDS
+    assert len(paced) >= 2 * GUILDS  # the 120 board calls of the start, as when each post had a scan
     worst_second = max(sum(1 for u in paced if t <= u < t + 1.0) for t in paced)
     assert worst_second <= RATE + policy.burst, worst_second
     for i in range(len(paced)):
         for j in range(i + 1, len(paced)):
-            assert j - i + 1 <= policy.rate * (paced[j] - paced[i]) + policy.burst + 1e-6, (i, j)
+            # (+1 us on the span: an epoch-seconds float near 1.79e9 is exact to 2.4e-7 s only, and at
+            # burst rate / 8 the grants sit exactly on the bound)
+            span = paced[j] - paced[i] + 1e-6
+            assert j - i + 1 <= policy.rate * span + policy.burst + 1e-6, (i, j)
     assert answered_at - asked_at <= ANSWER_WITHIN, answered_at - asked_at
     assert answered_at < boards_done_at - 5, "the command was answered in the middle of the burst"
 

@@ -15,6 +15,7 @@ import pytest
 from attrs import evolve
 
 from actors.board_render import escape_name
+from actors.board_schedule import READ_AFTER_POST
 from bot_entry.board_poster import CALL_TIMEOUT
 from discord_sim.crowd import build_scenario, chat
 from discord_sim.ratelimit import Rule
@@ -90,21 +91,28 @@ async def test_a_board_post_whose_answer_is_lost_is_retried_into_one_board(
         # The first board post is made, but its answer comes after the poster has given up.
         sim.faults.hold_answer(f"POST /channels/{channel}/messages", seconds=CALL_TIMEOUT + 30)
         with timed_calls(sim, clock) as calls:
+
+            def posts() -> list[object]:
+                return [
+                    body
+                    for method, path, body in calls
+                    if method == "POST" and path.endswith(f"/{channel}/messages")
+                ]
+
             async with running_bot(sim, board_settings(db, scenario), clock):
-                # The poster gave up on the post; before posting again the bot reads the channel
-                # and adopts the post that did land, whatever Discord's nonce window.
-                await wait_until(lambda: len(calls.at("GET", channel)) >= 1, within=600, what="the scan")
+                # The poster gave up on the post; the bot posts again with its nonce (Discord
+                # answers with the first within its window), and the read after the post deletes a
+                # copy made past the window: one board, whatever Discord's nonce window.
+                await wait_until(lambda: len(posts()) >= 2, within=600, what="the post made again")
                 await chat(scenario, random.Random(3), messages=20, per_second=0.5)
                 await wait_until(
-                    lambda: shown(sim, channel) == expected_message_lines(scenario),
-                    within=600,
+                    lambda: shown(sim, channel) == expected_message_lines(scenario),  # one board
+                    within=READ_AFTER_POST + 600,
                     what="the board up to date",
                 )
         assert ("held", f"POST /channels/{channel}/messages") in sim.faults.log
-        posts = [
-            body for method, path, body in calls if method == "POST" and path.endswith(f"/{channel}/messages")
-        ]
-        assert len(posts) == 1, "the lost post is adopted from the channel, not posted again"
+        assert len(posts()) == 2, "the lost post is made again once, never a third time"
+        assert len({body["nonce"] for body in posts()}) == 1  # type: ignore[index]
         assert len(boards(sim, channel)) == 1, "members see one board, not the lost post and its retry"
         assert stored_boards(db)["messages"] == (channel, next(iter(boards(sim, channel))))
 
