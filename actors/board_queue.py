@@ -10,9 +10,9 @@ each lane; a lane's share says how many turns it has per cycle), so while two la
 wait each gets every other turn, and a lane alone gets them all. The publisher's lanes are the board
 kinds (and the reads after first posts): a voice board changes whenever a member in its top 10
 passes a minute in voice (its content is a clock), so under a budget shortage oldest-first over all
-boards would give the voice boards every turn the messages boards need; in turns, each kind gets at
-least half of the board calls while the other waits, and within a lane none starves (the oldest goes
-first). The caller drives the boards taken and ``put``s each back with its next due time. A key
+boards would give the voice boards every turn the messages boards need; in turns, each kind gets its
+share of the board calls while the other waits (``LANE_SHARES`` in the publisher), and within a lane
+none starves (the oldest goes first). The caller drives the boards taken and ``put``s each back with its next due time. A key
 handed out is in neither place until it is put back; a key ``put`` while it waits for its turn stays
 there (its turn comes, and it is put back after). Pure: no clock, no boards, no I/O.
 """

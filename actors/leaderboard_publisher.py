@@ -89,9 +89,14 @@ Key = tuple[int, BoardKind]
 Boards = dict[Key, Board]
 _BOTH = frozenset(BoardKind)
 READS_AFTER_POSTS = "reads after posts"  # the queue's third lane
-# Turns per cycle: the two kinds alike; the reads after first posts one turn to each kind's two, so
-# the edits of a busy server go on while the reads of a whole start (one per board) are made.
-LANE_SHARES: dict[Hashable, int] = {BoardKind.MESSAGES: 2, BoardKind.VOICE: 2, READS_AFTER_POSTS: 1}
+# Turns per cycle, used only while several lanes wait (a lane alone takes every turn). A messages
+# board changes when someone does something, and a board behind on it shows the wrong counts and
+# ranks; a voice board changes whenever anyone in its top 10 passes a minute in voice, so it is
+# always a little behind by nature, and a later edit catches up all of its minutes at once. Under a
+# budget shortage the messages boards go three turns to the voice boards' one (at 40 calls/s: 24
+# or more for the messages boards, 8 or more for the voice boards, none starved); the reads after
+# first posts (one per board after a start) take one turn, so the edits go on meanwhile.
+LANE_SHARES: dict[Hashable, int] = {BoardKind.MESSAGES: 3, BoardKind.VOICE: 1, READS_AFTER_POSTS: 1}
 
 
 def _lane(boards: Boards, key: Key, due: float) -> Hashable:

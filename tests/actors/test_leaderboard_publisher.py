@@ -690,3 +690,21 @@ async def test_a_kill_between_a_post_and_its_read_still_ends_with_one_board(
         await wait_until(lambda: discord.count("delete") == 1, within=60, what="the old copy deleted")
     assert list(discord.messages[MESSAGES_CHANNEL]) != [5] and len(discord.messages[MESSAGES_CHANNEL]) == 1
     assert len(discord.messages[VOICE_CHANNEL]) == 1
+
+
+def test_under_a_shortage_the_messages_boards_get_three_turns_to_the_voice_boards_one() -> None:
+    """The publisher's lanes (``LANE_SHARES``): with every board of both kinds waiting, three of each
+    four turns go to messages boards, and every voice board still gets its turn."""
+    from actors.board_queue import BoardQueue
+    from actors.leaderboard_publisher import LANE_SHARES
+
+    queue = BoardQueue[tuple[int, BoardKind]](lambda key, _due: key[1], LANE_SHARES)
+    for guild in range(40):
+        for kind in BoardKind:
+            queue.put((guild, kind), 0.0)
+    first = queue.take(1.0, lambda key, _due: float(key[0]), 40)
+    assert sum(1 for _, kind in first if kind is BoardKind.MESSAGES) == 30
+    assert sum(1 for _, kind in first if kind is BoardKind.VOICE) == 10
+    rest = queue.take(1.0, lambda key, _due: float(key[0]), 100)
+    voice = {key for key in first + rest if key[1] is BoardKind.VOICE}
+    assert voice == {(guild, BoardKind.VOICE) for guild in range(40)}
