@@ -429,6 +429,11 @@ async def _run(plan: Plan, workdir: Path) -> Result:
                 run.chatting = False
                 measured_until = time.time()
                 limited = [r for r in sim.world.rate_limited if identified <= r[0] <= measured_until]
+                for at, route, is_global in limited:  # what hit a limit, and when, for the reader
+                    print(
+                        f"# 429 at +{at - identified:.2f} s: {route}{' (global)' if is_global else ''}",
+                        file=sys.stderr,
+                    )
                 await trio.sleep(plan.tail)  # the last changes get their chance to show
                 unresolved = boards.unresolved(time.time())
                 boards.measuring = False
