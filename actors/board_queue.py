@@ -12,9 +12,10 @@ kinds (and the reads after first posts): a voice board changes whenever a member
 passes a minute in voice (its content is a clock), so under a budget shortage oldest-first over all
 boards would give the voice boards every turn the messages boards need; in turns, each kind gets its
 share of the board calls while the other waits (``LANE_SHARES`` in the publisher), and within a lane
-none starves (the oldest goes first). The caller drives the boards taken and ``put``s each back with its next due time. A key
-handed out is in neither place until it is put back; a key ``put`` while it waits for its turn stays
-there (its turn comes, and it is put back after). Pure: no clock, no boards, no I/O.
+none starves (the oldest goes first). The caller drives the boards taken and ``put``s each back with
+its next due time. A key handed out is in neither place until it is put back; a key ``put`` while it
+waits for its turn stays there (its turn comes, and it is put back after). Pure: no clock, no
+boards, no I/O.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ from actors.board_protocol import (
 )
 from actors.board_queue import BoardQueue
 from actors.board_render import content_hash, render_board
-from actors.board_schedule import Board, Need, board_channels
+from actors.board_schedule import Board, Need, Phase, board_channels
 from actors.board_view import TOP, Paging, board_view
 from actors.member_names import Learned, MemberNames, ranked_members
 from domain.clock import WallClock
@@ -96,17 +96,30 @@ READS_AFTER_POSTS = "reads after posts"  # the queue's third lane
 # budget shortage the messages boards go three turns to the voice boards' one (at 40 calls/s: 24
 # or more for the messages boards, 8 or more for the voice boards, none starved); the reads after
 # first posts (one per board after a start) take one turn, so the edits go on meanwhile.
-LANE_SHARES: dict[Hashable, int] = {BoardKind.MESSAGES: 3, BoardKind.VOICE: 1, READS_AFTER_POSTS: 1}
+# Boards not yet posted (a start, a guild that just configured its boards) come before any edit: a
+# board not there shows nothing at all. Their lane is not strict (64 turns to the others' 5), but
+# there is one first post per board, so it empties; at 40 calls/s the first posts of a start go at
+# about 37 a second.
+FIRST_POSTS = "first posts"
+LANE_SHARES: dict[Hashable, int] = {
+    FIRST_POSTS: 64,
+    BoardKind.MESSAGES: 3,
+    BoardKind.VOICE: 1,
+    READS_AFTER_POSTS: 1,
+}
 
 
 def _lane(boards: Boards, key: Key, due: float) -> Hashable:
-    """The queue's lanes take turns, so none starves another: the two kinds (a voice board's content
+    """The queue's lanes take turns, so none starves another: the first posts (``FIRST_POSTS``), the
+    two kinds (a voice board's content
     is a clock, so under a budget shortage it would take every call from the messages boards), and
     the reads after first posts (rule 6 of ``board_schedule``: one per board, all due about
     READ_AFTER_POST after a start, which would otherwise stall the edits of both kinds meanwhile)."""
     board = boards.get(key)
     if board is not None and board.read_after_post(due + CLOCK_SLACK):
         return READS_AFTER_POSTS
+    if board is not None and board.phase is Phase.UNPOSTED:
+        return FIRST_POSTS
     return key[1]
 
 
