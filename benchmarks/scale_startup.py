@@ -46,7 +46,6 @@ import math
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -63,8 +62,8 @@ from benchmarks.common import Sample, Size
 from discord_sim.crowd import Town, build_town
 from discord_sim.server import DiscordSim
 from discord_sim.world import SimGuild, SimInteraction, World
+from tests.bot_process import bot_env, spawn, stop_blocking
 
-ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "scale-token-not-a-secret"
 MEMBERS = 50
 IN_VOICE = 0.05
@@ -241,32 +240,21 @@ def seed_board_configs(db: Path, town: Town, interval: float) -> None:
 
 def start_bot(sim: DiscordSim, workdir: Path, db: Path) -> tuple[subprocess.Popen[bytes], Path]:
     log = workdir / "bot.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "LEADERBOARD_"))} | {
-        "DISCORD_TOKEN": sim.token,
-        "DISCORD_API_BASE": sim.base_url,
-        "LEADERBOARD_DB": str(db),
-        "OPS_PORT": "0",
-        "BACKUP_INTERVAL_HOURS": "0",
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
-    }
-    command = [sys.executable, "-m", "bot_entry", "run"]
+    env = bot_env(
+        DISCORD_TOKEN=sim.token,
+        DISCORD_API_BASE=sim.base_url,
+        LEADERBOARD_DB=str(db),
+        LOG_FORMAT="json",
+        LOG_LEVEL="WARNING",
+    )
+    wrapper: tuple[str, ...] = ()
     if profile := os.environ.get("SCALE_BOT_PROFILE"):  # opt-in: the bot's CPU under pyinstrument
-        command[1:1] = ["-m", "pyinstrument", "-r", "pyisession", "-o", str(Path(profile).resolve())]
-    with log.open("ab") as out:
-        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=out)
-    return process, log
+        wrapper = ("-m", "pyinstrument", "-r", "pyisession", "-o", str(Path(profile).resolve()))
+    return spawn(workdir, env, log, wrapper=wrapper), log
 
 
 def stop_bot(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    stop_blocking(process, 30.0)
 
 
 # -- the run ---------------------------------------------------------------------------------------

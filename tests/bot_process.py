@@ -27,12 +27,14 @@ def bot_env(**settings: str) -> dict[str, str]:
     return keep | {"OPS_PORT": "0", "BACKUP_INTERVAL_HOURS": "0", "PYTHONPATH": str(ROOT)} | settings
 
 
-def spawn(workdir: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """Start the bot in ``workdir``, its output appended to ``log``."""
+def spawn(
+    workdir: Path, env: dict[str, str], log: Path, *, wrapper: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
+    """Start the bot in ``workdir``, its output appended to ``log``; ``wrapper`` goes between the
+    interpreter and the bot (e.g. ``("-m", "pyinstrument", ...)`` to profile it)."""
+    command = [sys.executable, *wrapper, "-m", "bot_entry", "run"]
     with log.open("ab") as out:  # the child keeps its own copy of the fd
-        return subprocess.Popen(
-            [sys.executable, "-m", "bot_entry", "run"], cwd=workdir, env=env, stdout=out, stderr=out
-        )
+        return subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=out)
 
 
 def stop_blocking(process: subprocess.Popen[bytes], within: float) -> int | None:
