@@ -314,7 +314,7 @@ def four_sample(size: Size, cache: Path, rep: int = 0) -> Sample:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.suite import BY_NAME, Figure
+    from benchmarks.suite import print_one_run
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.multi_process", description=__doc__)
     parser.add_argument("--size", choices=[s.value for s in Size], default=Size.FULL.value)
@@ -323,14 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in FIGURES:
             print(f"# {name}: skipped ({why})")
         return 0
-    with tempfile.TemporaryDirectory(prefix="bench-") as cache:
-        for name in FIGURES:
-            bench = BY_NAME[name]
-            sample = getattr(sys.modules[__name__], bench.function)(Size(args.size), Path(cache), 0)
-            figure = Figure(bench, (sample,))
-            print(figure.bench_line(), flush=True)
-            for line in figure.comment_lines():
-                print(line, flush=True)
+    print_one_run(__name__, FIGURES, Size(args.size))
     return 0
 
 

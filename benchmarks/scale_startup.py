@@ -519,7 +519,7 @@ FIGURES = ("shard_startup_s", "global_429s", "board_staleness_p99_s", "interacti
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.suite import BY_NAME, Figure
+    from benchmarks.suite import print_one_run
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scale_startup", description=__doc__)
     parser.add_argument(
@@ -530,13 +530,7 @@ def main(argv: list[str] | None = None) -> int:
     size = Size(args.size)
     if args.guilds:
         os.environ["SCALE_GUILDS"] = str(args.guilds)
-    with tempfile.TemporaryDirectory(prefix="bench-") as cache:
-        for name in FIGURES:
-            bench = BY_NAME[name]
-            figure = Figure(bench, (getattr(sys.modules[__name__], bench.function)(size, Path(cache), 0),))
-            print(figure.bench_line(), flush=True)
-            for line in figure.comment_lines():
-                print(line, flush=True)
+    print_one_run(__name__, FIGURES, size)
     return 0
 
 

@@ -17,8 +17,9 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from attrs import define
@@ -225,6 +226,19 @@ class Figure:
             lines.append(f"# {self.bench.name}: {key} median {_number(statistics.median(values))}")
         lines += [f"# {self.bench.name}: {text}" for s in self.samples for text in s.text]
         return lines
+
+
+def print_one_run(module_name: str, names: Iterable[str], size: Size) -> None:
+    """Print the BENCH lines of figures that share one run (``python -m benchmarks.<module>``): one
+    sample each, in this process, with a cache directory for the run they share."""
+    module = sys.modules[module_name]
+    with tempfile.TemporaryDirectory(prefix="bench-") as cache:
+        for name in names:
+            bench = BY_NAME[name]
+            figure = Figure(bench, (getattr(module, bench.function)(size, Path(cache), 0),))
+            print(figure.bench_line(), flush=True)
+            for line in figure.comment_lines():
+                print(line, flush=True)
 
 
 def format_ratio(ratio: float) -> str:
