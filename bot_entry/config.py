@@ -298,8 +298,8 @@ class Settings:
     # Development guilds: commands registered in these only (at once, per guild), none globally.
     command_guild_ids: frozenset[int] = operator("COMMAND_GUILD_IDS", "", _guild_ids)
     history_days: int = operator("HISTORY_DAYS", "400", Number(1, 100_000, "days", whole=True))
-    # -- the REST budget (bot_entry.rest_budget): 40/s plus an eighth of a second of burst is at most
-    # 45 in any second, a margin below Discord's global 50; N processes on one token take 40/N each.
+    # -- the REST budget (bot_entry.rest_budget): 40/s plus a twentieth of a second of burst is at
+    # most 42 in any second, a margin below Discord's global 50; N processes on one token take 40/N each.
     rest_per_second: float = operator(
         "REST_GLOBAL_PER_SECOND", "40", Number(0.1, 10_000, "requests per second")
     )

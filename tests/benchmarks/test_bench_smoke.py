@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -12,7 +13,14 @@ import pytest
 
 from actors.board_render import BoardEntry, BoardView, render_board
 from benchmarks.common import Sample
-from benchmarks.scale_startup import FIGURES, shown_counts
+from benchmarks.scale_startup import (
+    FIGURES,
+    call_kind,
+    fair_cycle,
+    messages_boards_changed,
+    shown_counts,
+    voice_boards_changed,
+)
 from benchmarks.suite import BENCHMARKS, BY_NAME, PENDING, Figure
 from domain.kinds import BoardKind
 
@@ -95,3 +103,43 @@ def test_scale_startup_reads_the_counts_a_real_board_shows() -> None:
     entries = (BoardEntry(1, "Owner 3", 1234), BoardEntry(2, "Member 1", 1234), BoardEntry(3, "Member 2", 1))
     embed = render_board(BoardView(BoardKind.MESSAGES, entries, "Guild 3", None, 0.0, None))
     assert shown_counts(embed) == {"Owner 3": 1234, "Member 1": 1234, "Member 2": 1}
+
+
+def test_scale_startup_counts_the_boards_whose_content_moved() -> None:
+    chat = [(0.5, 1), (1.0, 1), (9.9, 2), (10.0, 3)]  # (sent, guild)
+    assert messages_boards_changed(chat, 0.0, 10.0) == 2  # guild 1 twice is one board; 3 is later
+    before = {(1, 10): 4, (1, 11): 0, (2, 20): 7}
+    after = {(1, 10): 4, (1, 11): 1, (2, 20): 7, (3, 30): 0}  # a minute in guild 1, a newcomer in 3
+    assert voice_boards_changed(before, after) == 2
+
+
+def test_scale_startup_tells_the_calls_apart() -> None:
+    edit = {"embeds": [{"title": "Voice Leaderboard"}]}
+    assert call_kind("PATCH", "/api/v10/channels/1/messages/2", edit) == "edits_voice"
+    assert (
+        call_kind("PATCH", "/api/v10/channels/1/messages/2", {"embeds": [{"title": "x"}]}) == "edits_messages"
+    )
+    assert call_kind("POST", "/api/v10/channels/1/messages", {}) == "posts"
+    assert call_kind("GET", "/api/v10/channels/1/messages", None) == "reads"
+    assert call_kind("GET", "/api/v10/channels/1/messages/2", None) == "checks"
+    assert call_kind("DELETE", "/api/v10/channels/1/messages/2", None) == "deletes"
+    assert call_kind("GET", "/api/v10/guilds/1/members/2", None) == "member_fetches"
+    assert call_kind("POST", "/api/v10/interactions/1/tok/callback", {}) == "interactions"
+    assert call_kind("PUT", "/api/v10/applications/1/commands", []) == "other"
+
+
+def test_the_fair_cycle_is_the_interval_when_the_budget_covers_every_change() -> None:
+    assert fair_cycle([(2500, 100), (2300, 100)], 10.0, 40.0) == 10.0  # 20 edits/s wanted
+
+
+def test_the_fair_cycle_is_where_the_edits_wanted_meet_the_budget() -> None:
+    """Boards that change faster than the budget: the cycle T at which the edits wanted,
+    sum(boards * (1 - exp(-rate * T))) / T, equal the budget; longer than the issue's first step
+    (changed boards per interval / budget), since the boards change again while the backlog goes."""
+    demand = [(2500, 422.0), (2300, 500.0)]
+    cycle = fair_cycle(demand, 10.0, 40.0)
+    rates = [(n, -math.log(1 - changed / n) / 10.0) for n, changed in demand]
+    wanted = sum(n * (1 - math.exp(-rate * cycle)) for n, rate in rates) / cycle
+    assert wanted == pytest.approx(40.0, rel=1e-6)
+    assert cycle > (422 + 500) / 40.0
+    assert fair_cycle(demand, 10.0, 80.0) < cycle  # more budget, a shorter cycle

@@ -88,7 +88,7 @@ async def test_the_simulator_never_sees_more_than_the_budget_while_a_command_ans
     for i in range(len(paced)):
         for j in range(i + 1, len(paced)):
             # (+1 us on the span: an epoch-seconds float near 1.79e9 is exact to 2.4e-7 s only, and at
-            # burst rate / 8 the grants sit exactly on the bound)
+            # the default burst the grants sit exactly on the bound)
             span = paced[j] - paced[i] + 1e-6
             assert j - i + 1 <= policy.rate * span + policy.burst + 1e-6, (i, j)
     assert answered_at - asked_at <= ANSWER_WITHIN, answered_at - asked_at
