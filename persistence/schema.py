@@ -228,11 +228,11 @@ _PG_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         "CREATE TABLE seen_batches (newest_at DOUBLE PRECISION NOT NULL, message_ids BYTEA NOT NULL)",
         "CREATE INDEX seen_batches_by_age ON seen_batches (newest_at)",
-        # ``int8send``: the id's 8 bytes, big-endian; chunks of 1,000 as in SQLite's ``_v10``.
+        # ``int8send``: the id's 8 bytes, big-endian; chunks of ``_V10_CHUNK`` as in SQLite's ``_v10``.
         "INSERT INTO seen_batches (newest_at, message_ids) "
         "SELECT MAX(at), string_agg(int8send(message_id), ''::bytea ORDER BY at, message_id) "
         "FROM (SELECT message_id, COALESCE(at, 0) AS at, "
-        "(ROW_NUMBER() OVER (ORDER BY COALESCE(at, 0), message_id) - 1) / 1000 AS chunk "
+        f"(ROW_NUMBER() OVER (ORDER BY COALESCE(at, 0), message_id) - 1) / {_V10_CHUNK} AS chunk "
         "FROM seen_messages) AS old GROUP BY chunk",
         "DROP TABLE seen_messages",
     ),
