@@ -7,8 +7,9 @@ one transaction and cached in the run's temporary directory. Layout (all seeded)
   38,000 members for 1,000,000 rows), so some guilds are large, as on Discord; every row is in the
   current period, the worst case for a rank query;
 - each member has messages (85%, a heavy tail of counts, many ties) and/or voice time (40%);
-- one ``members`` name per row and 100,000 recent message ids (the dedupe window), as a killed
-  process leaves them (open voice sessions are not stored: schema v7).
+- one ``members`` name per row and 100,000 recent message ids (the dedupe window, in batches of
+  1,000 as the counter commits them: schema v10), as a killed process leaves them (open voice
+  sessions are not stored: schema v7).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from attrs import define
 
 from domain.periods import DAY, DEFAULT_PERIOD_DAYS, day_floor
 from persistence.schema import migrate
+from persistence.seen import pack_ids
 
 GUILDS = 100
 GROWTH = 1.037  # each guild this much bigger than the last: 1 : ~38 from smallest to largest
@@ -107,9 +109,13 @@ def build(path: Path, rows: int) -> Layout:
                 for m in range(size)
             ),
         )
+        recent = [(10**17 + k, now - 3_000 + k * 0.03) for k in range(min(100_000, rows // 10))]
         conn.executemany(
-            "INSERT INTO seen_messages (message_id, at) VALUES (?, ?)",
-            ((10**17 + k, now - 3_000 + k * 0.03) for k in range(min(100_000, rows // 10))),
+            "INSERT INTO seen_batches (newest_at, message_ids) VALUES (?, ?)",
+            (
+                (chunk[-1][1], pack_ids([m for m, _ in chunk]))
+                for chunk in (recent[i : i + 1_000] for i in range(0, len(recent), 1_000))
+            ),
         )
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()

@@ -55,8 +55,8 @@ def _conn(source: sqlite3.Connection | object) -> sqlite3.Connection:
 
 
 def add_days_sync(conn: sqlite3.Connection, members: MemberDays, channels: ChannelDays) -> None:
-    """Add a batch's days; the caller's transaction commits them with the totals (one statement
-    per table over a JSON array, like the totals)."""
+    """Add a batch's days; the caller's transaction commits them with the totals (multi-row
+    statements, like the totals: ``dialect.insert_rows``)."""
     insert_rows(
         conn,
         "INSERT INTO daily_members (guild_id, day, user_id, period, messages, voice_ms, reactions)",

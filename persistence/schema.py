@@ -13,6 +13,7 @@ Never edit a released migration; append a new one.
 from __future__ import annotations
 
 import contextlib
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -148,6 +149,26 @@ def _v9_daily_history(db: sqlite_utils.Database) -> None:
     )
 
 
+_V10_CHUNK = 1_000  # old ids per new row (oldest first): the window lets them go a chunk at a time
+
+
+def _v10_seen_batches(db: sqlite_utils.Database) -> None:
+    """The dedupe window as one row per committed batch (``persistence.seen``): its ids packed as
+    big-endian 64-bit integers, and the newest receive time among them (what the prune reads), in
+    place of one row plus one index entry per message. The old rows move over in chunks of
+    ``_V10_CHUNK``, oldest first, each with its newest time, so none leaves the window earlier."""
+    db.execute("CREATE TABLE seen_batches (newest_at REAL NOT NULL, message_ids BLOB NOT NULL)")
+    db.execute("CREATE INDEX seen_batches_by_age ON seen_batches (newest_at)")
+    rows = db.execute("SELECT message_id, COALESCE(at, 0) FROM seen_messages ORDER BY 2, 1").fetchall()
+    for i in range(0, len(rows), _V10_CHUNK):
+        chunk = rows[i : i + _V10_CHUNK]
+        db.execute(
+            "INSERT INTO seen_batches (newest_at, message_ids) VALUES (?, ?)",
+            [chunk[-1][1], struct.pack(f">{len(chunk)}Q", *(m for m, _ in chunk))],
+        )
+    db["seen_messages"].drop()
+
+
 # PostgreSQL's text of each version (same tables, columns, keys and indexes as SQLite's).
 _PG_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
@@ -204,6 +225,17 @@ _PG_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "channel_id BIGINT NOT NULL, messages BIGINT NOT NULL DEFAULT 0, "
         "PRIMARY KEY (guild_id, day, channel_id))",
     ),
+    (
+        "CREATE TABLE seen_batches (newest_at DOUBLE PRECISION NOT NULL, message_ids BYTEA NOT NULL)",
+        "CREATE INDEX seen_batches_by_age ON seen_batches (newest_at)",
+        # ``int8send``: the id's 8 bytes, big-endian; chunks of ``_V10_CHUNK`` as in SQLite's ``_v10``.
+        "INSERT INTO seen_batches (newest_at, message_ids) "
+        "SELECT MAX(at), string_agg(int8send(message_id), ''::bytea ORDER BY at, message_id) "
+        "FROM (SELECT message_id, COALESCE(at, 0) AS at, "
+        f"(ROW_NUMBER() OVER (ORDER BY COALESCE(at, 0), message_id) - 1) / {_V10_CHUNK} AS chunk "
+        "FROM seen_messages) AS old GROUP BY chunk",
+        "DROP TABLE seen_messages",
+    ),
 )
 
 MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
@@ -216,6 +248,7 @@ MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (
     _v7_drop_voice_sessions,
     _v8_forgotten,
     _v9_daily_history,
+    _v10_seen_batches,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 assert len(_PG_MIGRATIONS) == SCHEMA_VERSION, "every version has its PostgreSQL text"

@@ -40,11 +40,11 @@ from persistence.errors import (
 from persistence.file_access import access_problem, path_facts, write_lock_holder
 from persistence.history import add_days_sync
 from persistence.schema import migrate
+from persistence.seen import add_seen_sync, recent_message_ids_sync
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-SEEN_MESSAGE_WINDOW_SECONDS = 3_600.0
 # At a stop a locked database is waited for this long per try (instead of the connection's 30 s),
 # so the final flushes' bounded tries bound the stop itself.
 STOP_BUSY_TIMEOUT_MS = 1_000
@@ -360,9 +360,11 @@ class Store:
     def apply_messages_sync(self, batch: MessageBatch) -> None:
         """Add a batch of message counts in one transaction (all or nothing).
 
-        The counts and the ids each go in one statement over a JSON array (``json_each``) rather
-        than one statement per row: less work per row, and the writer thread releases the GIL once
-        per statement, not once per row, while the Trio thread counts the next batch.
+        Each table's rows go in as few multi-row statements as the batch allows
+        (``dialect.insert_rows``), the batch's ids as one row (``persistence.seen``): the writer
+        thread releases the GIL once per statement, not once per row, while the Trio thread counts
+        the next batch. A batch's keys share a handful of (guild, second) pairs, so each pair's
+        period and day are worked out once.
         """
         with self.db.atomic():
             per_period: dict[tuple[int, int, int], int] = {}
@@ -371,13 +373,17 @@ class Store:
             days: dict[tuple[int, int, int, int], list[int]] = {}
             channel_days: dict[tuple[int, int, int], int] = {}
             forgotten = self._forgotten
+            slots: dict[tuple[int, int], tuple[int, int]] = {}  # (guild, second) -> (period, day)
             for (guild_id, user_id, second), n in batch.counts.items():
                 if forgotten and second < forgotten.get((guild_id, user_id), -math.inf):
                     continue  # sent before the member was forgotten
-                period = self.period_spec_sync(guild_id, second).index_at(second)
+                slot = slots.get((guild_id, second))
+                if slot is None:
+                    slot = slots[guild_id, second] = self._slot(guild_id, second)
+                period, day = slot
                 key = (guild_id, period, user_id)
                 per_period[key] = per_period.get(key, 0) + n
-                day_key = (guild_id, second // DAY, user_id, period)
+                day_key = (guild_id, day, user_id, period)
                 row = days.get(day_key)
                 if row is None:
                     days[day_key] = [n, 0, 0]
@@ -386,8 +392,8 @@ class Store:
             for (guild_id, user_id, second), n in batch.reactions.items():
                 if forgotten and second < forgotten.get((guild_id, user_id), -math.inf):
                     continue
-                period = self.period_spec_sync(guild_id, second).index_at(second)
-                days.setdefault((guild_id, second // DAY, user_id, period), [0, 0, 0])[2] += n
+                period, day = self._slot(guild_id, second)
+                days.setdefault((guild_id, day, user_id, period), [0, 0, 0])[2] += n
             for (guild_id, user_id, second, channel_id), n in batch.channels.items():
                 if forgotten and second < forgotten.get((guild_id, user_id), -math.inf):
                     continue
@@ -403,19 +409,12 @@ class Store:
                 "DO UPDATE SET messages = activity.messages + excluded.messages",
             )
             add_days_sync(conn, days, channel_days)
-            insert_rows(
-                conn,
-                "INSERT INTO seen_messages (message_id, at)",
-                (int, float),
-                batch.message_ids,
-                "ON CONFLICT DO NOTHING",
-            )
-            self._remember_names(batch.names.items())
-            if batch.message_ids:
-                newest = max(at for _, at in batch.message_ids)
-                self.db.execute(
-                    "DELETE FROM seen_messages WHERE at < ?", [newest - SEEN_MESSAGE_WINDOW_SECONDS]
-                )
+            add_seen_sync(self.db, batch.message_ids)
+            self._remember_names(batch.names)
+
+    def _slot(self, guild_id: int, second: int) -> tuple[int, int]:
+        """The period and the UTC day of a whole second in the guild."""
+        return self.period_spec_sync(guild_id, second).index_at(second), second // DAY
 
     # -- voice --------------------------------------------------------------------------------
 
@@ -444,14 +443,16 @@ class Store:
                         ms = voice_ms(day_to - piece_start) - voice_ms(day_from - piece_start)
                         dkey = (guild_id, day, user_id, period)
                         days[dkey] = (0, days.get(dkey, (0, 0, 0))[1] + ms, 0)
-            self.db.conn.executemany(
-                "INSERT INTO activity (guild_id, period, user_id, voice_ms) VALUES (?, ?, ?, ?) "
+            insert_rows(
+                self.db.conn,
+                "INSERT INTO activity (guild_id, period, user_id, voice_ms)",
+                (int, int, int, int),
+                [(*key, ms) for key, ms in per_period.items()],
                 "ON CONFLICT (guild_id, period, user_id) "
                 "DO UPDATE SET voice_ms = activity.voice_ms + excluded.voice_ms",
-                [(*key, ms) for key, ms in per_period.items()],
             )
             add_days_sync(self.db.conn, days, {})
-            self._remember_names(batch.names.items())
+            self._remember_names(batch.names)
 
     async def apply_voice(self, batch: VoiceBatch) -> None:
         await self.call(self.apply_voice_sync, batch)
@@ -465,24 +466,36 @@ class Store:
 
     def recent_message_ids_sync(self) -> list[int]:
         """Message ids inside the dedupe window, oldest first (a restarted counter reloads them)."""
-        return [row[0] for row in self.db.execute("SELECT message_id FROM seen_messages ORDER BY at")]
+        return recent_message_ids_sync(self.db)
 
-    def _remember_names(self, names: Iterable[tuple[tuple[int, int], tuple[str, float]]]) -> None:
-        if self._forgotten:  # a name learned before the member was forgotten never comes back
-            names = [(m, (name, at)) for m, (name, at) in names if at >= self._forgotten.get(m, -math.inf)]
-        self.db.conn.executemany(
-            "INSERT INTO members (guild_id, user_id, name, updated_at) VALUES (?, ?, ?, ?) "
+    def _remember_names(self, names: Mapping[tuple[int, int], tuple[str, float]]) -> None:
+        """Last-known names, one per member (newest wins, also against the stored one)."""
+        forgotten = self._forgotten
+        insert_rows(
+            self.db.conn,
+            "INSERT INTO members (guild_id, user_id, name, updated_at)",
+            (int, int, str, float),
+            [
+                (g, u, name, at)
+                for (g, u), (name, at) in names.items()
+                # a name learned before the member was forgotten never comes back
+                if not forgotten or at >= forgotten.get((g, u), -math.inf)
+            ],
             "ON CONFLICT (guild_id, user_id) DO UPDATE SET name = excluded.name, "
             "updated_at = excluded.updated_at WHERE excluded.updated_at >= members.updated_at",
-            [(g, u, name, at) for (g, u), (name, at) in names],
         )
 
     # -- boards -----------------------------------------------------------------------------------
 
     def remember_names_sync(self, names: Iterable[tuple[tuple[int, int], tuple[str, float]]]) -> None:
-        """Names learned outside message batches (the publisher's member fetches); newest wins."""
+        """Names learned outside message batches (the publisher's member fetches); newest wins,
+        also among ``names`` (one row per member: a multi-row upsert may touch a row once)."""
+        newest: dict[tuple[int, int], tuple[str, float]] = {}
+        for member, (name, at) in names:
+            if member not in newest or at >= newest[member][1]:
+                newest[member] = (name, at)
         with self.db.atomic():
-            self._remember_names(names)
+            self._remember_names(newest)
 
     # -- forgetting -------------------------------------------------------------------------------
 

@@ -18,6 +18,8 @@ from domain.clock import WallClock
 from persistence.errors import FlushIncomplete
 from tests.harness import db_message_counts, running_bot, settings_for, simulator, wait_until
 
+MORE = 4_000  # messages sent once the disk is full
+
 
 async def test_a_stop_on_a_full_disk_is_bounded_reports_per_guild_and_the_next_start_recovers(
     autojump_clock: object,
@@ -40,12 +42,16 @@ async def test_a_stop_on_a_full_disk_is_bounded_reports_per_guild_and_the_next_s
                     store = app.pipeline.store
                     assert store is not None
                     # The disk is full: the file may not grow by one page any more (a real SQLITE_FULL).
+                    # Enough messages that their ids (8 bytes each, schema v10) outgrow the free
+                    # pages and the room left in the file's pages.
                     (pages,) = store.db.execute("PRAGMA page_count").fetchone()
                     store.db.execute(f"PRAGMA max_page_count = {pages}")
-                    for i in range(400):
+                    for i in range(MORE):
                         scenario.say(humans[i % len(humans)])
                     assert app.gateway is not None
-                    await wait_until(lambda: app.gateway.received["MESSAGE_CREATE"] >= 403, what="403 sent")
+                    await wait_until(
+                        lambda: app.gateway.received["MESSAGE_CREATE"] >= MORE + 3, what=f"{MORE + 3} sent"
+                    )
                     await trio.sleep(5)  # running flushes fail and keep the batch
                     began = trio.current_time()
             finally:
@@ -54,7 +60,7 @@ async def test_a_stop_on_a_full_disk_is_bounded_reports_per_guild_and_the_next_s
         error = _found(stopped.value, FlushIncomplete)
         assert isinstance(error, FlushIncomplete), stopped.value
         stored = sum(db_message_counts(db, guild.guild_id).values())
-        lost = 403 - stored
+        lost = MORE + 3 - stored
         assert lost > 0, "the test must make the disk full before some messages were written"
         assert f"messages: guild {guild.guild_id}: {lost}" in str(error)
         lines = [r.getMessage() for r in caplog.records if "stopping without writing" in r.getMessage()]

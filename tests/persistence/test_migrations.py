@@ -17,7 +17,10 @@ from persistence.schema import MIGRATIONS, SCHEMA_VERSION, migrate
 from persistence.store import Store
 
 ANCHOR = 1_767_225_600.0
-DROPPED = {"voice_sessions"}  # tables a later migration removes on purpose (v7: never read)
+# Tables a later migration removes on purpose: v7 ``voice_sessions`` (never read); v10
+# ``seen_messages``, whose ids move to ``seen_batches`` (the tests read them back through the store).
+DROPPED = {"voice_sessions", "seen_messages"}
+OLD_ID = (2**63 - 1).to_bytes(8, "big")  # a ``seen_batches`` row's ids: 8 bytes each, big-endian
 
 
 def at_version(path: Path, version: int) -> sqlite_utils.Database:
@@ -45,6 +48,7 @@ def at_version(path: Path, version: int) -> sqlite_utils.Database:
         "board_posts": {"guild_id": 1, "kind": "voice", "channel_id": 5, "nonce": "n"},
         "board_stale": {"guild_id": 1, "kind": "messages", "channel_id": 5, "message_id": 4},
         "forgotten": {"guild_id": 1, "user_id": 11, "at": ANCHOR},
+        "seen_batches": {"newest_at": ANCHOR, "message_ids": (99).to_bytes(8, "big")},
     }  # fmt: skip
     with db.atomic():
         for table, row in rows.items():
@@ -72,6 +76,7 @@ def test_migrating_from_each_version_keeps_the_data(tmp_path: Path, version: int
     store = Store(path)  # and the bot opens it and reads the old totals
     assert store.message_counts_sync(1, 0) == {10: 7}
     assert store.voice_seconds_sync(1, 0) == {10: 65.0}
+    assert store.recent_message_ids_sync() == [99]
     store.close()
 
 
@@ -145,6 +150,8 @@ ROWS: dict[str, dict[str, object]] = {
     "board_stale": {"guild_id": 1, "kind": "messages", "channel_id": 5, "message_id": 4},
     "forgotten": {"guild_id": 1, "user_id": 11, "at": ANCHOR},
     "daily_members": {"guild_id": 1, "day": 20_454, "user_id": 10, "period": 0, "messages": 7},
+    "daily_channels": {"guild_id": 1, "day": 20_454, "channel_id": 5, "messages": 7},
+    "seen_batches": {"newest_at": ANCHOR, "message_ids": OLD_ID},
 }  # fmt: skip
 
 

@@ -82,8 +82,9 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
 def test_a_batch_keeps_64_bit_ids_exact_times_and_adds_to_existing_counts(
     db_target: Path | str,
 ) -> None:
-    """The batch goes in as JSON arrays (``json_each``): snowflakes near 2**63 and float times
-    must come back exactly, and a second batch adds to the first."""
+    """The batch goes in as multi-row statements and its ids as one packed row per batch:
+    snowflakes near 2**63 and float times must come back exactly, and a second batch adds to the
+    first."""
     store = Store(db_target)
     big_guild, big_user = 2**63 - 1, 1_402_040_735_958_470_776
     times = [T0 + n * 1e-5 + 0.123456789 for n in range(3)]
@@ -92,8 +93,10 @@ def test_a_batch_keeps_64_bit_ids_exact_times_and_adds_to_existing_counts(
     store.apply_messages_sync(batch({(big_guild, big_user, int(T0)): 3}, ((500, T0),)))
     assert store.message_counts_sync(big_guild) == {big_user: 5}
     assert store.message_counts_sync(1) == {10: 1}
-    stored = dict(store.db.execute("SELECT message_id, at FROM seen_messages").fetchall())
-    assert stored == {**dict(ids), 500: T0}
+    # Oldest batch first (by its newest receive time: T0 is before ``times``), each in its order.
+    assert store.recent_message_ids_sync() == [500, *(i for i, _ in ids)]
+    stored = {at for (at,) in store.db.execute("SELECT newest_at FROM seen_batches").fetchall()}
+    assert stored == {times[2], T0}
     store.close()
 
 
