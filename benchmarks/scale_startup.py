@@ -3,11 +3,17 @@
 The bot runs as its own process (``python -m bot_entry run``, as in production and in the chaos
 runs) against the loopback simulator in this process, both on the real clock. The simulator
 holds G guilds (``SCALE_GUILDS``, default 2,500; quick 200, tiny 20) of 50 members each
-(``discord_sim.crowd.build_town``), 5% of them in voice, and before the bot starts every guild's
-two boards (messages and voice) are configured in its ``#boards`` channel with an update interval
+(``discord_sim.crowd.build_town``), 5% of them in voice (``SCALE_IN_VOICE``, a fraction), and
+before the bot starts every guild's two boards (messages and voice) are configured in its
+``#boards`` channel with an update interval
 of ``LEADERBOARD_INTERVAL`` seconds (10; tiny 2), stored as an admin's ``/lbconfig set`` would.
 From the bot's IDENTIFY on, five members of each guild chat steadily (``chat_per_second`` over
-the whole town), so every message moves a count that a board shows.
+the whole town: guilds / 25, 2 to 50; ``SCALE_CHAT_PER_SECOND`` sets it), so every message moves a
+count that a board shows. Only in the guilds whose shard has identified: before that, Discord
+delivers a message to no bot, so no board could ever show it (such a message left its member's
+count one behind for the whole run; the notes count those not sent,
+``messages_before_their_shard_identified``). The two knobs make a lighter load, where the boards
+ask for less than the budget: the issue's own load (5% in voice) asks for more than twice it.
 
 ``SCALE_BOT_PROFILE=path.pyisession`` runs the bot under pyinstrument, which writes its profile there
 when the bot exits (read it with ``python -m pyinstrument --load path.pyisession``).
@@ -89,6 +95,7 @@ class Plan:
     interval: float  # each board's update interval
     intervals: int  # board intervals measured after start-up
     chat_per_second: float
+    in_voice: float  # the fraction of each guild's members in voice
     startup_timeout: float
     tail: float  # seconds after the chat stops in which the last changes may still show
     settle_timeout: float  # seconds at most for the start-up's backlog of edits to drain
@@ -101,7 +108,8 @@ class Plan:
             guilds=g,
             interval=size.pick(2.0, 10.0, 10.0),
             intervals=size.pick(2, 10, 10),
-            chat_per_second=max(2.0, min(50.0, g / 25)),
+            chat_per_second=float(os.environ.get("SCALE_CHAT_PER_SECOND") or max(2.0, min(50.0, g / 25))),
+            in_voice=float(os.environ.get("SCALE_IN_VOICE") or IN_VOICE),
             startup_timeout=size.pick(90.0, 300.0, 600.0),
             tail=size.pick(10.0, 20.0, 20.0),  # two intervals, or the bot's back-off after a 429
             # every messages board's edit twice over at the default budget (40/s): g / 20 s each
@@ -137,6 +145,7 @@ class Result:
     demand_voice_per_interval: float = 0.0
     window_calls: dict[str, float] = field(factory=dict)  # REST calls per second by what they did
     fair_cycle_s: float = 0.0  # ``fair_cycle`` of the measured demand
+    chat_undeliverable: int = 0  # messages not sent because the guild's shard had not identified yet
 
 
 def rest_budget() -> float:
@@ -228,6 +237,21 @@ class Boards:
         if self.measuring:
             self.pending.setdefault(guild.guild_id, []).append((now, name, count))
             self.chat_log.append((now, guild.guild_id))
+
+    def unshown_examples(self, origin: float, most: int = 10) -> list[str]:
+        """A few changes still not shown, for the reader: what the board shows instead."""
+        lines = []
+        for guild_id, waiting in self.pending.items():
+            if waiting and len(lines) < most:
+                board = self._board(guild_id, "Message")
+                shown = {} if board is None else shown_counts(board["embeds"][0])
+                sent, name, count = waiting[0]
+                lines.append(
+                    f"# unshown: guild {guild_id}: {name!r} at {count} since +{sent - origin:.1f} s, "
+                    f"board {None if board is None else board['id']} edited "
+                    f"{None if board is None else board.get('edited_timestamp')} shows {shown}"
+                )
+        return lines
 
     def unresolved(self, now: float) -> list[float]:
         return [now - sent for waiting in self.pending.values() for sent, _, _ in waiting]
@@ -370,6 +394,7 @@ class Run:
     asked: list[tuple[float, SimInteraction]] = field(factory=list)
     acks: dict[int, float] = field(factory=dict)  # interaction id -> seconds to its first callback
     undeliverable: int = 0  # asks skipped: the guild's shard was not connected yet
+    unsaid: int = 0  # messages not sent: the guild's shard was not connected yet
     chatting: bool = True
 
     async def chat(self) -> None:
@@ -377,6 +402,10 @@ class Run:
         while self.chatting:
             guild = self.rng.choice(self.town.guilds)
             author = self.rng.choice(self.town.humans(guild)[:CHATTERS])
+            if not self.deliverable(guild):  # Discord would deliver it to no bot: no board could show it
+                self.unsaid += 1
+                await trio.sleep(every)
+                continue
             self.town.say(guild, author)
             count = self.town.truth[guild.guild_id, author.user_id]
             self.boards.changed_now(guild, author.global_name or "", count, time.time())
@@ -470,6 +499,14 @@ async def settle(town: Town, boards: Boards, within: float) -> float:
     while (late := boards.behind(targets)) and time.time() - started < within:
         targets = {g: targets[g] for g in late}
         await trio.sleep(1.0)
+    for guild_id in sorted(late)[:10]:  # still behind when the wait ran out: what they show
+        board = boards._board(guild_id, "Message")
+        shown = {} if board is None else shown_counts(board["embeds"][0])
+        edited = None if board is None else board.get("edited_timestamp")
+        print(
+            f"# behind: guild {guild_id} wants {targets[guild_id]}, board edited {edited} shows {shown}",
+            file=sys.stderr,
+        )
     return time.time() - started
 
 
@@ -482,7 +519,7 @@ async def _run(plan: Plan, workdir: Path) -> Result:
     async with trio_asyncio.open_loop():
         sim = DiscordSim(World(lambda: int(time.time() * 1000)), token=TOKEN)
         rng = random.Random(SEED)
-        town = build_town(sim, rng, guilds=plan.guilds, members=MEMBERS, in_voice=IN_VOICE)
+        town = build_town(sim, rng, guilds=plan.guilds, members=MEMBERS, in_voice=plan.in_voice)
         db = workdir / "scale.db"
         seed_board_configs(db, town, plan.interval)
         # The town (125,000 members at 2,500 guilds) lives for the whole run: out of the collector's
@@ -540,6 +577,8 @@ async def _run(plan: Plan, workdir: Path) -> Result:
                     )
                 await trio.sleep(plan.tail)  # the last changes get their chance to show
                 unresolved = boards.unresolved(time.time())
+                for line in boards.unshown_examples(identified):
+                    print(line, file=sys.stderr)
                 boards.measuring = False
                 quiet_ids = await run.ask_quietly(plan.quiet_asks)
                 nursery.cancel_scope.cancel()
@@ -587,6 +626,7 @@ async def _run(plan: Plan, workdir: Path) -> Result:
         demand_voice_per_interval=demand_voice,
         window_calls=window_calls,
         fair_cycle_s=cycle,
+        chat_undeliverable=run.unsaid,
     )
 
 
@@ -598,7 +638,9 @@ def run_once(plan: Plan) -> Result:
 def result(size: Size, cache: Path, rep: int) -> Result:
     """One run per repetition, shared by the four figures (cached in the suite's directory)."""
     plan = Plan.for_size(size)
-    path = cache / f"scale_startup-{size.value}-{plan.guilds}-{rep}.json"
+    path = (
+        cache / f"scale_startup-{size.value}-{plan.guilds}-{plan.in_voice}-{plan.chat_per_second}-{rep}.json"
+    )
     if path.exists():
         return Result(**json.loads(path.read_text()))
     done = run_once(plan)
@@ -638,6 +680,7 @@ def staleness_sample(size: Size, cache: Path, rep: int = 0) -> Sample:
             "demand_messages_boards_per_interval": r.demand_messages_per_interval,
             "demand_voice_boards_per_interval": r.demand_voice_per_interval,
             "fair_cycle_s": r.fair_cycle_s,
+            "messages_before_their_shard_identified": r.chat_undeliverable,
         }
         | {f"calls_per_s_{kind}": n for kind, n in r.window_calls.items()}
     )
@@ -665,10 +708,17 @@ def main(argv: list[str] | None = None) -> int:
         "--guilds", type=int, help="guilds in the simulator (default: SCALE_GUILDS or the size's)"
     )
     parser.add_argument("--size", choices=[s.value for s in Size], default=Size.FULL.value)
+    parser.add_argument("--in-voice", type=float, help="fraction of members in voice (default 0.05)")
+    parser.add_argument("--chat-per-second", type=float, help="messages per second over all guilds")
     args = parser.parse_args(argv)
     size = Size(args.size)
-    if args.guilds:
-        os.environ["SCALE_GUILDS"] = str(args.guilds)
+    for name, value in (
+        ("SCALE_GUILDS", args.guilds),
+        ("SCALE_IN_VOICE", args.in_voice),
+        ("SCALE_CHAT_PER_SECOND", args.chat_per_second),
+    ):
+        if value is not None:
+            os.environ[name] = str(value)
     print_one_run(__name__, FIGURES, size)
     return 0
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from actors.board_render import BoardEntry, BoardView, render_board
-from benchmarks.common import Sample
+from benchmarks.common import Sample, Size
 from benchmarks.scale_startup import (
     FIGURES,
+    Plan,
     call_kind,
     fair_cycle,
     messages_boards_changed,
@@ -143,3 +144,14 @@ def test_the_fair_cycle_is_where_the_edits_wanted_meet_the_budget() -> None:
     assert wanted == pytest.approx(40.0, rel=1e-6)
     assert cycle > (422 + 500) / 40.0
     assert fair_cycle(demand, 10.0, 80.0) < cycle  # more budget, a shorter cycle
+
+
+def test_scale_startup_takes_a_lighter_load_from_its_knobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SCALE_IN_VOICE", raising=False)
+    monkeypatch.delenv("SCALE_CHAT_PER_SECOND", raising=False)
+    issue = Plan.for_size(Size.FULL, 2500)
+    assert (issue.in_voice, issue.chat_per_second) == (0.05, 50.0)  # the issue's load
+    monkeypatch.setenv("SCALE_IN_VOICE", "0")
+    monkeypatch.setenv("SCALE_CHAT_PER_SECOND", "20")
+    light = Plan.for_size(Size.FULL, 2500)
+    assert (light.in_voice, light.chat_per_second) == (0.0, 20.0)
