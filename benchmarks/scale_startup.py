@@ -243,15 +243,21 @@ class Boards:
         lines = []
         for guild_id, waiting in self.pending.items():
             if waiting and len(lines) < most:
-                board = self._board(guild_id, "Message")
-                shown = {} if board is None else shown_counts(board["embeds"][0])
                 sent, name, count = waiting[0]
                 lines.append(
                     f"# unshown: guild {guild_id}: {name!r} at {count} since +{sent - origin:.1f} s, "
-                    f"board {None if board is None else board['id']} edited "
-                    f"{None if board is None else board.get('edited_timestamp')} shows {shown}"
+                    f"{self.showing(guild_id)}"
                 )
         return lines
+
+    def showing(self, guild_id: int) -> str:
+        """The guild's messages board as the simulator holds it: which message, when last edited,
+        what it shows."""
+        board = self._board(guild_id, "Message")
+        if board is None:
+            return "no board"
+        shown = shown_counts(board["embeds"][0])
+        return f"board {board['id']} edited {board.get('edited_timestamp')} shows {shown}"
 
     def unresolved(self, now: float) -> list[float]:
         return [now - sent for waiting in self.pending.values() for sent, _, _ in waiting]
@@ -500,11 +506,8 @@ async def settle(town: Town, boards: Boards, within: float) -> float:
         targets = {g: targets[g] for g in late}
         await trio.sleep(1.0)
     for guild_id in sorted(late)[:10]:  # still behind when the wait ran out: what they show
-        board = boards._board(guild_id, "Message")
-        shown = {} if board is None else shown_counts(board["embeds"][0])
-        edited = None if board is None else board.get("edited_timestamp")
         print(
-            f"# behind: guild {guild_id} wants {targets[guild_id]}, board edited {edited} shows {shown}",
+            f"# behind: guild {guild_id} wants {targets[guild_id]}, {boards.showing(guild_id)}",
             file=sys.stderr,
         )
     return time.time() - started
